@@ -28,7 +28,7 @@ demo: $(STAMP)
 	$(BIN)/leadctx demo
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_flags.py
+	for script in benchmarks/bench_*.py; do $(BIN)/python "$$script" || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist build
