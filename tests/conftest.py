@@ -1,0 +1,27 @@
+"""Fixtures shared by every test: a clean OpenFeature API and a clean LEADCTX_ environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from openfeature import api
+from openfeature.evaluation_context import EvaluationContext
+
+
+@pytest.fixture(autouse=True)
+def _clean_openfeature() -> Iterator[None]:
+    """Each test starts and ends with no providers, hooks or context registered."""
+    yield
+    api.clear_providers()
+    api.clear_hooks()
+    api.set_evaluation_context(EvaluationContext())
+
+
+@pytest.fixture(autouse=True)
+def _clean_leadctx_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's shell may export LEADCTX_*; tests see only what they set themselves."""
+    for name in list(os.environ):
+        if name.upper().startswith("LEADCTX_"):
+            monkeypatch.delenv(name)
