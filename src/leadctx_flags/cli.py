@@ -7,19 +7,25 @@ pipeline does, so what they print is what a pipeline would get.
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from openfeature import api
 from openfeature.flag_evaluation import FlagEvaluationDetails
 
+from leadctx_flags import editing
 from leadctx_flags.client_ids import validate_client_id
 from leadctx_flags.context import client_context
+from leadctx_flags.document import DocumentError
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from leadctx_flags.provider import LeadCtxProvider
 from leadctx_flags.settings import RolloutSettings
+from leadctx_flags.storage import read_document
 
 __all__ = ["add_commands", "explain"]
 
@@ -40,8 +46,44 @@ def add_commands(subparsers: Any) -> None:
         "explain", help="which rule decides the flag for one client, and what it answers"
     )
     explain_parser.add_argument("--client-id", required=True, help="the client (workspace) id")
+    explain_parser.add_argument(
+        "--overrides", help="overrides document to use instead of LEADCTX_FLAG_OVERRIDES"
+    )
     explain_parser.add_argument("--json", action="store_true", help="print one JSON object")
     explain_parser.set_defaults(handler=_explain_command)
+
+    edits: dict[str, tuple[str, bool]] = {
+        "kill": ("off for every client (document kill switch)", False),
+        "unkill": ("lift the document kill switch", False),
+        "allow": ("on for one client, whatever the env allowlist says", True),
+        "deny": ("off for one client, even if allowlisted: a one-client rollback", True),
+        "clear": ("remove one client's entry; the env rules decide again", True),
+    }
+    for name, (summary, takes_client) in edits.items():
+        edit_parser = commands.add_parser(name, help=f"{summary}; bumps the revision")
+        if takes_client:
+            edit_parser.add_argument("client_id", metavar="ID", help="the client id")
+        _add_overrides_path(edit_parser)
+        edit_parser.add_argument(
+            "--by", default=None, help="who makes the change (default: leadctx-cli:<user>)"
+        )
+        edit_parser.add_argument("--note", default=None, help="why (stored in the document)")
+        edit_parser.add_argument("--json", action="store_true", help="print the new document")
+        edit_parser.set_defaults(handler=_edit_command, edit=name)
+
+    show_parser = commands.add_parser("show", help="print the overrides document")
+    _add_overrides_path(show_parser)
+    show_parser.add_argument("--json", action="store_true", help="print the document as JSON")
+    show_parser.set_defaults(handler=_show_command)
+
+
+def _add_overrides_path(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--overrides",
+        type=Path,
+        default=None,
+        help="the overrides document file (default: LEADCTX_FLAG_OVERRIDES when it is a path)",
+    )
 
 
 def explain(client_id: str, settings: RolloutSettings | None = None) -> dict[str, Any]:
@@ -89,7 +131,10 @@ def _explanation(
 
 def _explain_command(args: argparse.Namespace) -> int:
     try:
-        result = explain(args.client_id)
+        settings = (
+            RolloutSettings(flag_overrides=args.overrides) if args.overrides else RolloutSettings()
+        )
+        result = explain(args.client_id, settings)
     except ConfigurationError as err:
         print(f"leadctx: configuration error: {err}", file=sys.stderr)
         return 2
@@ -102,3 +147,62 @@ def _explain_command(args: argparse.Namespace) -> int:
         for key, value in result.items():
             print(f"{key:<11} {value}")
     return 0
+
+
+def _document_path(args: argparse.Namespace) -> Path:
+    if args.overrides is not None:
+        return Path(args.overrides)
+    location = os.environ.get("LEADCTX_FLAG_OVERRIDES", "").strip()
+    if location and "://" not in location:
+        return Path(location)
+    if location.startswith("file://"):
+        return Path(location.removeprefix("file://"))
+    raise ValueError(
+        "name the overrides document with --overrides PATH "
+        "(LEADCTX_FLAG_OVERRIDES is not set to a local file)"
+    )
+
+
+def _edit_command(args: argparse.Namespace) -> int:
+    changes = {
+        "kill": editing.kill,
+        "unkill": editing.unkill,
+        "allow": editing.allow,
+        "deny": editing.deny,
+        "clear": editing.clear,
+    }
+    try:
+        path = _document_path(args)
+        make = changes[args.edit]
+        change = make(args.client_id) if hasattr(args, "client_id") else make()  # type: ignore[operator]
+        updated_by = args.by or f"leadctx-cli:{_user()}"
+        document = editing.edit_document(path, change, updated_by=updated_by, note=args.note)
+    except (ValueError, OSError) as err:
+        print(f"leadctx: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(document.model_dump_json(by_alias=True))
+    else:
+        print(f"{path}: {change.name}, now revision {document.revision}")
+    return 0
+
+
+def _show_command(args: argparse.Namespace) -> int:
+    try:
+        path = _document_path(args)
+        document = read_document(path)
+    except (ValueError, OSError, DocumentError) as err:
+        print(f"leadctx: {err}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(document.model_dump_json(by_alias=True))
+    else:
+        print(document.to_json(), end="")
+    return 0
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. an arbitrary uid in a container
+        return "unknown"

@@ -26,14 +26,40 @@ from __future__ import annotations
 
 from typing import Annotated, Final, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+)
 
 from leadctx_flags.client_ids import validate_client_id
 from leadctx_flags.flags import KNOWN_FLAGS
 
-__all__ = ["OVERRIDES_SCHEMA", "FlagOverride", "OverridesDocument"]
+__all__ = [
+    "MAX_DOCUMENT_BYTES",
+    "OVERRIDES_SCHEMA",
+    "DocumentError",
+    "FlagOverride",
+    "OverridesDocument",
+    "parse_document",
+]
 
 OVERRIDES_SCHEMA: Final = "leadctx.overrides/v1"
+
+MAX_DOCUMENT_BYTES: Final = 1024 * 1024
+"""Largest document accepted from any source (1 MiB): a rollout document is a few KiB."""
+
+
+class DocumentError(ValueError):
+    """An overrides document that cannot be used: not JSON, wrong schema, bad field.
+
+    The message names where the document came from and the offending field. It never echoes
+    client lists or notes.
+    """
 
 
 def _known_flag(key: str) -> str:
@@ -94,3 +120,32 @@ class OverridesDocument(BaseModel):
     def to_json(self) -> str:
         """Serialise with the wire names (``schema``), two-space indented, keys in order."""
         return self.model_dump_json(by_alias=True, indent=2) + "\n"
+
+
+def parse_document(raw: bytes, *, origin: str) -> OverridesDocument:
+    """Parse and validate an overrides document.
+
+    Args:
+        raw: The document's bytes (UTF-8 JSON).
+        origin: Where it came from (a path or URL), for error messages.
+
+    Raises:
+        DocumentError: Too large, not UTF-8 JSON, or not a valid ``leadctx.overrides/v1``
+            document. The message names ``origin`` and each offending field.
+    """
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise DocumentError(
+            f"{origin}: overrides document is {len(raw)} bytes; at most {MAX_DOCUMENT_BYTES}"
+        )
+    try:
+        return OverridesDocument.model_validate_json(raw)
+    except ValidationError as err:
+        raise DocumentError(f"{origin}: {_describe(err)}") from None
+
+
+def _describe(err: ValidationError) -> str:
+    problems = []
+    for error in err.errors(include_url=False, include_input=False):
+        path = ".".join(str(part) for part in error["loc"]) or "(document)"
+        problems.append(f"{path}: {error['msg']}")
+    return "invalid overrides document: " + "; ".join(problems)

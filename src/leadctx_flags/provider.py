@@ -12,24 +12,36 @@ can be swapped for flagd or LaunchDarkly without touching them::
 Evaluation reads one immutable ``RolloutState`` and calls the pure ``decide``; it never raises,
 never waits on I/O and never takes a lock. Every problem becomes an OpenFeature error value
 with the flag off.
+
+With ``LEADCTX_FLAG_OVERRIDES`` set, ``initialize()`` loads the cached document (if any), polls
+the source once, then keeps polling on a daemon thread; each new document replaces the
+snapshot whole. ``shutdown()`` stops the thread.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 from openfeature.evaluation_context import EvaluationContext
+from openfeature.event import ProviderEventDetails
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType, Reason
 from openfeature.provider import AbstractProvider, Metadata
 
 from leadctx_flags.context import InvalidClientContext, client_id_of
 from leadctx_flags.decision import EnvRules, RolloutState, decide
+from leadctx_flags.document import DocumentError, OverridesDocument
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.flags import KNOWN_FLAGS
+from leadctx_flags.poller import OverridesPoller
 from leadctx_flags.settings import RolloutSettings
+from leadctx_flags.sources import OverridesSource, SourceError, open_source
+from leadctx_flags.storage import read_document, write_document
 
 __all__ = ["PROVIDER_NAME", "LeadCtxProvider"]
 
@@ -47,19 +59,58 @@ class LeadCtxProvider(AbstractProvider):
         settings: The rollout settings. ``None`` reads the ``LEADCTX_*`` environment; if that
             fails, the provider logs the error once and answers off, reason ERROR, for every
             client (fail closed) instead of raising into the application.
+        source: Where overrides documents come from; by default the one named by
+            ``settings.flag_overrides`` (``LEADCTX_FLAG_OVERRIDES``), if any.
 
     Only boolean evaluation of known flags succeeds: another flag key answers FLAG_NOT_FOUND,
     another type TYPE_MISMATCH, both with the caller's default.
+
+    Events: ``PROVIDER_CONFIGURATION_CHANGED`` (with ``flags_changed``) for each applied
+    document, ``PROVIDER_STALE`` when the source has failed several polls in a row, and
+    ``PROVIDER_READY`` again when it recovers.
     """
 
-    def __init__(self, settings: RolloutSettings | None = None) -> None:
+    def __init__(
+        self, settings: RolloutSettings | None = None, *, source: OverridesSource | None = None
+    ) -> None:
         super().__init__()
         self._metadata = Metadata(name=PROVIDER_NAME)
-        self._state = _state_from(settings)
-        if self._state.configuration_error is not None:
-            logger.error(
+        self._writer = threading.Lock()  # serialises snapshot writers; readers never lock
+        self._poller: OverridesPoller | None = None
+        self._source: OverridesSource | None = None
+        self._cache: Path | None = None
+        self._interval = 10.0
+        try:
+            if settings is None:
+                settings = RolloutSettings()
+            if source is None and settings.flag_overrides is not None:
+                token = settings.flag_overrides_token
+                source = open_source(
+                    settings.flag_overrides,
+                    token=None if token is None else token.get_secret_value(),
+                )
+        except ConfigurationError as err:
+            self._state = RolloutState(configuration_error=str(err))
+            logger.error(  # noqa: TRY400 - the message is the whole story; no traceback helps
                 "leadctx rollout configuration error, shared bundle off for every client: %s",
-                self._state.configuration_error,
+                err,
+            )
+            return
+        self._source = source
+        self._cache = settings.flag_overrides_cache
+        self._interval = settings.flag_overrides_poll_seconds
+        self._state = RolloutState(
+            env=EnvRules(
+                enabled=settings.shared_bundle_enabled,
+                allowlist=frozenset(settings.shared_bundle_clients),
+                kill=settings.shared_bundle_kill,
+            ),
+            overrides_required=settings.flag_overrides_required,
+        )
+        if settings.flag_overrides_required and source is None:
+            logger.error(
+                "LEADCTX_FLAG_OVERRIDES_REQUIRED is set but LEADCTX_FLAG_OVERRIDES is not: "
+                "shared bundle off for every client"
             )
 
     @property
@@ -71,6 +122,111 @@ class LeadCtxProvider(AbstractProvider):
     def configuration_error(self) -> str | None:
         """Why the configuration could not be loaded, or ``None`` when it was."""
         return self._state.configuration_error
+
+    def initialize(self, evaluation_context: EvaluationContext) -> None:
+        """Load the cached document, poll the overrides source once, then keep polling.
+
+        Never raises: a source that is down leaves the cached document (or the environment's
+        rules, or, when overrides are required, off for everyone) in force while polling goes
+        on in the background.
+        """
+        if self._source is None or self._poller is not None:
+            return
+        if self._cache is not None:
+            self._load_cache(self._cache)
+        self._poller = OverridesPoller(
+            self._source,
+            interval=self._interval,
+            on_document=self._on_document,
+            on_stale=self._on_stale,
+            on_recovered=self._on_recovered,
+        )
+        self._poller.poll_once()
+        self._poller.start()
+
+    def shutdown(self) -> None:
+        """Stop polling and join the poller thread. Idempotent."""
+        if self._poller is not None:
+            self._poller.shutdown()
+        elif self._source is not None:
+            self._source.close()
+
+    def update_overrides(self, document: OverridesDocument, *, origin: str = "api") -> bool:
+        """Put ``document`` in force unless it is older than the one in force.
+
+        The poller calls this for each new document; tests and in-process tools may too.
+
+        Args:
+            document: The new overrides document.
+            origin: Where it came from, for the log line.
+
+        Returns:
+            Whether the document was applied. A lower ``revision`` than the one in force is
+            refused as a replay (logged); the same document again is a no-op.
+        """
+        with self._writer:
+            current = self._state
+            previous = current.document
+            if previous is not None:
+                if document.revision < previous.revision:
+                    logger.warning(
+                        "refused overrides revision %d from %s: revision %d is in force (replay?)",
+                        document.revision,
+                        origin,
+                        previous.revision,
+                    )
+                    return False
+                if document == previous:
+                    return False
+            state = dataclasses.replace(current, document=document)
+            self._state = state
+        changed = [] if state.flag == current.flag else sorted(KNOWN_FLAGS)
+        logger.info(
+            "applied overrides revision %d from %s, updated by %s, flags changed: %s",
+            document.revision,
+            origin,
+            document.updated_by or "unknown",
+            ", ".join(changed) or "none",
+        )
+        if origin != "cache" and self._cache is not None:
+            self._write_cache(self._cache, document)
+        self.emit_provider_configuration_changed(
+            ProviderEventDetails(
+                flags_changed=changed,
+                message=f"overrides revision {document.revision}",
+                metadata={"revision": document.revision},
+            )
+        )
+        return True
+
+    def _on_document(self, document: OverridesDocument) -> None:
+        assert self._source is not None  # noqa: S101 - only the poller, built with a source, calls this
+        self.update_overrides(document, origin=self._source.description)
+
+    def _on_stale(self, err: SourceError) -> None:
+        self.emit_provider_stale(
+            ProviderEventDetails(message=f"overrides source failing: {err.kind}")
+        )
+
+    def _on_recovered(self) -> None:
+        self.emit_provider_ready(ProviderEventDetails(message="overrides source recovered"))
+
+    def _load_cache(self, path: Path) -> None:
+        try:
+            document = read_document(path)
+        except FileNotFoundError:
+            return
+        except (OSError, DocumentError) as err:
+            logger.warning("ignoring overrides cache %s: %s", path, type(err).__name__)
+            return
+        self.update_overrides(document, origin="cache")
+
+    @staticmethod
+    def _write_cache(path: Path, document: OverridesDocument) -> None:
+        try:
+            write_document(path, document)
+        except OSError as err:
+            logger.warning("could not write overrides cache %s: %s", path, type(err).__name__)
 
     def get_metadata(self) -> Metadata:
         """Provider metadata; its name, ``leadctx``, appears in telemetry."""
@@ -140,22 +296,6 @@ class LeadCtxProvider(AbstractProvider):
     ) -> FlagResolutionDetails[Sequence[FlagValueType] | Mapping[str, FlagValueType]]:
         """Answer TYPE_MISMATCH (or FLAG_NOT_FOUND): no object flags are served."""
         return _wrong_type(flag_key, default_value, "object")
-
-
-def _state_from(settings: RolloutSettings | None) -> RolloutState:
-    if settings is None:
-        try:
-            settings = RolloutSettings()
-        except ConfigurationError as err:
-            return RolloutState(configuration_error=str(err))
-    return RolloutState(
-        env=EnvRules(
-            enabled=settings.shared_bundle_enabled,
-            allowlist=frozenset(settings.shared_bundle_clients),
-            kill=settings.shared_bundle_kill,
-        ),
-        overrides_required=settings.flag_overrides_required,
-    )
 
 
 def _not_found(flag_key: str, default_value: T) -> FlagResolutionDetails[T]:

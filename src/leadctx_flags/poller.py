@@ -1,0 +1,172 @@
+"""``OverridesPoller``: one background thread that keeps asking a source for new documents.
+
+The thread is a named daemon sleeping on ``Event.wait(delay)``, so ``shutdown()`` wakes it at
+once and joins it. After a failure the delay doubles, capped at five poll intervals, so a
+failing source is not hammered and a recovered one is read again within that cap.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Final
+
+from leadctx_flags.document import OverridesDocument
+from leadctx_flags.sources import OverridesSource, SourceError
+
+__all__ = ["MAX_BACKOFF_FACTOR", "STALE_AFTER_FAILURES", "OverridesPoller"]
+
+MAX_BACKOFF_FACTOR: Final = 5
+"""Backoff after failures is capped at this many poll intervals."""
+
+STALE_AFTER_FAILURES: Final = 3
+"""Consecutive failed polls after which the source is reported stale."""
+
+logger = logging.getLogger(__name__)
+
+
+class OverridesPoller:
+    """Polls ``source`` every ``interval`` seconds and reports what it finds.
+
+    Args:
+        source: Where documents come from.
+        interval: Seconds between polls while the source is healthy.
+        on_document: Called with each new document (on the poller's thread).
+        on_stale: Called once when ``stale_after`` polls in a row have failed.
+        on_recovered: Called once on the first success after ``on_stale``.
+        stale_after: See ``on_stale``.
+        name: The thread's name, as it shows in thread dumps.
+
+    Callbacks must not raise; if one does, the error is logged and polling goes on.
+    """
+
+    def __init__(
+        self,
+        source: OverridesSource,
+        *,
+        interval: float,
+        on_document: Callable[[OverridesDocument], object],
+        on_stale: Callable[[SourceError], object] = lambda _: None,
+        on_recovered: Callable[[], object] = lambda: None,
+        stale_after: int = STALE_AFTER_FAILURES,
+        name: str = "leadctx-overrides-poller",
+    ) -> None:
+        if interval <= 0:
+            raise ValueError(f"poll interval must be positive, got {interval}")
+        self._source = source
+        self._interval = interval
+        self._on_document = on_document
+        self._on_stale = on_stale
+        self._on_recovered = on_recovered
+        self._stale_after = stale_after
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._failures = 0
+        self._stale = False
+        self._lifecycle = threading.Lock()
+        self._closed = False
+
+    @property
+    def consecutive_failures(self) -> int:
+        """Failed polls since the last success."""
+        return self._failures
+
+    @property
+    def stale(self) -> bool:
+        """Whether the source has been reported stale and has not recovered yet."""
+        return self._stale
+
+    def next_delay(self) -> float:
+        """Seconds until the next poll: the interval, or the capped backoff after failures."""
+        if self._failures == 0:
+            return self._interval
+        factor: int = min(1 << min(self._failures, 16), MAX_BACKOFF_FACTOR)
+        return self._interval * factor
+
+    def poll_once(self) -> bool:
+        """Poll now, on the calling thread. Returns whether the source answered usably."""
+        try:
+            document = self._source.fetch()
+        except SourceError as err:
+            self._record_failure(err)
+            return False
+        except Exception as err:  # a bug in a source must not kill the poller
+            logger.exception("overrides source %s raised unexpectedly", self._source.description)
+            self._record_failure(SourceError(str(err), kind=type(err).__name__))
+            return False
+        self._record_success()
+        if document is not None:
+            self._call(self._on_document, document)
+        return True
+
+    def start(self) -> None:
+        """Start the background thread (once)."""
+        with self._lifecycle:
+            if not self._closed and not self._thread.is_alive():
+                self._thread.start()
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Stop polling, join the thread and close the source. Idempotent.
+
+        Args:
+            timeout: Seconds to wait for the thread; ``None`` waits until it ends (at most
+                one in-flight fetch, bounded by the source's own timeouts).
+        """
+        with self._lifecycle:
+            if self._closed:
+                return
+            self._closed = True
+            self._stop.set()
+            started = self._thread.ident is not None
+        if started and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        self._source.close()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.next_delay()):
+            self.poll_once()
+
+    def _record_failure(self, err: SourceError) -> None:
+        self._failures += 1
+        if self._failures == 1:
+            logger.warning(
+                "overrides source %s failed (%s); the last good document stays in force",
+                self._source.description,
+                err.kind,
+            )
+        else:
+            logger.debug(
+                "overrides source %s failed again (%s), %d in a row",
+                self._source.description,
+                err.kind,
+                self._failures,
+            )
+        if self._failures >= self._stale_after and not self._stale:
+            self._stale = True
+            logger.warning(
+                "overrides source %s is stale after %d failed polls (%s)",
+                self._source.description,
+                self._failures,
+                err.kind,
+            )
+            self._call(self._on_stale, err)
+
+    def _record_success(self) -> None:
+        if self._failures:
+            logger.info(
+                "overrides source %s answered again after %d failed polls",
+                self._source.description,
+                self._failures,
+            )
+        self._failures = 0
+        if self._stale:
+            self._stale = False
+            self._call(self._on_recovered)
+
+    @staticmethod
+    def _call(callback: Callable[..., object], *args: object) -> None:
+        try:
+            callback(*args)
+        except Exception:  # a bug in a callback must not kill the poller
+            logger.exception("overrides poller callback %r failed", callback)
