@@ -1,0 +1,252 @@
+"""LeadCtxProvider through the standard OpenFeature client, as pipelines use it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from openfeature import api
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.event import EventDetails, ProviderEvent
+from openfeature.exception import ErrorCode
+from openfeature.flag_evaluation import Reason
+from openfeature.provider import ProviderStatus
+
+from leadctx_flags import (
+    PROVIDER_NAME,
+    SHARED_BUNDLE_FLAG,
+    LeadCtxProvider,
+    OverridesDocument,
+    RolloutSettings,
+    client_context,
+)
+
+
+def provider_with(**settings: object) -> LeadCtxProvider:
+    return LeadCtxProvider(RolloutSettings(**settings))
+
+
+def test_metadata_name_is_leadctx() -> None:
+    assert LeadCtxProvider().get_metadata().name == PROVIDER_NAME == "leadctx"
+
+
+def test_evaluates_through_the_default_client_after_set_provider_and_wait() -> None:
+    # Given the provider is the default provider
+    api.set_provider_and_wait(provider_with(shared_bundle_clients="acme"))
+    client = api.get_client()
+    # When a pipeline asks for an allowlisted client and another one
+    on = client.get_boolean_details(SHARED_BUNDLE_FLAG, False, client_context("acme"))
+    off = client.get_boolean_details(SHARED_BUNDLE_FLAG, False, client_context("globex"))
+    # Then the allowlist decides, with reason, variant and source set
+    assert (on.value, on.reason, on.variant, on.flag_metadata) == (
+        True,
+        Reason.TARGETING_MATCH,
+        "on",
+        {"source": "allowlist"},
+    )
+    assert (off.value, off.reason, off.variant, off.flag_metadata["source"]) == (
+        False,
+        Reason.STATIC,
+        "off",
+        "env",
+    )
+    assert client.get_provider_status() == ProviderStatus.READY
+
+
+def test_works_bound_to_a_domain_without_touching_the_default_provider() -> None:
+    api.set_provider_and_wait(provider_with(shared_bundle_enabled=True), domain="pipelines")
+    bound = api.get_client(domain="pipelines")
+    unbound = api.get_client(domain="elsewhere")
+    assert bound.get_boolean_value(SHARED_BUNDLE_FLAG, False, client_context("acme")) is True
+    assert unbound.get_boolean_value(SHARED_BUNDLE_FLAG, False, client_context("acme")) is False
+    assert unbound.provider.get_metadata().name != PROVIDER_NAME
+
+
+def test_async_client_methods_give_the_same_answer() -> None:
+    api.set_provider_and_wait(provider_with(shared_bundle_clients="acme"))
+    client = api.get_client()
+
+    async def ask() -> tuple[bool, bool]:
+        details = await client.get_boolean_details_async(
+            SHARED_BUNDLE_FLAG, False, client_context("acme")
+        )
+        value = await client.get_boolean_value_async(
+            SHARED_BUNDLE_FLAG, False, client_context("globex")
+        )
+        return details.value, value
+
+    assert asyncio.run(ask()) == (True, False)
+
+
+def test_client_id_falls_back_to_the_client_id_attribute() -> None:
+    api.set_provider_and_wait(provider_with(shared_bundle_clients="acme"))
+    client = api.get_client()
+    context = EvaluationContext(attributes={"clientId": "acme"})
+    assert client.get_boolean_details(SHARED_BUNDLE_FLAG, False, context).reason == (
+        Reason.TARGETING_MATCH
+    )
+
+
+def test_targeting_key_wins_over_the_client_id_attribute() -> None:
+    api.set_provider_and_wait(provider_with(shared_bundle_clients="acme"))
+    context = EvaluationContext(targeting_key="globex", attributes={"clientId": "acme"})
+    assert api.get_client().get_boolean_value(SHARED_BUNDLE_FLAG, False, context) is False
+
+
+@pytest.mark.parametrize(
+    "context",
+    [None, EvaluationContext(), EvaluationContext(targeting_key="", attributes={"clientId": ""})],
+)
+def test_no_client_id_gives_the_env_default_with_reason_default(
+    context: EvaluationContext | None,
+) -> None:
+    api.set_provider_and_wait(provider_with(shared_bundle_enabled=True, shared_bundle_clients="acme"))
+    details = api.get_client().get_boolean_details(SHARED_BUNDLE_FLAG, False, context)
+    assert (details.value, details.reason, details.flag_metadata["source"]) == (
+        True,
+        Reason.DEFAULT,
+        "env",
+    )
+
+
+def test_global_and_invocation_contexts_merge_as_the_sdk_defines() -> None:
+    # The SDK merges API-level context with the invocation's; the targeting key still decides.
+    api.set_evaluation_context(EvaluationContext(attributes={"region": "eu"}))
+    api.set_provider_and_wait(provider_with(shared_bundle_clients="acme"))
+    assert api.get_client().get_boolean_value(SHARED_BUNDLE_FLAG, False, client_context("acme"))
+
+
+def test_a_non_string_client_id_attribute_is_invalid_context_and_off() -> None:
+    provider = provider_with(shared_bundle_enabled=True)
+    api.set_provider_and_wait(provider)
+    context = EvaluationContext(attributes={"clientId": 42})
+    # The provider's own answer is off whatever the caller's default...
+    assert provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, True, context).value is False
+    # ...and through the client an error yields the caller's default, which is always False.
+    details = api.get_client().get_boolean_details(SHARED_BUNDLE_FLAG, False, context)
+    assert (details.value, details.reason, details.error_code) == (
+        False,
+        Reason.ERROR,
+        ErrorCode.INVALID_CONTEXT,
+    )
+    assert details.error_message is not None
+    assert "clientId" in details.error_message
+
+
+def test_an_unknown_flag_is_flag_not_found_with_the_callers_default() -> None:
+    api.set_provider_and_wait(provider_with(shared_bundle_enabled=True))
+    details = api.get_client().get_boolean_details("shared_bundle.enable", True, client_context("a"))
+    assert (details.value, details.reason, details.error_code) == (
+        True,
+        Reason.ERROR,
+        ErrorCode.FLAG_NOT_FOUND,
+    )
+
+
+def test_every_non_boolean_resolve_is_a_type_mismatch_with_the_callers_default() -> None:
+    api.set_provider_and_wait(provider_with(shared_bundle_enabled=True))
+    client = api.get_client()
+    context = client_context("acme")
+    results = [
+        (client.get_string_details(SHARED_BUNDLE_FLAG, "x", context), "x"),
+        (client.get_integer_details(SHARED_BUNDLE_FLAG, 7, context), 7),
+        (client.get_float_details(SHARED_BUNDLE_FLAG, 0.5, context), 0.5),
+        (client.get_object_details(SHARED_BUNDLE_FLAG, {"a": 1}, context), {"a": 1}),
+    ]
+    for details, default in results:
+        assert (details.value, details.reason, details.error_code) == (
+            default,
+            Reason.ERROR,
+            ErrorCode.TYPE_MISMATCH,
+        )
+
+
+def test_non_boolean_resolve_of_an_unknown_flag_is_flag_not_found() -> None:
+    provider = LeadCtxProvider()
+    assert provider.resolve_string_details("nope", "d").error_code == ErrorCode.FLAG_NOT_FOUND
+    assert provider.resolve_integer_details("nope", 1).error_code == ErrorCode.FLAG_NOT_FOUND
+
+
+def test_every_resolution_sets_a_reason() -> None:
+    provider = provider_with(shared_bundle_clients="acme")
+    for context in (None, client_context("acme"), client_context("globex")):
+        assert provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, False, context).reason
+    assert provider.resolve_boolean_details("other", False).reason == Reason.ERROR
+
+
+def test_a_configuration_error_fails_closed_and_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given an unparseable environment
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_ENABLED", "maybe")
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_CLIENTS", "acme")
+    with caplog.at_level(logging.ERROR, logger="leadctx_flags"):
+        provider = LeadCtxProvider()
+    # Then the error is logged once, naming the variable
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "LEADCTX_SHARED_BUNDLE_ENABLED='maybe'" in errors[0].getMessage()
+    assert provider.configuration_error is not None
+    # And the provider answers off with reason ERROR for every client, whatever the default
+    for client_id in ("acme", "globex"):
+        resolution = provider.resolve_boolean_details(
+            SHARED_BUNDLE_FLAG, True, client_context(client_id)
+        )
+        assert (resolution.value, resolution.reason) == (False, Reason.ERROR)
+    # And through the client (OpenFeature returns the caller's default, False, on errors)
+    api.set_provider_and_wait(provider)
+    details = api.get_client().get_boolean_details(SHARED_BUNDLE_FLAG, False, client_context("acme"))
+    assert (details.value, details.reason, details.error_code, details.variant) == (
+        False,
+        Reason.ERROR,
+        ErrorCode.GENERAL,
+        "off",
+    )
+    assert details.error_message is not None
+    assert "LEADCTX_SHARED_BUNDLE_ENABLED" in details.error_message
+
+
+def test_an_unusable_overrides_location_fails_closed() -> None:
+    provider = provider_with(shared_bundle_enabled=True, flag_overrides="ftp://example.com/x")
+    assert provider.configuration_error is not None
+    assert "LEADCTX_FLAG_OVERRIDES" in provider.configuration_error
+    assert provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, True).value is False
+
+
+def test_required_overrides_without_a_location_are_off_for_everyone() -> None:
+    provider = provider_with(shared_bundle_enabled=True, flag_overrides_required=True)
+    details = provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, True, client_context("acme"))
+    assert (details.value, details.error_code, details.flag_metadata["source"]) == (
+        False,
+        ErrorCode.GENERAL,
+        "unavailable",
+    )
+
+
+def test_initialize_and_shutdown_without_overrides_are_quick_and_idempotent() -> None:
+    provider = LeadCtxProvider()
+    provider.initialize(EvaluationContext())
+    provider.shutdown()
+    provider.shutdown()
+    assert provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, False).value is False
+
+
+def test_update_overrides_emits_configuration_changed_with_flags_changed() -> None:
+    provider = provider_with(shared_bundle_clients="acme")
+    api.set_provider_and_wait(provider)
+    seen: list[EventDetails] = []
+    api.add_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, seen.append)
+    document = OverridesDocument.model_validate(
+        {"revision": 1, "updated_by": "test", "flags": {SHARED_BUNDLE_FLAG: {"clients": {"acme": False}}}}
+    )
+    try:
+        assert provider.update_overrides(document) is True
+        # The same document again, and an older one, change nothing and emit nothing.
+        assert provider.update_overrides(document) is False
+        assert provider.update_overrides(document.model_copy(update={"revision": 0})) is False
+    finally:
+        api.remove_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, seen.append)
+    assert [event.flags_changed for event in seen] == [[SHARED_BUNDLE_FLAG]]
+    assert seen[0].provider_name == PROVIDER_NAME
+    assert api.get_client().get_boolean_value(SHARED_BUNDLE_FLAG, True, client_context("acme")) is False
