@@ -32,7 +32,10 @@ class OverridesPoller:
     Args:
         source: Where documents come from.
         interval: Seconds between polls while the source is healthy.
-        on_document: Called with each new document (on the poller's thread).
+        on_document: Called with each new document (on the poller's thread). It may raise
+            ``SourceError`` to refuse the document (a replayed revision, say): the poll then
+            counts as failed, and so does every later poll until the source serves a
+            document that is accepted.
         on_stale: Called once when ``stale_after`` polls in a row have failed.
         on_recovered: Called once on the first success after ``on_stale``.
         stale_after: See ``on_stale``.
@@ -64,6 +67,7 @@ class OverridesPoller:
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._failures = 0
         self._stale = False
+        self._refused: SourceError | None = None
         self._lifecycle = threading.Lock()
         self._closed = False
 
@@ -95,9 +99,22 @@ class OverridesPoller:
             logger.exception("overrides source %s raised unexpectedly", self._source.description)
             self._record_failure(SourceError(str(err), kind=type(err).__name__))
             return False
+        if document is None:
+            if self._refused is not None:  # still serving the document we refused
+                self._record_failure(self._refused)
+                return False
+            self._record_success()
+            return True
+        try:
+            self._on_document(document)
+        except SourceError as err:
+            self._refused = err
+            self._record_failure(err)
+            return False
+        except Exception:  # a bug in a callback must not kill the poller
+            logger.exception("overrides poller callback failed")
+        self._refused = None
         self._record_success()
-        if document is not None:
-            self._call(self._on_document, document)
         return True
 
     def start(self) -> None:

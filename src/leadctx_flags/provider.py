@@ -21,6 +21,7 @@ snapshot whole. ``shutdown()`` stops the thread.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -50,6 +51,14 @@ PROVIDER_NAME = "leadctx"
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+_CACHE_ORIGIN = "cache"
+
+
+class _Outcome(enum.Enum):
+    APPLIED = "applied"
+    UNCHANGED = "unchanged"
+    REFUSED = "refused"
 
 
 class LeadCtxProvider(AbstractProvider):
@@ -164,6 +173,9 @@ class LeadCtxProvider(AbstractProvider):
             Whether the document was applied. A lower ``revision`` than the one in force is
             refused as a replay (logged); the same document again is a no-op.
         """
+        return self._install(document, origin) is _Outcome.APPLIED
+
+    def _install(self, document: OverridesDocument, origin: str) -> _Outcome:
         with self._writer:
             current = self._state
             previous = current.document
@@ -175,9 +187,9 @@ class LeadCtxProvider(AbstractProvider):
                         origin,
                         previous.revision,
                     )
-                    return False
+                    return _Outcome.REFUSED
                 if document == previous:
-                    return False
+                    return _Outcome.UNCHANGED
             state = dataclasses.replace(current, document=document)
             self._state = state
         changed = [] if state.flag == current.flag else sorted(KNOWN_FLAGS)
@@ -188,7 +200,7 @@ class LeadCtxProvider(AbstractProvider):
             document.updated_by or "unknown",
             ", ".join(changed) or "none",
         )
-        if origin != "cache" and self._cache is not None:
+        if origin != _CACHE_ORIGIN and self._cache is not None:
             self._write_cache(self._cache, document)
         self.emit_provider_configuration_changed(
             ProviderEventDetails(
@@ -197,11 +209,15 @@ class LeadCtxProvider(AbstractProvider):
                 metadata={"revision": document.revision},
             )
         )
-        return True
+        return _Outcome.APPLIED
 
     def _on_document(self, document: OverridesDocument) -> None:
-        assert self._source is not None  # noqa: S101 - only the poller, built with a source, calls this
-        self.update_overrides(document, origin=self._source.description)
+        origin = self._source.description if self._source is not None else "source"
+        if self._install(document, origin) is _Outcome.REFUSED:
+            raise SourceError(
+                f"{origin}: revision {document.revision} is older than the one in force",
+                kind="ReplayedRevision",
+            )
 
     def _on_stale(self, err: SourceError) -> None:
         self.emit_provider_stale(
@@ -219,7 +235,7 @@ class LeadCtxProvider(AbstractProvider):
         except (OSError, DocumentError) as err:
             logger.warning("ignoring overrides cache %s: %s", path, type(err).__name__)
             return
-        self.update_overrides(document, origin="cache")
+        self._install(document, _CACHE_ORIGIN)
 
     @staticmethod
     def _write_cache(path: Path, document: OverridesDocument) -> None:

@@ -14,7 +14,16 @@ import pytest
 from leadctx_bundle.cli import main
 from leadctx_flags import OverridesDocument
 
-EXPLAIN_KEYS = {"flag", "client_id", "value", "reason", "variant", "source", "error_code", "provider"}
+EXPLAIN_KEYS = {
+    "flag",
+    "client_id",
+    "value",
+    "reason",
+    "variant",
+    "source",
+    "error_code",
+    "provider",
+}
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -118,7 +127,9 @@ def test_editing_uses_the_env_location_when_it_is_a_path(
     path = tmp_path / "overrides.json"
     monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", str(path))
     assert run(capsys, "flags", "kill")[0] == 0
-    assert OverridesDocument.model_validate_json(path.read_text()).flags["shared_bundle.enabled"].kill
+    assert (
+        OverridesDocument.model_validate_json(path.read_text()).flags["shared_bundle.enabled"].kill
+    )
 
 
 def test_editing_without_a_document_location_says_how_to_name_one(

@@ -101,7 +101,9 @@ def test_targeting_key_wins_over_the_client_id_attribute() -> None:
 def test_no_client_id_gives_the_env_default_with_reason_default(
     context: EvaluationContext | None,
 ) -> None:
-    api.set_provider_and_wait(provider_with(shared_bundle_enabled=True, shared_bundle_clients="acme"))
+    api.set_provider_and_wait(
+        provider_with(shared_bundle_enabled=True, shared_bundle_clients="acme")
+    )
     details = api.get_client().get_boolean_details(SHARED_BUNDLE_FLAG, False, context)
     assert (details.value, details.reason, details.flag_metadata["source"]) == (
         True,
@@ -136,7 +138,9 @@ def test_a_non_string_client_id_attribute_is_invalid_context_and_off() -> None:
 
 def test_an_unknown_flag_is_flag_not_found_with_the_callers_default() -> None:
     api.set_provider_and_wait(provider_with(shared_bundle_enabled=True))
-    details = api.get_client().get_boolean_details("shared_bundle.enable", True, client_context("a"))
+    details = api.get_client().get_boolean_details(
+        "shared_bundle.enable", True, client_context("a")
+    )
     assert (details.value, details.reason, details.error_code) == (
         True,
         Reason.ERROR,
@@ -196,7 +200,9 @@ def test_a_configuration_error_fails_closed_and_names_the_variable(
         assert (resolution.value, resolution.reason) == (False, Reason.ERROR)
     # And through the client (OpenFeature returns the caller's default, False, on errors)
     api.set_provider_and_wait(provider)
-    details = api.get_client().get_boolean_details(SHARED_BUNDLE_FLAG, False, client_context("acme"))
+    details = api.get_client().get_boolean_details(
+        SHARED_BUNDLE_FLAG, False, client_context("acme")
+    )
     assert (details.value, details.reason, details.error_code, details.variant) == (
         False,
         Reason.ERROR,
@@ -238,7 +244,11 @@ def test_update_overrides_emits_configuration_changed_with_flags_changed() -> No
     seen: list[EventDetails] = []
     api.add_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, seen.append)
     document = OverridesDocument.model_validate(
-        {"revision": 1, "updated_by": "test", "flags": {SHARED_BUNDLE_FLAG: {"clients": {"acme": False}}}}
+        {
+            "revision": 1,
+            "updated_by": "test",
+            "flags": {SHARED_BUNDLE_FLAG: {"clients": {"acme": False}}},
+        }
     )
     try:
         assert provider.update_overrides(document) is True
@@ -249,4 +259,7 @@ def test_update_overrides_emits_configuration_changed_with_flags_changed() -> No
         api.remove_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, seen.append)
     assert [event.flags_changed for event in seen] == [[SHARED_BUNDLE_FLAG]]
     assert seen[0].provider_name == PROVIDER_NAME
-    assert api.get_client().get_boolean_value(SHARED_BUNDLE_FLAG, True, client_context("acme")) is False
+    assert (
+        api.get_client().get_boolean_value(SHARED_BUNDLE_FLAG, True, client_context("acme"))
+        is False
+    )

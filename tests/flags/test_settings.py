@@ -51,7 +51,11 @@ def test_booleans_parse_strictly(
 @pytest.mark.parametrize("raw", ["maybe", "t", "y", "2", "", "enabled", "truee", "1.0"])
 @pytest.mark.parametrize(
     "variable",
-    ["LEADCTX_SHARED_BUNDLE_ENABLED", "LEADCTX_SHARED_BUNDLE_KILL", "LEADCTX_FLAG_OVERRIDES_REQUIRED"],
+    [
+        "LEADCTX_SHARED_BUNDLE_ENABLED",
+        "LEADCTX_SHARED_BUNDLE_KILL",
+        "LEADCTX_FLAG_OVERRIDES_REQUIRED",
+    ],
 )
 def test_an_unparseable_boolean_names_the_variable_and_the_value(
     monkeypatch: pytest.MonkeyPatch, variable: str, raw: str
