@@ -36,7 +36,7 @@ from openfeature.provider import AbstractProvider, Metadata
 
 from leadctx_flags.context import InvalidClientContext, client_id_of
 from leadctx_flags.decision import EnvRules, RolloutState, decide
-from leadctx_flags.document import DocumentError, OverridesDocument
+from leadctx_flags.document import DocumentError, FlagOverride, OverridesDocument
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.flags import KNOWN_FLAGS
 from leadctx_flags.poller import OverridesPoller
@@ -192,7 +192,7 @@ class LeadCtxProvider(AbstractProvider):
                     return _Outcome.UNCHANGED
             state = dataclasses.replace(current, document=document)
             self._state = state
-        changed = [] if state.flag == current.flag else sorted(KNOWN_FLAGS)
+        changed = [] if _rules(state.flag) == _rules(current.flag) else sorted(KNOWN_FLAGS)
         logger.info(
             "applied overrides revision %d from %s, updated by %s, flags changed: %s",
             document.revision,
@@ -312,6 +312,13 @@ class LeadCtxProvider(AbstractProvider):
     ) -> FlagResolutionDetails[Sequence[FlagValueType] | Mapping[str, FlagValueType]]:
         """Answer TYPE_MISMATCH (or FLAG_NOT_FOUND): no object flags are served."""
         return _wrong_type(flag_key, default_value, "object")
+
+
+def _rules(flag: FlagOverride | None) -> tuple[bool, bool | None, dict[str, bool]]:
+    """What decides evaluations; a reworded note changes no flag."""
+    if flag is None:
+        return False, None, {}
+    return flag.kill, flag.default, flag.clients
 
 
 def _not_found(flag_key: str, default_value: T) -> FlagResolutionDetails[T]:

@@ -157,6 +157,8 @@ def test_the_bearer_token_is_sent_and_etags_avoid_refetching(
     api.add_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, changed.append)
     start(providers, LeadCtxProvider(settings))
     wait_for(lambda: overrides_server.behaviour.requests >= 5)
+    wait_for(lambda: bool(changed))  # the SDK runs handlers on its own executor
+    time.sleep(0.2)  # more polls (all answered 304) that must emit nothing
     assert set(overrides_server.behaviour.authorizations) == {"Bearer t0ken"}
     assert len(changed) == 1, "304 answers apply nothing and emit nothing"
     assert changed[0].flags_changed == [SHARED_BUNDLE_FLAG]

@@ -8,7 +8,7 @@ import logging
 import pytest
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
-from openfeature.event import EventDetails, ProviderEvent
+from openfeature.event import EventDetails, ProviderEvent, ProviderEventDetails
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 from openfeature.provider import ProviderStatus
@@ -21,6 +21,7 @@ from leadctx_flags import (
     RolloutSettings,
     client_context,
 )
+from tests.flags.overrides_helpers import wait_for
 
 
 def provider_with(**settings: object) -> LeadCtxProvider:
@@ -241,8 +242,16 @@ def test_initialize_and_shutdown_without_overrides_are_quick_and_idempotent() ->
 def test_update_overrides_emits_configuration_changed_with_flags_changed() -> None:
     provider = provider_with(shared_bundle_clients="acme")
     api.set_provider_and_wait(provider)
+    emitted: list[ProviderEventDetails] = []
     seen: list[EventDetails] = []
     api.add_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, seen.append)
+    original = provider.emit_provider_configuration_changed
+
+    def record(details: ProviderEventDetails) -> None:
+        emitted.append(details)
+        original(details)
+
+    provider.emit_provider_configuration_changed = record  # type: ignore[method-assign]
     document = OverridesDocument.model_validate(
         {
             "revision": 1,
@@ -250,16 +259,24 @@ def test_update_overrides_emits_configuration_changed_with_flags_changed() -> No
             "flags": {SHARED_BUNDLE_FLAG: {"clients": {"acme": False}}},
         }
     )
-    try:
-        assert provider.update_overrides(document) is True
-        # The same document again, and an older one, change nothing and emit nothing.
-        assert provider.update_overrides(document) is False
-        assert provider.update_overrides(document.model_copy(update={"revision": 0})) is False
-    finally:
-        api.remove_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, seen.append)
-    assert [event.flags_changed for event in seen] == [[SHARED_BUNDLE_FLAG]]
-    assert seen[0].provider_name == PROVIDER_NAME
-    assert (
-        api.get_client().get_boolean_value(SHARED_BUNDLE_FLAG, True, client_context("acme"))
-        is False
-    )
+    # When a document is applied, then the same again, then an older one
+    assert provider.update_overrides(document) is True
+    assert provider.update_overrides(document) is False
+    assert provider.update_overrides(document.model_copy(update={"revision": 0})) is False
+    # Then exactly one event was emitted, naming the flag, and handlers receive it
+    assert [details.flags_changed for details in emitted] == [[SHARED_BUNDLE_FLAG]]
+    assert emitted[0].metadata == {"revision": 1}
+    wait_for(lambda: bool(seen))  # the SDK runs handlers on its own executor
+    assert (seen[0].provider_name, seen[0].flags_changed) == (PROVIDER_NAME, [SHARED_BUNDLE_FLAG])
+    assert not api.get_client().get_boolean_value(SHARED_BUNDLE_FLAG, True, client_context("acme"))
+
+
+def test_a_change_that_leaves_the_flag_alone_reports_no_flag_changed() -> None:
+    provider = LeadCtxProvider()
+    emitted: list[ProviderEventDetails] = []
+    provider.emit_provider_configuration_changed = emitted.append  # type: ignore[method-assign,assignment]
+    flag = {SHARED_BUNDLE_FLAG: {"default": True, "note": "first"}}
+    provider.update_overrides(OverridesDocument.model_validate({"revision": 1, "flags": flag}))
+    flag[SHARED_BUNDLE_FLAG]["note"] = "reworded"
+    provider.update_overrides(OverridesDocument.model_validate({"revision": 2, "flags": flag}))
+    assert [details.flags_changed for details in emitted] == [[SHARED_BUNDLE_FLAG], []]
