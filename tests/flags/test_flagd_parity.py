@@ -274,8 +274,8 @@ def test_flagd_export_agrees_with_decide(
 
     report = (
         f"flagd parity, seed {SEED}: {CONFIGURATIONS} configurations x "
-        f"{min(client_ids_per_configuration)}-{max(client_ids_per_configuration)} client ids "
-        f"(+ no id), {compared} evaluations compared, {compared - len(mismatches)} agree; "
+        f"{min(client_ids_per_configuration):,} client ids (+ no id), "
+        f"{compared:,} evaluations compared, {compared - len(mismatches):,} agree; "
         f"decisions by source: {dict(sorted(by_source.items()))}"
     )
     record_property("flagd_parity", report)
