@@ -9,6 +9,7 @@ from leadctx_flags.context import CLIENT_ID_ATTRIBUTE, client_context
 from leadctx_flags.decision import Decision, EnvRules, RolloutState, Source, decide
 from leadctx_flags.document import OVERRIDES_SCHEMA, FlagOverride, OverridesDocument
 from leadctx_flags.errors import ConfigurationError
+from leadctx_flags.export import to_flagd
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from leadctx_flags.provider import PROVIDER_NAME, LeadCtxProvider
 from leadctx_flags.settings import RolloutSettings
@@ -29,4 +30,5 @@ __all__ = [
     "Source",
     "client_context",
     "decide",
+    "to_flagd",
 ]
