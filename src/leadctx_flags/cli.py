@@ -7,10 +7,12 @@ pipeline does, so what they print is what a pipeline would get.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +24,13 @@ from leadctx_flags.client_ids import validate_client_id
 from leadctx_flags.context import client_context
 from leadctx_flags.document import DocumentError
 from leadctx_flags.errors import ConfigurationError
+from leadctx_flags.export import to_flagd
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from leadctx_flags.provider import LeadCtxProvider
 from leadctx_flags.settings import RolloutSettings
 from leadctx_flags.storage import read_document
 
-__all__ = ["add_commands", "explain"]
+__all__ = ["add_commands", "explain", "export_flagd"]
 
 CLI_DOMAIN = "leadctx-cli"
 """OpenFeature domain the CLI binds its provider to, leaving the default provider alone."""
@@ -71,6 +74,18 @@ def add_commands(subparsers: Any) -> None:
         edit_parser.add_argument("--json", action="store_true", help="print the new document")
         edit_parser.set_defaults(handler=_edit_command, edit=name)
 
+    export_parser = commands.add_parser(
+        "export", help="print the effective configuration (env + document) for another system"
+    )
+    export_parser.add_argument(
+        "--format", choices=["flagd"], required=True, help="flagd: a flag-definition JSON"
+    )
+    export_parser.add_argument(
+        "--overrides", help="overrides document to use instead of LEADCTX_FLAG_OVERRIDES"
+    )
+    export_parser.add_argument("--json", action="store_true", help="the output is JSON anyway")
+    export_parser.set_defaults(handler=_export_command)
+
     show_parser = commands.add_parser("show", help="print the overrides document")
     _add_overrides_path(show_parser)
     show_parser.add_argument("--json", action="store_true", help="print the document as JSON")
@@ -102,15 +117,46 @@ def explain(client_id: str, settings: RolloutSettings | None = None) -> dict[str
         ValueError: ``client_id`` is not a valid client id.
     """
     validate_client_id(client_id, field="--client-id")
-    provider = LeadCtxProvider(settings if settings is not None else RolloutSettings())
-    api.set_provider_and_wait(provider, domain=CLI_DOMAIN)
-    try:
-        client = api.get_client(domain=CLI_DOMAIN)
+    with _serving(settings) as client:
         details = client.get_boolean_details(SHARED_BUNDLE_FLAG, False, client_context(client_id))
         return _explanation(client_id, details, client.provider.get_metadata().name)
+
+
+def export_flagd(settings: RolloutSettings | None = None) -> dict[str, Any]:
+    """The effective configuration (env rules and the overrides document) as flagd JSON.
+
+    The provider is started as a pipeline would start it (cache, then one poll of the source),
+    so the export holds exactly what pipelines decide on now.
+
+    Raises:
+        ConfigurationError: The configuration cannot be loaded, or overrides are configured
+            but no document could be had: exporting the env rules alone would silently drop
+            a rollback.
+    """
+    with _serving(settings) as client:
+        provider = client.provider
+        assert isinstance(provider, LeadCtxProvider)  # noqa: S101 - _serving binds ours
+        state = provider.state
+        location = (settings or RolloutSettings()).flag_overrides
+        if location is not None and state.document is None:
+            raise ConfigurationError(
+                f"LEADCTX_FLAG_OVERRIDES={location!r}: no overrides document could be loaded "
+                "(source down and no cache); refusing to export the env rules alone"
+            )
+        return to_flagd(state)
+
+
+@contextlib.contextmanager
+def _serving(settings: RolloutSettings | None) -> Iterator[Any]:
+    """A client bound to a freshly initialised provider under the CLI's own domain."""
+    provider = LeadCtxProvider(settings if settings is not None else RolloutSettings())
+    if provider.configuration_error is not None:
+        raise ConfigurationError(provider.configuration_error)
+    api.set_provider_and_wait(provider, domain=CLI_DOMAIN)
+    try:
+        yield api.get_client(domain=CLI_DOMAIN)
     finally:
-        # Stop our provider's background work now; the domain binding is left for the next
-        # call to replace (the SDK would shut it down again, which is idempotent).
+        # Stop the poller now; the SDK may shut the provider down again later (idempotent).
         provider.shutdown()
 
 
@@ -146,6 +192,20 @@ def _explain_command(args: argparse.Namespace) -> int:
     else:
         for key, value in result.items():
             print(f"{key:<11} {value}")
+    return 0
+
+
+def _export_command(args: argparse.Namespace) -> int:
+    try:
+        settings = (
+            RolloutSettings(flag_overrides=args.overrides) if args.overrides else RolloutSettings()
+        )
+        document = export_flagd(settings)
+    except ConfigurationError as err:
+        print(f"leadctx: configuration error: {err}", file=sys.stderr)
+        return 2
+    # ASCII escapes: flagd's file loader reads with the platform's default encoding.
+    print(json.dumps(document, indent=2))
     return 0
 
 

@@ -10,9 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from openfeature import api
+from openfeature.contrib.provider.flagd import FlagdProvider
+from openfeature.contrib.provider.flagd.config import ResolverType
 
 from leadctx_bundle.cli import main
-from leadctx_flags import OverridesDocument
+from leadctx_flags import SHARED_BUNDLE_FLAG, OverridesDocument, client_context
 
 EXPLAIN_KEYS = {
     "flag",
@@ -167,3 +170,57 @@ def test_the_console_script_runs_as_installed() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["value"] is True
+
+
+@pytest.mark.integration
+def test_export_loads_into_flagd_and_agrees_with_explain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given env rules and a document written through the CLI
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_CLIENTS", "acme,globex")
+    overrides = ("--overrides", str(tmp_path / "overrides.json"))
+    assert run(capsys, "flags", "deny", "globex", *overrides)[0] == 0
+    assert run(capsys, "flags", "allow", "initech", *overrides)[0] == 0
+    # When the effective configuration is exported
+    code, out, err = run(capsys, "flags", "export", "--format", "flagd", *overrides)
+    assert (code, err) == (0, "")
+    exported = tmp_path / "flags.flagd.json"
+    exported.write_text(out)
+    # Then the real flagd provider answers what explain answers, for every client
+    provider = FlagdProvider(
+        resolver_type=ResolverType.FILE, offline_flag_source_path=str(exported)
+    )
+    api.set_provider_and_wait(provider, domain="flagd")
+    try:
+        for client_id in ("acme", "globex", "initech", "umbrella"):
+            flagd = api.get_client(domain="flagd").get_boolean_details(
+                SHARED_BUNDLE_FLAG, False, client_context(client_id)
+            )
+            _, out, _ = run(
+                capsys, "flags", "explain", "--client-id", client_id, *overrides, "--json"
+            )
+            ours = json.loads(out)
+            assert (flagd.value, flagd.variant) == (ours["value"], ours["variant"]), client_id
+    finally:
+        api.clear_providers()
+
+
+def test_export_refuses_when_overrides_are_configured_but_unavailable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.json"
+    code, out, err = run(
+        capsys, "flags", "export", "--format", "flagd", "--overrides", str(missing)
+    )
+    assert (code, out) == (2, "")
+    assert "refusing to export" in err
+    assert str(missing) in err
+
+
+def test_export_refuses_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_ENABLED", "maybe")
+    code, _, err = run(capsys, "flags", "export", "--format", "flagd")
+    assert code == 2
+    assert "LEADCTX_SHARED_BUNDLE_ENABLED" in err
