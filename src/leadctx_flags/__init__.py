@@ -5,6 +5,7 @@ The control plane: an OpenFeature provider (``LeadCtxProvider``) resolving
 precedence function (``decide``).
 """
 
+from leadctx_flags import editing
 from leadctx_flags.context import CLIENT_ID_ATTRIBUTE, client_context
 from leadctx_flags.decision import Decision, EnvRules, RolloutState, Source, decide
 from leadctx_flags.document import OVERRIDES_SCHEMA, FlagOverride, OverridesDocument
@@ -30,5 +31,6 @@ __all__ = [
     "Source",
     "client_context",
     "decide",
+    "editing",
     "to_flagd",
 ]
