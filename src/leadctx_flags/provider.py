@@ -154,9 +154,10 @@ class LeadCtxProvider(AbstractProvider):
         self._poller.start()
 
     def shutdown(self) -> None:
-        """Stop polling and join the poller thread. Idempotent."""
-        if self._poller is not None:
-            self._poller.shutdown()
+        """Stop polling and join the poller thread. Idempotent; ``initialize()`` may follow."""
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            poller.shutdown()
         elif self._source is not None:
             self._source.close()
 
@@ -192,6 +193,9 @@ class LeadCtxProvider(AbstractProvider):
                     return _Outcome.UNCHANGED
             state = dataclasses.replace(current, document=document)
             self._state = state
+            if origin != _CACHE_ORIGIN and self._cache is not None:
+                # Under the writer lock, so that the cache always ends at the newest revision.
+                self._write_cache(self._cache, document)
         changed = [] if _rules(state.flag) == _rules(current.flag) else sorted(KNOWN_FLAGS)
         logger.info(
             "applied overrides revision %d from %s, updated by %s, flags changed: %s",
@@ -200,8 +204,6 @@ class LeadCtxProvider(AbstractProvider):
             document.updated_by or "unknown",
             ", ".join(changed) or "none",
         )
-        if origin != _CACHE_ORIGIN and self._cache is not None:
-            self._write_cache(self._cache, document)
         self.emit_provider_configuration_changed(
             ProviderEventDetails(
                 flags_changed=changed,

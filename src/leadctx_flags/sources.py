@@ -142,12 +142,9 @@ class HttpSource:
         headers = {"Accept": "application/json", "User-Agent": "leadctx-flags"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._client = httpx.Client(
-            headers=headers,
-            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            follow_redirects=False,
-            trust_env=False,
-        )
+        self._headers = headers
+        self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        self._client: httpx.Client | None = None
         self._etag: str | None = None
 
     @property
@@ -158,6 +155,13 @@ class HttpSource:
     def fetch(self) -> OverridesDocument | None:
         """GET the document unless the server says it is unchanged (HTTP 304)."""
         headers = {"If-None-Match": self._etag} if self._etag else {}
+        if self._client is None:  # opened lazily, so a closed source can be polled again
+            self._client = httpx.Client(
+                headers=self._headers,
+                timeout=self._timeout,
+                follow_redirects=False,
+                trust_env=False,  # no proxy or netrc from the environment for a rollback switch
+            )
         try:
             with self._client.stream("GET", self._url, headers=headers) as response:
                 if response.status_code == httpx.codes.NOT_MODIFIED:
@@ -175,8 +179,10 @@ class HttpSource:
         return document
 
     def close(self) -> None:
-        """Close the connection pool; idempotent."""
-        self._client.close()
+        """Close the connection pool; idempotent. A later ``fetch()`` opens a new one."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
 
 def open_source(

@@ -343,3 +343,19 @@ def test_shutdown_joins_the_poller_thread(tmp_path: Path) -> None:
     provider.shutdown()
     provider.shutdown()
     assert not any(t.name == "leadctx-overrides-poller" for t in threading.enumerate())
+
+
+def test_a_provider_can_be_initialised_again_after_shutdown(
+    overrides_server: OverridesServer, providers: list[LeadCtxProvider]
+) -> None:
+    # The SDK may shut a provider down and initialise it again (re-registration).
+    overrides_server.behaviour.serve(wire(1, default=True))
+    settings = RolloutSettings(
+        flag_overrides=overrides_server.url, flag_overrides_poll_seconds=0.05
+    )
+    provider = start(providers, LeadCtxProvider(settings))
+    provider.shutdown()
+    overrides_server.behaviour.serve(wire(2, default=False))
+    provider.initialize(client_context("x"))
+    assert provider.state.revision == 2
+    assert value(provider, "acme") is False
