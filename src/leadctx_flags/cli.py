@@ -175,12 +175,16 @@ def _explanation(
     }
 
 
+def _settings(args: argparse.Namespace) -> RolloutSettings:
+    """The environment's settings, with ``--overrides`` in place of LEADCTX_FLAG_OVERRIDES."""
+    if args.overrides:
+        return RolloutSettings(flag_overrides=str(args.overrides))
+    return RolloutSettings()
+
+
 def _explain_command(args: argparse.Namespace) -> int:
     try:
-        settings = (
-            RolloutSettings(flag_overrides=args.overrides) if args.overrides else RolloutSettings()
-        )
-        result = explain(args.client_id, settings)
+        result = explain(args.client_id, _settings(args))
     except ConfigurationError as err:
         print(f"leadctx: configuration error: {err}", file=sys.stderr)
         return 2
@@ -197,10 +201,7 @@ def _explain_command(args: argparse.Namespace) -> int:
 
 def _export_command(args: argparse.Namespace) -> int:
     try:
-        settings = (
-            RolloutSettings(flag_overrides=args.overrides) if args.overrides else RolloutSettings()
-        )
-        document = export_flagd(settings)
+        document = export_flagd(_settings(args))
     except ConfigurationError as err:
         print(f"leadctx: configuration error: {err}", file=sys.stderr)
         return 2
