@@ -31,6 +31,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from importlib.resources.abc import Traversable
 from typing import Any, Final, Literal, get_args
 
 import tiktoken
@@ -124,11 +125,14 @@ def encoding_spec(name: TiktokenEncodingName) -> EncodingSpec:
     return EncodingSpec(name, url, str(expected_hash), kwargs)
 
 
-def build_encoding(name: TiktokenEncodingName) -> tiktoken.Encoding:
+def build_encoding(
+    name: TiktokenEncodingName, *, data_dir: Traversable | None = None
+) -> tiktoken.Encoding:
     """Build ``name`` from the shipped rank file, verified; uncached (see ``load_encoding``).
 
     Args:
         name: ``o200k_base`` or ``cl100k_base``.
+        data_dir: Where ``<name>.tiktoken.gz`` lives; default: ``leadctx_bundle/data``.
 
     Returns:
         A ``tiktoken.Encoding`` equal, token for token, to ``tiktoken.get_encoding(name)``.
@@ -138,13 +142,14 @@ def build_encoding(name: TiktokenEncodingName) -> tiktoken.Encoding:
             check or cannot be parsed. The message names the file.
     """
     spec = encoding_spec(name)
-    ranks = _read_ranks(spec)
+    if data_dir is None:
+        data_dir = resources.files(_DATA_PACKAGE).joinpath(_DATA_DIR)
+    ranks = _read_ranks(spec, data_dir.joinpath(spec.file_name))
     return tiktoken.Encoding(**spec.constructor_kwargs, mergeable_ranks=ranks)
 
 
-def _read_ranks(spec: EncodingSpec) -> dict[bytes, int]:
-    resource = resources.files(_DATA_PACKAGE).joinpath(_DATA_DIR, spec.file_name)
-    where = f"{_DATA_PACKAGE}/{_DATA_DIR}/{spec.file_name}"
+def _read_ranks(spec: EncodingSpec, resource: Traversable) -> dict[bytes, int]:
+    where = str(resource)
     try:
         contents = gzip.decompress(resource.read_bytes())
     except FileNotFoundError as err:

@@ -194,7 +194,7 @@ class TokenCounter:
         self._max_entries = max_entries
         self._max_stored = max_stored_tokens
         # digest -> (token count, leading tokens kept for truncation or None)
-        self._entries: OrderedDict[bytes, tuple[int, array[int] | None]] = OrderedDict()
+        self._entries: OrderedDict[bytes, tuple[int, Sequence[int] | None]] = OrderedDict()
         self._stored = 0
         self._hits = 0
         self._misses = 0
@@ -262,7 +262,7 @@ class TokenCounter:
         with self._lock:
             return CacheInfo(self._hits, self._misses, len(self._entries), self._stored)
 
-    def _store(self, key: bytes, count: int, kept: array[int] | None) -> None:
+    def _store(self, key: bytes, count: int, kept: Sequence[int] | None) -> None:
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None and old[1] is not None:
@@ -283,9 +283,12 @@ def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def _head_array(tokens: Sequence[int], limit: int) -> array[int]:
+def _head_array(tokens: Sequence[int], limit: int) -> Sequence[int]:
+    head = tokens[: max(limit, 0)]
+    if isinstance(head, bytes):  # the byte heuristic's tokens are compact already
+        return head
     # 4 bytes per token instead of a list's 8-byte pointers; ranks fit in 32 bits.
-    return array("I", tokens[: max(limit, 0)])
+    return array("I", head)
 
 
 _counters: dict[str, TokenCounter] = {}
