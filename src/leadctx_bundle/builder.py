@@ -24,7 +24,7 @@ import dataclasses
 import functools
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from leadctx_bundle.models import BundleInput, LeadContextBundle, Pipeline
@@ -88,18 +88,19 @@ def build_bundle(
     active = base.with_budgets(bundle_input.budgets)
     counter = token_counter(active.encoding)
 
-    offered: dict[SectionName, tuple[int, list[ItemBlock]]] = {
+    # Generators: a section stops rendering (and encoding) items once it is full.
+    offered: dict[SectionName, tuple[int, Iterator[ItemBlock]]] = {
         "knowledge_assets": (
             len(bundle_input.knowledge_assets),
-            [asset_block(a) for a in assets_in_rank_order(bundle_input.knowledge_assets)],
+            map(asset_block, assets_in_rank_order(bundle_input.knowledge_assets)),
         ),
         "lead_memory": (
             len(bundle_input.lead_memory),
-            [memory_block(m) for m in memory_newest_first(bundle_input.lead_memory)],
+            map(memory_block, memory_newest_first(bundle_input.lead_memory)),
         ),
         "thread": (
             len(bundle_input.thread),
-            [thread_block(t) for t in thread_most_recent_first(bundle_input.thread)],
+            map(thread_block, thread_most_recent_first(bundle_input.thread)),
         ),
     }
 
@@ -121,11 +122,12 @@ def build_bundle(
         left -= fill.tokens
 
     fills = _drop_final_separator(fills, counter)
-    text = "".join(
-        heading_block(section) + "".join(item.text for item in fill.items)
-        for section, fill in fills.items()
-        if fill.items
-    )
+    parts: list[str] = []
+    for section, fill in fills.items():
+        if fill.items:
+            parts.append(heading_block(section))
+            parts.extend(part for item in fill.items for part in item.parts)
+    text = "".join(parts)
 
     sections = {
         section: _section_stats(fills[section], active.section_budget(section), offered[section][0])
@@ -167,10 +169,11 @@ def _drop_final_separator(
         return fills
     fill = fills[section]
     last = fill.items[-1]
-    tokens = counter.count(last.block.head + last.block.body)
+    bare = dataclasses.replace(last, final=True)
+    tokens = counter.count(bare.parts)
     if tokens > last.tokens:
         return fills
-    items = (*fill.items[:-1], dataclasses.replace(last, tokens=tokens, final=True))
+    items = (*fill.items[:-1], dataclasses.replace(bare, tokens=tokens))
     return {**fills, section: SectionFill(fill.heading_tokens, items)}
 
 

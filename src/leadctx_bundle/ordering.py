@@ -14,7 +14,7 @@ newest copy); the others count as dropped. Thread messages have no id and are ne
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol, TypeVar
 
 from leadctx_bundle.models import KnowledgeAsset, LeadMemoryEntry, ThreadMessage
@@ -30,29 +30,29 @@ class _HasId(Protocol):
 _T = TypeVar("_T", bound=_HasId)
 
 
-def _unique(items: Iterable[_T]) -> list[_T]:
+def _unique(items: Iterable[_T]) -> Iterator[_T]:
+    # Lazy: a build stops pulling items once its section is full.
     seen: set[str] = set()
-    unique = []
     for item in items:
         if item.id not in seen:
             seen.add(item.id)
-            unique.append(item)
-    return unique
+            yield item
 
 
-def assets_in_rank_order(assets: Sequence[KnowledgeAsset]) -> list[KnowledgeAsset]:
-    """Assets by rank (unranked last, ties in input order), duplicate ids removed."""
+def assets_in_rank_order(assets: Sequence[KnowledgeAsset]) -> Iterator[KnowledgeAsset]:
+    """Assets by rank (unranked last, ties in input order), duplicate ids removed, lazily."""
     # sorted() is stable: equal keys keep input order.
     ordered = sorted(assets, key=lambda a: (a.rank is None, 0 if a.rank is None else a.rank))
     return _unique(ordered)
 
 
-def memory_newest_first(entries: Sequence[LeadMemoryEntry]) -> list[LeadMemoryEntry]:
-    """Entries newest first (ties in input order), duplicate ids removed."""
+def memory_newest_first(entries: Sequence[LeadMemoryEntry]) -> Iterator[LeadMemoryEntry]:
+    """Entries newest first (ties in input order), duplicate ids removed, lazily."""
     ordered = sorted(entries, key=lambda e: e.created_at, reverse=True)  # stable, even reversed
     return _unique(ordered)
 
 
-def thread_most_recent_first(messages: Sequence[ThreadMessage]) -> list[ThreadMessage]:
+def thread_most_recent_first(messages: Sequence[ThreadMessage]) -> Iterator[ThreadMessage]:
     """Messages most recent first; of two sent at the same time, the later in the input first."""
-    return [m for _, m in sorted(enumerate(messages), key=lambda p: (p[1].sent_at, p[0]))][::-1]
+    ordered = sorted(enumerate(messages), key=lambda p: (p[1].sent_at, p[0]), reverse=True)
+    return (message for _, message in ordered)

@@ -19,7 +19,7 @@ again (a prefix may re-encode differently at its end) and cut further until it f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from leadctx_bundle.render import ItemBlock
@@ -45,9 +45,9 @@ class PlacedItem:
     final: bool = False
 
     @property
-    def text(self) -> str:
-        """The item as it appears in the bundle."""
-        return self.block.head + self.block.body if self.final else self.block.text
+    def parts(self) -> tuple[str, ...]:
+        """The item as it appears in the bundle, in parts."""
+        return self.block.parts[:2] if self.final else self.block.parts
 
     @property
     def truncated(self) -> bool:
@@ -78,7 +78,7 @@ EMPTY = SectionFill(heading_tokens=0, items=())
 
 def fill_section(
     heading: str,
-    items: Sequence[ItemBlock],
+    items: Iterable[ItemBlock],
     room: int,
     *,
     min_item_tokens: int,
@@ -88,7 +88,8 @@ def fill_section(
 
     Args:
         heading: The heading block, separator included.
-        items: Blocks in the section's order, duplicates already removed.
+        items: Blocks in the section's order, duplicates already removed. Read lazily: items
+            after the section closes are never rendered, hashed or encoded.
         room: Tokens the section may take (its budget, capped by what the total leaves).
         min_item_tokens: The smallest useful cut of an item, in tokens.
         counter: Counts and slices tokens.
@@ -96,7 +97,7 @@ def fill_section(
     Returns:
         The section's fill; ``EMPTY`` when no item fits (the heading is then not spent).
     """
-    if room <= 0 or not items:
+    if room <= 0:
         return EMPTY
     heading_tokens = counter.count(heading)
     space = room - heading_tokens
@@ -104,12 +105,12 @@ def fill_section(
     for item in items:
         if space <= 0:
             break
-        tokens = counter.count(item.text, keep_head=space)
-        if tokens <= space:
+        tokens, leading = counter.measure(item.parts, space)
+        if leading is None:
             placed.append(PlacedItem(item, tokens))
             space -= tokens
             continue
-        cut = truncate_item(item, space, min_item_tokens=min_item_tokens, counter=counter)
+        cut = truncate_item(item, leading, min_item_tokens=min_item_tokens, counter=counter)
         if cut is not None:
             placed.append(PlacedItem(cut[0], cut[1], tokens_cut=tokens - cut[1]))
         break
@@ -119,13 +120,13 @@ def fill_section(
 
 
 def truncate_item(
-    item: ItemBlock, room: int, *, min_item_tokens: int, counter: TokenCounter
+    item: ItemBlock, leading_tokens: Sequence[int], *, min_item_tokens: int, counter: TokenCounter
 ) -> tuple[ItemBlock, int] | None:
-    """Cut ``item``'s body so that its block takes at most ``room`` tokens.
+    """Cut ``item``'s body so that its block takes at most ``len(leading_tokens)`` tokens.
 
     Args:
-        item: A block with more than ``room`` tokens.
-        room: Tokens available.
+        item: A block with more tokens than the room available.
+        leading_tokens: The block's first tokens, as many as there is room for.
         min_item_tokens: Give up (return ``None``) rather than keep fewer tokens of the item
             (its head included).
         counter: Counts and slices tokens.
@@ -134,15 +135,15 @@ def truncate_item(
         The cut block and its exact token count, or ``None`` when no useful prefix fits:
         fewer than ``min_item_tokens`` tokens, or not even the item's head.
     """
-    tokens = counter.head(item.text, room)
+    room = len(leading_tokens)
     keep = room - 1  # leave a token for the separator; the loop corrects any misjudgement
     while keep >= min_item_tokens:
-        prefix = counter.decode_prefix(tokens, keep)
+        prefix = counter.decode_prefix(leading_tokens, keep)
         body_chars = min(len(prefix) - len(item.head), len(item.body))
         if body_chars <= 0:
             return None
         cut = item.cut(body_chars)
-        cut_tokens = counter.count(cut.text)
+        cut_tokens = counter.count(cut.parts)
         if cut_tokens <= room:
             return cut, cut_tokens
         keep -= cut_tokens - room

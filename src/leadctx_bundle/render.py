@@ -74,9 +74,14 @@ class ItemBlock:
     body: str
 
     @property
+    def parts(self) -> tuple[str, str, str]:
+        """``(head, body, SEPARATOR)``: counted without joining (see ``TokenCounter.count``)."""
+        return (self.head, self.body, SEPARATOR)
+
+    @property
     def text(self) -> str:
         """The block as it appears in the bundle (before the final separator is dropped)."""
-        return self.head + self.body + SEPARATOR
+        return "".join(self.parts)
 
     def cut(self, body_chars: int) -> ItemBlock:
         """This block with its body cut to its first ``body_chars`` characters."""

@@ -13,8 +13,8 @@ A ``Tokenizer`` turns text into tokens and a prefix of tokens back into text. Tw
 
 A ``TokenCounter`` wraps a tokenizer with a bounded LRU cache keyed by a BLAKE2b digest of the
 text. Knowledge assets repeat across every lead of a client, so a warm build reads most counts
-from the cache. An entry holds the count and, only when asked for (a text that had to be cut),
-the first tokens of the text, so that truncating it again needs no encode either.
+from the cache. An entry holds the count and, only for a text that had to be cut, its first
+tokens, so that cutting it again needs no encode either.
 """
 
 from __future__ import annotations
@@ -205,47 +205,49 @@ class TokenCounter:
         """The tokenizer's encoding name."""
         return self.tokenizer.name
 
-    def count(self, text: str, *, keep_head: int = 0) -> int:
+    def count(self, text: str | tuple[str, ...]) -> int:
         """The number of tokens in ``text``, encoding it only if it is not cached.
 
         Args:
-            text: Any text.
-            keep_head: If ``text`` has more than this many tokens, remember its first
-                ``keep_head`` tokens so that ``head`` can cut it without encoding again. Pass
-                the room left when asking whether a text fits.
+            text: A string, or a tuple of strings standing for their concatenation (hashed
+                part by part: a large text is copied only if it must be encoded).
+        """
+        return self.measure(text, room=0)[0]
+
+    def measure(self, text: str | tuple[str, ...], room: int) -> tuple[int, Sequence[int] | None]:
+        """Count ``text``, and if it does not fit in ``room`` tokens, return its first ``room``.
+
+        One digest and at most one encode per call: a text that must be cut comes back with
+        the tokens to cut it from. Those tokens are cached too, so cutting the same text to the
+        same room (or less) in a later build needs no encode at all.
+
+        Args:
+            text: A string, or a tuple of strings standing for their concatenation.
+            room: Tokens available for it; ``0`` to count only.
+
+        Returns:
+            ``(count, head)``: ``head`` is ``None`` when ``count <= room`` or ``room <= 0``,
+            else the first ``room`` tokens of ``text``.
         """
         key = _digest(text)
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
-                self._entries.move_to_end(key)
-                self._hits += 1
-                return entry[0]
+                count, kept = entry
+                if count <= room or room <= 0:
+                    self._entries.move_to_end(key)
+                    self._hits += 1
+                    return count, None
+                if kept is not None and len(kept) >= room:
+                    self._entries.move_to_end(key)
+                    self._hits += 1
+                    return count, kept[:room]
             self._misses += 1
-        tokens = self.tokenizer.encode(text)
+        tokens = self.tokenizer.encode(text if isinstance(text, str) else "".join(text))
         count = len(tokens)
-        kept = _head_array(tokens, keep_head) if count > keep_head > 0 else None
-        self._store(key, count, kept)
-        return count
-
-    def head(self, text: str, limit: int) -> Sequence[int]:
-        """The first ``limit`` tokens of ``text`` (fewer if it is shorter).
-
-        Served from the cache when an earlier ``count(text, keep_head=n)`` kept at least
-        ``limit`` tokens; otherwise ``text`` is encoded and its head kept for next time.
-        """
-        key = _digest(text)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and entry[1] is not None and len(entry[1]) >= limit:
-                self._entries.move_to_end(key)
-                self._hits += 1
-                return entry[1][:limit]
-            self._misses += 1
-        tokens = self.tokenizer.encode(text)
-        kept = _head_array(tokens, limit)
-        self._store(key, len(tokens), kept)
-        return kept
+        head = _head_array(tokens, room) if count > room > 0 else None
+        self._store(key, count, head)
+        return count, head
 
     def decode_prefix(self, tokens: Sequence[int], count: int) -> str:
         """See the module function ``decode_prefix``."""
@@ -278,9 +280,12 @@ class TokenCounter:
                 self._stored -= 0 if evicted is None else len(evicted)
 
 
-def _digest(text: str) -> bytes:
-    # surrogatepass: a lone surrogate must still hash (and differently from U+FFFD).
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+def _digest(text: str | tuple[str, ...]) -> bytes:
+    digest = hashlib.blake2b(digest_size=16)
+    for part in (text,) if isinstance(text, str) else text:
+        # surrogatepass: a lone surrogate must still hash (and differently from U+FFFD).
+        digest.update(part.encode("utf-8", "surrogatepass"))
+    return digest.digest()
 
 
 def _head_array(tokens: Sequence[int], limit: int) -> Sequence[int]:

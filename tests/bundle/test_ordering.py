@@ -33,7 +33,7 @@ def test_assets_by_rank_then_unranked_then_input_order() -> None:
 
 def test_duplicate_asset_ids_keep_the_best_ranked_copy() -> None:
     assets = [asset("x", 5), asset("y", 2), asset("x", 1)]
-    ordered = assets_in_rank_order(assets)
+    ordered = list(assets_in_rank_order(assets))
     assert [(a.id, a.rank) for a in ordered] == [("x", 1), ("y", 2)]
 
 

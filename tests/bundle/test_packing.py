@@ -58,14 +58,23 @@ def test_zero_room_or_no_items_is_an_empty_section() -> None:
     assert fill_section(HEADING, [], 100, min_item_tokens=1, counter=counter()).tokens == 0
 
 
+def cut_to(
+    item: ItemBlock, room: int, bpe: TokenCounter, minimum: int = 1
+) -> tuple[ItemBlock, int] | None:
+    tokens, leading = bpe.measure(item.text, room)
+    assert leading is not None
+    assert tokens > room
+    return truncate_item(item, leading, min_item_tokens=minimum, counter=bpe)
+
+
 def test_truncation_never_cuts_into_the_head() -> None:
     item = block("body", head="### A long heading\n")
-    assert truncate_item(item, 12, min_item_tokens=1, counter=counter()) is None
+    assert cut_to(item, 12, counter()) is None
 
 
 def test_truncation_drops_a_partial_utf8_character() -> None:
     # "- " + "é" * 5 = 2 + 10 bytes; room 9 leaves 7 bytes for head + body after the separator
-    cut = truncate_item(block("ééééé"), 9, min_item_tokens=1, counter=counter())
+    cut = cut_to(block("ééééé"), 9, counter())
     assert cut is not None
     assert cut[0].body == "éé"  # 4 bytes; the fifth byte would split a character
     assert cut[1] == len(cut[0].text.encode())
@@ -76,7 +85,7 @@ def test_truncation_under_bpe_fits_exactly_and_keeps_a_prefix(o200k: tiktoken.En
     body = "Ünïcödé text, 日本語, emoji 🙂 and more. " * 40
     item = ItemBlock("### Title\n", body)
     for room in (9, 10, 17, 50, 123):
-        cut = truncate_item(item, room, min_item_tokens=8, counter=bpe)
+        cut = cut_to(item, room, bpe, minimum=8)
         assert cut is not None
         assert cut[1] == len(o200k.encode_ordinary(cut[0].text)) <= room
         assert body.startswith(cut[0].body)

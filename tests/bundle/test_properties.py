@@ -139,7 +139,7 @@ def test_kept_items_are_prefixes_in_section_order(
     check_budgets_and_counts(bundle, profile)
     parsed = BundleInput.model_validate(data)
     expected = {
-        "knowledge_assets": [asset_block(a) for a in assets_in_rank_order(parsed.knowledge_assets)],
+        "knowledge_assets": list(map(asset_block, assets_in_rank_order(parsed.knowledge_assets))),
         "lead_memory": [memory_block(m) for m in memory_newest_first(parsed.lead_memory)],
         "thread": [thread_block(t) for t in thread_most_recent_first(parsed.thread)],
     }

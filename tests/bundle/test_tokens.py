@@ -45,24 +45,25 @@ def test_each_distinct_text_is_encoded_once() -> None:
     assert (info.hits, info.misses, info.entries) == (8, 2, 2)
 
 
-def test_head_kept_by_count_serves_truncation_without_encoding() -> None:
+def test_a_text_that_does_not_fit_comes_back_with_its_leading_tokens() -> None:
     tokenizer = CountingTokenizer()
     counter = TokenCounter(tokenizer)
-    # Given a text counted with a room smaller than it
-    assert counter.count("0123456789", keep_head=4) == 10
-    # When its head is asked for within that room
-    head = counter.head("0123456789", 4)
-    # Then no second encode happens
-    assert bytes(head) == b"0123"
+    # Given a 10-token text measured against a room of 4
+    assert counter.measure("0123456789", 4) == (10, b"0123")
+    # When it is measured again against the same or a smaller room
+    assert counter.measure("0123456789", 4) == (10, b"0123")
+    assert counter.measure("0123456789", 3) == (10, b"012")
+    # Then no second encode happened
     assert tokenizer.encodes == 1
-    # But a longer head needs one
-    assert bytes(counter.head("0123456789", 6)) == b"012345"
+    # But a larger room needs one, and a room it fits in needs no tokens
+    assert counter.measure("0123456789", 6) == (10, b"012345")
+    assert counter.measure("0123456789", 10) == (10, None)
     assert tokenizer.encodes == 2
 
 
 def test_texts_that_fit_keep_no_tokens() -> None:
     counter = TokenCounter(CountingTokenizer())
-    counter.count("short", keep_head=100)
+    assert counter.measure("short", 100) == (5, None)
     assert counter.info().stored_tokens == 0
 
 
@@ -79,8 +80,8 @@ def test_cache_is_bounded_by_entries() -> None:
 
 def test_cache_is_bounded_by_stored_tokens() -> None:
     counter = TokenCounter(CountingTokenizer(), max_stored_tokens=10)
-    counter.count("x" * 100, keep_head=6)
-    counter.count("y" * 100, keep_head=6)
+    counter.measure("x" * 100, 6)
+    counter.measure("y" * 100, 6)
     info = counter.info()
     assert info.stored_tokens <= 10
     assert info.entries == 1
@@ -141,3 +142,11 @@ def test_token_counter_is_one_per_encoding() -> None:
 def test_unknown_encoding_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown encoding 'p50k_base'"):
         token_counter("p50k_base")  # type: ignore[arg-type]
+
+
+def test_parts_count_as_their_concatenation_without_a_second_encode() -> None:
+    tokenizer = CountingTokenizer()
+    counter = TokenCounter(tokenizer)
+    assert counter.count(("### T\n", "body", "\n\n")) == len("### T\nbody\n\n")
+    assert counter.count("### T\nbody\n\n") == len("### T\nbody\n\n")
+    assert tokenizer.encodes == 1
