@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import socket
 import threading
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any, NoReturn
@@ -21,6 +22,7 @@ from leadctx_bundle import (
     TokenCounter,
     build_bundle,
     build_encoding,
+    encodings,
     load_encoding,
 )
 from leadctx_bundle.encodings import TiktokenEncodingName, encoding_spec
@@ -123,16 +125,30 @@ def test_no_socket_is_opened_while_loading_or_building(monkeypatch: pytest.Monke
         assert bundle.stats.encoding == name
 
 
-def test_load_encoding_builds_once_for_concurrent_callers() -> None:
+def test_load_encoding_builds_once_for_concurrent_callers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given no encoding built yet, and a build slow enough for callers to race
+    builds: list[str] = []
+    real_build = encodings.build_encoding
+
+    def slow_build(name: TiktokenEncodingName) -> tiktoken.Encoding:
+        builds.append(name)
+        time.sleep(0.05)
+        return real_build(name)
+
+    monkeypatch.setattr(encodings, "_encodings", {})
+    monkeypatch.setattr(encodings, "build_encoding", slow_build)
     results: list[tiktoken.Encoding] = []
     threads = [
         threading.Thread(target=lambda: results.append(load_encoding("cl100k_base")))
         for _ in range(8)
     ]
+    # When eight threads ask at once
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    # Then it was built once and all got the same object
+    assert builds == ["cl100k_base"]
     assert len(results) == 8
     assert all(encoding is results[0] for encoding in results)
 
