@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from leadctx_bundle.models import PIPELINES, BudgetOverrides, Pipeline
+from leadctx_bundle.stats import SectionName
 from leadctx_bundle.tokens import EncodingName
 from leadctx_bundle.validation import describe
 from leadctx_flags.errors import ConfigurationError
@@ -70,7 +71,7 @@ class BundleProfile(BaseModel):
     min_item_tokens: Annotated[StrictInt, Field(gt=0)] = 32
     encoding: EncodingName = "o200k_base"
 
-    def section_budget(self, section: str) -> int:
+    def section_budget(self, section: SectionName) -> int:
         """The budget of ``section`` (``knowledge_assets``, ``lead_memory``, ``thread``)."""
         budget: int = getattr(self, section)
         return budget
