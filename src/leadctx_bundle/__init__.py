@@ -1,7 +1,67 @@
 """leadctx_bundle: what context goes into the prompt, and what did it cost?
 
 The data plane: builds the shared LeadContextBundle (knowledge assets, lead memory, the recent
-thread) under per-pipeline token budgets, with content-free stats.
+thread) under per-pipeline token budgets, with content-free stats. Token counts come from
+tiktoken encodings built offline from package data; see ``docs/bundle.md``.
 """
 
-__all__: list[str] = []
+from leadctx_bundle.builder import build_bundle, environment_profiles
+from leadctx_bundle.encodings import TIKTOKEN_ENCODINGS, build_encoding, load_encoding
+from leadctx_bundle.errors import BundleInputError, EncodingDataError
+from leadctx_bundle.models import (
+    PIPELINES,
+    BudgetOverrides,
+    BundleInput,
+    BundleRequest,
+    KnowledgeAsset,
+    LeadContextBundle,
+    LeadMemoryEntry,
+    Pipeline,
+    ThreadMessage,
+)
+from leadctx_bundle.profiles import (
+    DEFAULT_PROFILES,
+    ENCODING_ENV,
+    PROFILES_ENV,
+    BundleProfile,
+    BundleSettings,
+    load_profiles,
+)
+from leadctx_bundle.sources import ContextSource, StaticContextSource, load_bundle_input
+from leadctx_bundle.stats import SECTIONS, BundleStats, SectionName, SectionStats
+from leadctx_bundle.tokens import EncodingName, TokenCounter, token_counter
+
+__all__ = [
+    "DEFAULT_PROFILES",
+    "ENCODING_ENV",
+    "PIPELINES",
+    "PROFILES_ENV",
+    "SECTIONS",
+    "TIKTOKEN_ENCODINGS",
+    "BudgetOverrides",
+    "BundleInput",
+    "BundleInputError",
+    "BundleProfile",
+    "BundleRequest",
+    "BundleSettings",
+    "BundleStats",
+    "ContextSource",
+    "EncodingDataError",
+    "EncodingName",
+    "KnowledgeAsset",
+    "LeadContextBundle",
+    "LeadMemoryEntry",
+    "Pipeline",
+    "SectionName",
+    "SectionStats",
+    "StaticContextSource",
+    "ThreadMessage",
+    "TokenCounter",
+    "build_bundle",
+    "build_encoding",
+    "environment_profiles",
+    "load_bundle_input",
+    "load_encoding",
+    "load_profiles",
+    "token_counter",
+]

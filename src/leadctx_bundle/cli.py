@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from leadctx_bundle import demo
+from leadctx_bundle import bundle_cli, demo
 from leadctx_flags import cli as flags_cli
 
 __all__ = ["build_parser", "main"]
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     flags_cli.add_commands(commands)
+    bundle_cli.add_commands(commands)
     demo.add_commands(commands)
     return parser
 
