@@ -28,3 +28,18 @@ def test_demo_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "overrides: kill" in out
     assert "DISABLED" in out
+
+
+def test_demo_builds_one_bundle_per_pipeline_and_prints_no_content(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "--json"]) == 0
+    out = capsys.readouterr().out
+    stats = json.loads(out)["bundle_stats"]
+    assert set(stats) == {"draft", "overseer", "auto_send", "proposed_times"}
+    for figures in stats.values():
+        assert 0 < figures["tokens_total"] <= figures["budget_total"]
+        assert sum(s["tokens"] for s in figures["sections"].values()) == figures["tokens_total"]
+    # Content, titles and ids of the sample items never reach the output.
+    for fragment in ("Plans start", "seat-based", "Thursday", "Asset 1", "asset-1", "memory-1"):
+        assert fragment not in out
