@@ -22,13 +22,14 @@ from types import MappingProxyType
 from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from leadctx_bundle.models import PIPELINES, BudgetOverrides, Pipeline
 from leadctx_bundle.stats import SectionName
 from leadctx_bundle.tokens import EncodingName
 from leadctx_bundle.validation import describe
 from leadctx_flags.errors import ConfigurationError
+from leadctx_flags.settings import EnvSettings
 
 __all__ = [
     "DEFAULT_PROFILES",
@@ -107,7 +108,7 @@ DEFAULT_PROFILES: Final[Mapping[Pipeline, BundleProfile]] = MappingProxyType(
 )
 
 
-class BundleSettings(BaseSettings):
+class BundleSettings(EnvSettings):
     """Where profile overrides come from: ``LEADCTX_BUNDLE_*`` environment variables.
 
     Args:
@@ -131,18 +132,6 @@ class BundleSettings(BaseSettings):
         except ValidationError as err:
             problems = describe(err, prefix="LEADCTX_BUNDLE_", upper=True)
             raise ConfigurationError("invalid bundle settings: " + "; ".join(problems)) from None
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Constructor arguments, then the environment; nothing else."""
-        return (init_settings, env_settings)
 
 
 class _ProfilePatch(BaseModel):

@@ -22,7 +22,7 @@ from pydantic_settings import (
 from leadctx_flags.client_ids import validate_client_id
 from leadctx_flags.errors import ConfigurationError
 
-__all__ = ["ENV_PREFIX", "RolloutSettings", "parse_bool", "parse_client_list"]
+__all__ = ["ENV_PREFIX", "EnvSettings", "RolloutSettings", "parse_bool", "parse_client_list"]
 
 ENV_PREFIX = "LEADCTX_"
 
@@ -78,7 +78,29 @@ def parse_client_list(value: object, *, field: str = "client id") -> tuple[str, 
     return tuple(seen)
 
 
-class RolloutSettings(BaseSettings):
+class EnvSettings(BaseSettings):
+    """Settings read from constructor arguments, then the environment, and nothing else.
+
+    Dotenv files and secret directories are not read: a rollout switch must have exactly one
+    place an operator looks. Subclasses turn pydantic's ``ValidationError`` (which quotes
+    values and names fields) into a ``ConfigurationError`` that names variables; they define
+    ``__init__`` for it themselves, so that pydantic's mypy plugin keeps their signature.
+    """
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Constructor arguments, then the environment; nothing else."""
+        return (init_settings, env_settings)
+
+
+class RolloutSettings(EnvSettings):
     """Rollout controls for the shared bundle, read from ``LEADCTX_*`` environment variables.
 
     Args:
@@ -130,18 +152,6 @@ class RolloutSettings(BaseSettings):
             super().__init__(**values)
         except ValidationError as err:
             raise ConfigurationError(_describe(err)) from None
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Constructor arguments, then the environment; nothing else."""
-        return (init_settings, env_settings)
 
     @field_validator(*_BOOL_FIELDS, mode="before")
     @classmethod
