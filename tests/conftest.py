@@ -6,8 +6,15 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
+
+# CI explores the same examples every run, so a red build always reproduces; local runs keep
+# exploring new ones (and hypothesis' database replays any failure they find).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture(autouse=True)

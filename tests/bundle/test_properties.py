@@ -144,7 +144,9 @@ def test_kept_items_are_prefixes_in_section_order(
         "thread": [thread_block(t) for t in thread_most_recent_first(parsed.thread)],
     }
     # When the text is split at block starts
-    blocks = re.split(r"\n\n(?=[#\-\[])", bundle.text) if bundle.text else []
+    # (the bundle keeps its final separator where dropping it would cost a token)
+    text = bundle.text.removesuffix(SEPARATOR)
+    blocks = re.split(r"\n\n(?=[#\-\[])", text) if text else []
     sections: dict[str, list[str]] = {}
     current = ""
     for block in blocks:
