@@ -12,7 +12,7 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from leadctx_flags.export import to_flagd
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from leadctx_flags.provider import LeadCtxProvider
 from leadctx_flags.settings import RolloutSettings
+from leadctx_flags.sources import FileSource, open_source
 from leadctx_flags.storage import read_document
 
 __all__ = ["add_commands", "explain", "export_flagd"]
@@ -55,16 +56,25 @@ def add_commands(subparsers: Any) -> None:
     explain_parser.add_argument("--json", action="store_true", help="print one JSON object")
     explain_parser.set_defaults(handler=_explain_command)
 
-    edits: dict[str, tuple[str, bool]] = {
-        "kill": ("off for every client (document kill switch)", False),
-        "unkill": ("lift the document kill switch", False),
-        "allow": ("on for one client, whatever the env allowlist says", True),
-        "deny": ("off for one client, even if allowlisted: a one-client rollback", True),
-        "clear": ("remove one client's entry; the env rules decide again", True),
+    edits: dict[str, tuple[str, Callable[[argparse.Namespace], editing.OverrideChange]]] = {
+        "kill": ("off for every client (document kill switch)", lambda _: editing.kill()),
+        "unkill": ("lift the document kill switch", lambda _: editing.unkill()),
+        "allow": (
+            "on for one client, whatever the env allowlist says",
+            lambda args: editing.allow(args.client_id),
+        ),
+        "deny": (
+            "off for one client, even if allowlisted: a one-client rollback",
+            lambda args: editing.deny(args.client_id),
+        ),
+        "clear": (
+            "remove one client's entry; the env rules decide again",
+            lambda args: editing.clear(args.client_id),
+        ),
     }
-    for name, (summary, takes_client) in edits.items():
+    for name, (summary, change) in edits.items():
         edit_parser = commands.add_parser(name, help=f"{summary}; bumps the revision")
-        if takes_client:
+        if name in {"allow", "deny", "clear"}:
             edit_parser.add_argument("client_id", metavar="ID", help="the client id")
         _add_overrides_path(edit_parser)
         edit_parser.add_argument(
@@ -72,7 +82,7 @@ def add_commands(subparsers: Any) -> None:
         )
         edit_parser.add_argument("--note", default=None, help="why (stored in the document)")
         edit_parser.add_argument("--json", action="store_true", help="print the new document")
-        edit_parser.set_defaults(handler=_edit_command, edit=name)
+        edit_parser.set_defaults(handler=_edit_command, change=change)
 
     export_parser = commands.add_parser(
         "export", help="print the effective configuration (env + document) for another system"
@@ -214,10 +224,11 @@ def _document_path(args: argparse.Namespace) -> Path:
     if args.overrides is not None:
         return Path(args.overrides)
     location = os.environ.get("LEADCTX_FLAG_OVERRIDES", "").strip()
-    if location and "://" not in location:
-        return Path(location)
-    if location.startswith("file://"):
-        return Path(location.removeprefix("file://"))
+    if location:
+        source = open_source(location)  # the same parsing as the provider's
+        source.close()
+        if isinstance(source, FileSource):
+            return source.path
     raise ValueError(
         "name the overrides document with --overrides PATH "
         "(LEADCTX_FLAG_OVERRIDES is not set to a local file)"
@@ -225,17 +236,9 @@ def _document_path(args: argparse.Namespace) -> Path:
 
 
 def _edit_command(args: argparse.Namespace) -> int:
-    changes = {
-        "kill": editing.kill,
-        "unkill": editing.unkill,
-        "allow": editing.allow,
-        "deny": editing.deny,
-        "clear": editing.clear,
-    }
     try:
         path = _document_path(args)
-        make = changes[args.edit]
-        change = make(args.client_id) if hasattr(args, "client_id") else make()  # type: ignore[operator]
+        change: editing.OverrideChange = args.change(args)
         updated_by = args.by or f"leadctx-cli:{_user()}"
         document = editing.edit_document(path, change, updated_by=updated_by, note=args.note)
     except (ValueError, OSError) as err:

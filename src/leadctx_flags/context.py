@@ -15,7 +15,7 @@ CONTEXT_KIND: Final = "client"
 """The context kind a client is, in LaunchDarkly's terms (``kind: client``)."""
 
 
-class InvalidClientContext(ValueError):  # noqa: N818 - a value, not raised to users
+class InvalidClientContext(ValueError):  # noqa: N818 - named for the OpenFeature error code it becomes
     """The context's client id attribute is not a string."""
 
 

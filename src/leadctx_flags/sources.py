@@ -85,6 +85,11 @@ class FileSource:
         self._digest: bytes | None = None
 
     @property
+    def path(self) -> Path:
+        """The document file."""
+        return self._path
+
+    @property
     def description(self) -> str:
         """The file's path."""
         return str(self._path)

@@ -224,3 +224,22 @@ def test_export_refuses_a_configuration_error(
     code, _, err = run(capsys, "flags", "export", "--format", "flagd")
     assert code == 2
     assert "LEADCTX_SHARED_BUNDLE_ENABLED" in err
+
+
+def test_editing_reads_a_file_url_from_the_env_as_the_provider_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "with space"
+    folder.mkdir()
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", f"file://{tmp_path}/with%20space/o.json")
+    assert run(capsys, "flags", "deny", "acme")[0] == 0
+    assert OverridesDocument.model_validate_json((folder / "o.json").read_text()).revision == 1
+
+
+def test_editing_refuses_an_https_location_in_the_env(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", "https://flags.example.com/o.json")
+    code, _, err = run(capsys, "flags", "kill")
+    assert code == 2
+    assert "--overrides" in err
