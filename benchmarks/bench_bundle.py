@@ -41,11 +41,11 @@ from leadctx_bundle.encodings import TiktokenEncodingName
 KB = 1024
 MB = 1024 * KB
 ENCODING: TiktokenEncodingName = "o200k_base"
-DRAFT_8K = BundleProfile(total_budget=8000, knowledge_assets=4000, lead_memory=1500, thread=2500)
+DRAFT_8K = BundleProfile(budget_total=8000, knowledge_assets=4000, lead_memory=1500, thread=2500)
 EVERYTHING_FITS = BundleProfile(
-    total_budget=10_000_000, knowledge_assets=5_000_000, lead_memory=2_000_000, thread=3_000_000
+    budget_total=10_000_000, knowledge_assets=5_000_000, lead_memory=2_000_000, thread=3_000_000
 )
-THREAD_8K = BundleProfile(total_budget=8000, knowledge_assets=0, lead_memory=0, thread=8000)
+THREAD_8K = BundleProfile(budget_total=8000, knowledge_assets=0, lead_memory=0, thread=8000)
 
 # Sentence material: English business words, numbers, accents, CJK, Arabic, Hebrew, emoji.
 WORDS = [

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from leadctx_bundle.cli import main
+from leadctx.cli import main
 
 
 def test_demo_walks_allowlist_rollback_and_kill(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,7 +8,7 @@ Guarantees, for every input that validates:
 
 * ``stats.tokens_total`` is the exact token count of ``text`` under ``stats.encoding``, and
   the sections' ``tokens`` add up to it;
-* ``stats.tokens_total <= profile.total_budget`` and each section's tokens are within its
+* ``stats.tokens_total <= profile.budget_total`` and each section's tokens are within its
   budget;
 * the same input and profile give the same ``text`` and stats (``build_ms`` aside), with a
   cold or a warm token cache.
@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from leadctx_bundle.models import BundleInput, LeadContextBundle, Pipeline
+from leadctx_bundle.models import BundleInput, LeadContextBundle
 from leadctx_bundle.ordering import (
     assets_in_rank_order,
     memory_newest_first,
@@ -52,7 +52,7 @@ logger = logging.getLogger(__name__)
 
 
 @functools.cache
-def environment_profiles() -> Mapping[Pipeline, BundleProfile]:
+def environment_profiles() -> Mapping[str, BundleProfile]:
     """The profiles from the environment (``load_profiles()``), read once per process.
 
     Raises:
@@ -105,7 +105,7 @@ def build_bundle(
     }
 
     fills: dict[SectionName, SectionFill] = {}
-    left = active.total_budget
+    left = active.budget_total
     for section in SECTIONS:
         room = min(active.section_budget(section), left)
         fill = fill_section(
@@ -135,7 +135,7 @@ def build_bundle(
     }
     stats = BundleStats(
         tokens_total=sum(s.tokens for s in sections.values()),
-        budget_total=active.total_budget,
+        budget_total=active.budget_total,
         encoding=counter.encoding,
         build_ms=round((time.perf_counter() - started) * 1000, 3),
         sections=sections,

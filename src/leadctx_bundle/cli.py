@@ -1,51 +1,118 @@
-"""The ``leadctx`` command line.
+"""``leadctx bundle ...``: build a bundle from a JSON file and see what it cost.
 
-Each package registers its own command group; this module only composes them, because
-``leadctx_bundle`` sits above ``leadctx_flags`` in the dependency graph (never the other way).
+``leadctx bundle build --input request.json [--json]`` reads the ``BundleInput`` shape (see
+``leadctx_bundle.models.BundleInput``; ``-`` reads stdin) and prints the bundle text and its
+stats, or with ``--json`` one object: ``{"path": "shared", "text": ..., "stats": {...}}``.
+
+Exit codes: 0 built; 2 the input or the configuration is invalid (the message on stderr
+names the file, variable or field); 1 the tokenizer data cannot be loaded.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import json
 import sys
-from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
-from leadctx_bundle import bundle_cli, demo
-from leadctx_flags import cli as flags_cli
+from leadctx_bundle.builder import build_bundle
+from leadctx_bundle.errors import BundleInputError, EncodingDataError
+from leadctx_bundle.models import LeadContextBundle
+from leadctx_bundle.profiles import PROFILES_ENV, BundleSettings, load_profiles
+from leadctx_bundle.validation import parse_bundle_input
+from leadctx_flags.errors import ConfigurationError
+from leadctx_flags.vocabulary import ResolutionPath
 
-__all__ = ["build_parser", "main"]
+__all__ = ["add_commands", "read_input"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``leadctx`` argument parser with every command group registered."""
-    parser = argparse.ArgumentParser(
-        prog="leadctx",
-        description="Roll out the shared LeadContextBundle safely: flags, bundle, guardrails.",
+def add_commands(subparsers: Any) -> None:
+    """Register ``leadctx bundle ...`` on the top-level parser's subparsers.
+
+    Args:
+        subparsers: The object ``argparse.ArgumentParser.add_subparsers()`` returned.
+    """
+    bundle = subparsers.add_parser("bundle", help="build the shared LeadContextBundle")
+    commands = bundle.add_subparsers(dest="bundle_command", required=True, metavar="COMMAND")
+
+    build = commands.add_parser(
+        "build", help="build a bundle from a JSON input file and print it with its stats"
     )
-    parser.add_argument(
-        "--log-level",
-        default="WARNING",
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="log level for leadctx's own log lines on stderr (default: WARNING)",
+    build.add_argument(
+        "--input", required=True, help="JSON file of the BundleInput shape ('-' for stdin)"
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    flags_cli.add_commands(commands)
-    bundle_cli.add_commands(commands)
-    demo.add_commands(commands)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``leadctx`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
-    args = build_parser().parse_args(argv)
-    # The CLI is an application: it, not the library, decides how logs look.
-    logging.basicConfig(
-        level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
+    build.add_argument(
+        "--profiles", type=Path, help=f"JSON profile overrides (default: ${PROFILES_ENV})"
     )
-    handler: Callable[[argparse.Namespace], int] = args.handler
-    return handler(args)
+    build.add_argument("--json", action="store_true", help="print one JSON object")
+    build.set_defaults(handler=_build_command)
 
 
-if __name__ == "__main__":  # pragma: no cover - exercised through the console script
-    sys.exit(main())
+def read_input(name: str) -> Any:
+    """Parse the JSON document in file ``name`` (``-``: stdin).
+
+    Lone-surrogate escapes such as ``"\\ud800"`` are accepted here and repaired to U+FFFD by
+    the models; bytes that are not UTF-8 are an error.
+
+    Raises:
+        BundleInputError: The file cannot be read, is not UTF-8 or is not JSON; the message
+            names the file.
+    """
+    try:
+        raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+    except OSError as err:
+        raise BundleInputError([f"--input {name}: cannot read ({err.strerror})"]) from None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise BundleInputError([f"--input {name}: not UTF-8 (byte {err.start})"]) from None
+    except json.JSONDecodeError as err:
+        raise BundleInputError(
+            [f"--input {name}: not JSON ({err.msg}, line {err.lineno}, column {err.colno})"]
+        ) from None
+
+
+def _build_command(args: argparse.Namespace) -> int:
+    try:
+        bundle_input = parse_bundle_input(read_input(args.input))
+        profile = None
+        if args.profiles is not None:
+            settings = BundleSettings(profiles=args.profiles)
+            profile = load_profiles(settings)[bundle_input.pipeline]
+        bundle = build_bundle(bundle_input, profile=profile)
+    except (BundleInputError, ConfigurationError) as err:
+        print(f"leadctx: {err}", file=sys.stderr)
+        return 2
+    except EncodingDataError as err:
+        print(f"leadctx: tokenizer data error: {err}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(_as_json(bundle)))
+    else:
+        _print_human(bundle)
+    return 0
+
+
+def _as_json(bundle: LeadContextBundle) -> dict[str, Any]:
+    return {
+        "path": ResolutionPath.SHARED.value,
+        "text": bundle.text,
+        "stats": bundle.stats.model_dump(),
+    }
+
+
+def _print_human(bundle: LeadContextBundle) -> None:
+    stats = bundle.stats
+    print(bundle.text)
+    print()
+    print(
+        f"--- {stats.tokens_total}/{stats.budget_total} tokens ({stats.encoding}), "
+        f"built in {stats.build_ms:.1f} ms"
+    )
+    print(f"{'section':<17} {'tokens':>7} {'budget':>7} {'items':>6} {'kept':>5} {'cut':>4}")
+    for name, section in stats.sections.items():
+        print(
+            f"{name:<17} {section.tokens:>7} {section.budget:>7} {section.items_total:>6} "
+            f"{section.items_included:>5} {section.items_truncated:>4}"
+        )

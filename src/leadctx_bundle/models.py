@@ -13,10 +13,11 @@ Naive timestamps are taken as UTC, the convention of the databases these rows co
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Final, Literal, get_args
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -26,6 +27,7 @@ from pydantic import (
 
 from leadctx_bundle.stats import BundleStats
 from leadctx_flags.client_ids import validate_client_id
+from leadctx_flags.vocabulary import PIPELINES, Pipeline
 
 __all__ = [
     "PIPELINES",
@@ -39,12 +41,6 @@ __all__ = [
     "ThreadMessage",
     "scrub_text",
 ]
-
-Pipeline = Literal["draft", "overseer", "auto_send", "proposed_times"]
-"""The pipelines that consume a bundle: AI drafts, the meeting overseer, the auto-send
-evaluator and the proposed-times parser."""
-
-PIPELINES: Final[tuple[Pipeline, ...]] = get_args(Pipeline)
 
 
 def scrub_text(text: str) -> str:
@@ -145,7 +141,8 @@ class BudgetOverrides(_Frozen):
     """Per-call budget overrides; each key left out keeps the profile's value.
 
     Args:
-        total: Total token budget; must be > 0.
+        budget_total: Total token budget; must be > 0 (the input key ``total`` is accepted
+            too).
         knowledge_assets: Budget of that section; 0 leaves the section out.
         lead_memory: Budget of that section; 0 leaves the section out.
         thread: Budget of that section; 0 leaves the section out.
@@ -153,7 +150,9 @@ class BudgetOverrides(_Frozen):
     Integers only: ``8000.0``, ``"8000"``, ``true`` and ``NaN`` are errors, not guesses.
     """
 
-    total: Annotated[StrictInt, Field(gt=0)] | None = None
+    budget_total: Annotated[StrictInt, Field(gt=0)] | None = Field(
+        default=None, validation_alias=AliasChoices("budget_total", "total")
+    )
     knowledge_assets: Annotated[StrictInt, Field(ge=0)] | None = None
     lead_memory: Annotated[StrictInt, Field(ge=0)] | None = None
     thread: Annotated[StrictInt, Field(ge=0)] | None = None

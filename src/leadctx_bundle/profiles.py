@@ -4,7 +4,7 @@ Sources, lowest precedence first (each may change any subset of fields):
 
 1. ``DEFAULT_PROFILES`` below.
 2. The JSON file named by ``LEADCTX_BUNDLE_PROFILES``: ``{"<pipeline>": {<field>: value}}``,
-   for example ``{"draft": {"total_budget": 12000, "thread": 4000}}``.
+   for example ``{"draft": {"budget_total": 12000, "thread": 4000}}``.
 3. ``LEADCTX_BUNDLE_ENCODING``: one encoding for every pipeline. ``heuristic`` is only ever
    used when asked for here or in the file.
 4. Per-call ``budgets`` in the bundle input (see ``BundleProfile.with_budgets``).
@@ -21,10 +21,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 from pydantic_settings import SettingsConfigDict
 
-from leadctx_bundle.models import PIPELINES, BudgetOverrides, Pipeline
+from leadctx_bundle.models import PIPELINES, BudgetOverrides
 from leadctx_bundle.stats import SectionName
 from leadctx_bundle.tokens import EncodingName
 from leadctx_bundle.validation import describe
@@ -50,7 +50,8 @@ class BundleProfile(BaseModel):
     """The budgets of one pipeline.
 
     Args:
-        total_budget: Tokens the whole bundle may take; > 0.
+        budget_total: Tokens the whole bundle may take; > 0 (``total_budget`` is accepted
+            in a profiles file, the name it had before ``BundleStats.budget_total``).
         knowledge_assets: Budget of the assets section (heading included); 0 leaves it out.
         lead_memory: Budget of the memory section; 0 leaves it out.
         thread: Budget of the thread section; 0 leaves it out.
@@ -65,7 +66,9 @@ class BundleProfile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    total_budget: Annotated[StrictInt, Field(gt=0)]
+    budget_total: Annotated[
+        StrictInt, Field(gt=0, validation_alias=AliasChoices("budget_total", "total_budget"))
+    ]
     knowledge_assets: Budget
     lead_memory: Budget
     thread: Budget
@@ -82,27 +85,25 @@ class BundleProfile(BaseModel):
         if budgets is None:
             return self
         changes = budgets.model_dump(exclude_none=True)
-        if "total" in changes:
-            changes["total_budget"] = changes.pop("total")
         return self.model_copy(update=changes) if changes else self
 
 
-DEFAULT_PROFILES: Final[Mapping[Pipeline, BundleProfile]] = MappingProxyType(
+DEFAULT_PROFILES: Final[Mapping[str, BundleProfile]] = MappingProxyType(
     {
         # Drafts read the most: verified context first, then what we know, then the thread.
         "draft": BundleProfile(
-            total_budget=8000, knowledge_assets=4000, lead_memory=1500, thread=2500
+            budget_total=8000, knowledge_assets=4000, lead_memory=1500, thread=2500
         ),
         # The overseer judges a meeting decision: the thread matters as much as the assets.
         "overseer": BundleProfile(
-            total_budget=6000, knowledge_assets=2500, lead_memory=1000, thread=2500
+            budget_total=6000, knowledge_assets=2500, lead_memory=1000, thread=2500
         ),
         "auto_send": BundleProfile(
-            total_budget=6000, knowledge_assets=3000, lead_memory=1000, thread=2000
+            budget_total=6000, knowledge_assets=3000, lead_memory=1000, thread=2000
         ),
         # Parsing proposed times needs the recent thread, little else.
         "proposed_times": BundleProfile(
-            total_budget=3000, knowledge_assets=500, lead_memory=500, thread=2000
+            budget_total=3000, knowledge_assets=500, lead_memory=500, thread=2000
         ),
     }
 )
@@ -137,7 +138,9 @@ class BundleSettings(EnvSettings):
 class _ProfilePatch(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    total_budget: Annotated[StrictInt, Field(gt=0)] | None = None
+    budget_total: Annotated[StrictInt, Field(gt=0)] | None = Field(
+        default=None, validation_alias=AliasChoices("budget_total", "total_budget")
+    )
     knowledge_assets: Budget | None = None
     lead_memory: Budget | None = None
     thread: Budget | None = None
@@ -154,7 +157,7 @@ class _ProfilesFile(BaseModel):
     proposed_times: _ProfilePatch | None = None
 
 
-def load_profiles(settings: BundleSettings | None = None) -> Mapping[Pipeline, BundleProfile]:
+def load_profiles(settings: BundleSettings | None = None) -> Mapping[str, BundleProfile]:
     """The profile of every pipeline: defaults, then the file, then the encoding override.
 
     Args:
@@ -169,7 +172,7 @@ def load_profiles(settings: BundleSettings | None = None) -> Mapping[Pipeline, B
     """
     settings = settings if settings is not None else BundleSettings()
     patches = _read_file(settings.profiles) if settings.profiles is not None else None
-    profiles: dict[Pipeline, BundleProfile] = {}
+    profiles: dict[str, BundleProfile] = {}
     for pipeline in PIPELINES:
         profile = DEFAULT_PROFILES[pipeline]
         patch = getattr(patches, pipeline) if patches is not None else None

@@ -7,34 +7,23 @@ pipeline does, so what they print is what a pipeline would get.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import getpass
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from openfeature import api
-from openfeature.flag_evaluation import FlagEvaluationDetails
-
 from leadctx_flags import editing
-from leadctx_flags.client_ids import validate_client_id
-from leadctx_flags.context import client_context
 from leadctx_flags.document import DocumentError
 from leadctx_flags.errors import ConfigurationError
-from leadctx_flags.export import to_flagd
-from leadctx_flags.flags import SHARED_BUNDLE_FLAG
-from leadctx_flags.provider import LeadCtxProvider
+from leadctx_flags.operations import explain, export_flagd
+from leadctx_flags.overrides_sources import FileSource, open_source
 from leadctx_flags.settings import RolloutSettings
-from leadctx_flags.sources import FileSource, open_source
 from leadctx_flags.storage import read_document
 
-__all__ = ["add_commands", "explain", "export_flagd"]
-
-CLI_DOMAIN = "leadctx-cli"
-"""OpenFeature domain the CLI binds its provider to, leaving the default provider alone."""
+__all__ = ["add_commands"]
 
 
 def add_commands(subparsers: Any) -> None:
@@ -111,80 +100,6 @@ def _add_overrides_path(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def explain(client_id: str, settings: RolloutSettings | None = None) -> dict[str, Any]:
-    """Evaluate ``shared_bundle.enabled`` for ``client_id`` through the OpenFeature client.
-
-    Args:
-        client_id: The client to evaluate for.
-        settings: Rollout settings; ``None`` reads the environment.
-
-    Returns:
-        ``{"flag", "client_id", "value", "reason", "variant", "source", "error_code",
-        "provider"}``.
-
-    Raises:
-        ConfigurationError: The settings (environment) cannot be loaded.
-        ValueError: ``client_id`` is not a valid client id.
-    """
-    validate_client_id(client_id, field="--client-id")
-    with _serving(settings) as client:
-        details = client.get_boolean_details(SHARED_BUNDLE_FLAG, False, client_context(client_id))
-        return _explanation(client_id, details, client.provider.get_metadata().name)
-
-
-def export_flagd(settings: RolloutSettings | None = None) -> dict[str, Any]:
-    """The effective configuration (env rules and the overrides document) as flagd JSON.
-
-    The provider is started as a pipeline would start it (cache, then one poll of the source),
-    so the export holds exactly what pipelines decide on now.
-
-    Raises:
-        ConfigurationError: The configuration cannot be loaded, or overrides are configured
-            but no document could be had: exporting the env rules alone would silently drop
-            a rollback.
-    """
-    with _serving(settings) as client:
-        provider = client.provider
-        assert isinstance(provider, LeadCtxProvider)  # noqa: S101 - _serving binds ours
-        state = provider.state
-        location = (settings or RolloutSettings()).flag_overrides
-        if location is not None and state.document is None:
-            raise ConfigurationError(
-                f"LEADCTX_FLAG_OVERRIDES={location!r}: no overrides document could be loaded "
-                "(source down and no cache); refusing to export the env rules alone"
-            )
-        return to_flagd(state)
-
-
-@contextlib.contextmanager
-def _serving(settings: RolloutSettings | None) -> Iterator[Any]:
-    """A client bound to a freshly initialised provider under the CLI's own domain."""
-    provider = LeadCtxProvider(settings if settings is not None else RolloutSettings())
-    if provider.configuration_error is not None:
-        raise ConfigurationError(provider.configuration_error)
-    api.set_provider_and_wait(provider, domain=CLI_DOMAIN)
-    try:
-        yield api.get_client(domain=CLI_DOMAIN)
-    finally:
-        # Stop the poller now; the SDK may shut the provider down again later (idempotent).
-        provider.shutdown()
-
-
-def _explanation(
-    client_id: str, details: FlagEvaluationDetails[bool], provider: str
-) -> dict[str, Any]:
-    return {
-        "flag": details.flag_key,
-        "client_id": client_id,
-        "value": details.value,
-        "reason": None if details.reason is None else str(details.reason),
-        "variant": details.variant,
-        "source": details.flag_metadata.get("source"),
-        "error_code": None if details.error_code is None else str(details.error_code),
-        "provider": provider,
-    }
-
-
 def _settings(args: argparse.Namespace) -> RolloutSettings:
     """The environment's settings, with ``--overrides`` in place of LEADCTX_FLAG_OVERRIDES."""
     if args.overrides:
@@ -202,21 +117,21 @@ def _explain_command(args: argparse.Namespace) -> int:
         print(f"leadctx: {err}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result.to_json()))
     else:
-        for key, value in result.items():
+        for key, value in result.to_json().items():
             print(f"{key:<11} {value}")
     return 0
 
 
 def _export_command(args: argparse.Namespace) -> int:
     try:
-        document = export_flagd(_settings(args))
+        exported = export_flagd(_settings(args))
     except ConfigurationError as err:
         print(f"leadctx: configuration error: {err}", file=sys.stderr)
         return 2
     # ASCII escapes: flagd's file loader reads with the platform's default encoding.
-    print(json.dumps(document, indent=2))
+    print(json.dumps(exported.to_json(), indent=2))
     return 0
 
 

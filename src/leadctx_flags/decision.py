@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum, unique
 from types import MappingProxyType
 
 from openfeature.exception import ErrorCode
@@ -34,11 +35,16 @@ from openfeature.flag_evaluation import Reason
 from leadctx_flags.document import FlagOverride, OverridesDocument
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 
-__all__ = ["Decision", "EnvRules", "RolloutState", "Source", "decide"]
+__all__ = ["Decision", "EnvRules", "RolloutState", "Rule", "decide"]
 
 
-class Source:
-    """Values of ``flag_metadata["source"]``: which rule decided."""
+@unique
+class Rule(StrEnum):
+    """Which precedence rule decided; its value is ``flag_metadata["source"]``.
+
+    The metadata key keeps the name ``source`` (a published contract); in code the word
+    "source" is kept for where data comes from (``OverridesSource``, ``ContextSource``).
+    """
 
     KILL = "kill"
     UNAVAILABLE = "unavailable"
@@ -56,16 +62,16 @@ class Decision:
     Args:
         value: Is the shared bundle on?
         reason: OpenFeature reason (``TARGETING_MATCH``, ``STATIC``, ...).
-        source: Which precedence row decided (see ``Source``).
+        rule: Which precedence row decided; published as ``flag_metadata["source"]``.
         error_code: Set only when the decision is a fail-closed error.
         error_message: Human-readable cause for an error decision; never holds client lists.
 
-    ``variant`` (``"on"``/``"off"``) and ``metadata`` (``{"source": ...}``) are derived.
+    ``variant`` (``"on"``/``"off"``) and ``metadata`` (``{"source": rule}``) are derived.
     """
 
     value: bool
     reason: Reason
-    source: str
+    rule: Rule
     error_code: ErrorCode | None = None
     error_message: str | None = None
     variant: str = field(init=False, compare=False)
@@ -74,27 +80,27 @@ class Decision:
     def __post_init__(self) -> None:
         # Precomputed: decisions are constants, evaluations only read them.
         object.__setattr__(self, "variant", "on" if self.value else "off")
-        object.__setattr__(self, "metadata", MappingProxyType({"source": self.source}))
+        object.__setattr__(self, "metadata", MappingProxyType({"source": str(self.rule)}))
 
 
-KILLED = Decision(value=False, reason=Reason.DISABLED, source=Source.KILL)
+KILLED = Decision(value=False, reason=Reason.DISABLED, rule=Rule.KILL)
 UNAVAILABLE = Decision(
     value=False,
     reason=Reason.ERROR,
-    source=Source.UNAVAILABLE,
+    rule=Rule.UNAVAILABLE,
     error_code=ErrorCode.GENERAL,
     error_message=(
         "overrides are required (LEADCTX_FLAG_OVERRIDES_REQUIRED) but no document could be loaded"
     ),
 )
-OVERRIDE_ON = Decision(value=True, reason=Reason.TARGETING_MATCH, source=Source.OVERRIDE)
-OVERRIDE_OFF = Decision(value=False, reason=Reason.TARGETING_MATCH, source=Source.OVERRIDE)
-ALLOWLISTED = Decision(value=True, reason=Reason.TARGETING_MATCH, source=Source.ALLOWLIST)
-OVERRIDE_DEFAULT_ON = Decision(value=True, reason=Reason.STATIC, source=Source.OVERRIDE_DEFAULT)
-OVERRIDE_DEFAULT_OFF = Decision(value=False, reason=Reason.STATIC, source=Source.OVERRIDE_DEFAULT)
+OVERRIDE_ON = Decision(value=True, reason=Reason.TARGETING_MATCH, rule=Rule.OVERRIDE)
+OVERRIDE_OFF = Decision(value=False, reason=Reason.TARGETING_MATCH, rule=Rule.OVERRIDE)
+ALLOWLISTED = Decision(value=True, reason=Reason.TARGETING_MATCH, rule=Rule.ALLOWLIST)
+OVERRIDE_DEFAULT_ON = Decision(value=True, reason=Reason.STATIC, rule=Rule.OVERRIDE_DEFAULT)
+OVERRIDE_DEFAULT_OFF = Decision(value=False, reason=Reason.STATIC, rule=Rule.OVERRIDE_DEFAULT)
 _ENV = {
     (value, has_client): Decision(
-        value=value, reason=Reason.STATIC if has_client else Reason.DEFAULT, source=Source.ENV
+        value=value, reason=Reason.STATIC if has_client else Reason.DEFAULT, rule=Rule.ENV
     )
     for value in (True, False)
     for has_client in (True, False)
@@ -146,7 +152,7 @@ class RolloutState:
             else Decision(
                 value=False,
                 reason=Reason.ERROR,
-                source=Source.CONFIG_ERROR,
+                rule=Rule.CONFIG_ERROR,
                 error_code=ErrorCode.GENERAL,
                 error_message=self.configuration_error,
             )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Final
 
 from leadctx_flags.document import OverridesDocument
-from leadctx_flags.sources import OverridesSource, SourceError
+from leadctx_flags.overrides_sources import OverridesSource, SourceError
 
 __all__ = ["MAX_BACKOFF_FACTOR", "STALE_AFTER_FAILURES", "OverridesPoller"]
 

@@ -39,9 +39,9 @@ from leadctx_flags.decision import EnvRules, RolloutState, decide
 from leadctx_flags.document import DocumentError, FlagOverride, OverridesDocument
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.flags import KNOWN_FLAGS
+from leadctx_flags.overrides_sources import OverridesSource, SourceError, open_source
 from leadctx_flags.poller import OverridesPoller
 from leadctx_flags.settings import RolloutSettings
-from leadctx_flags.sources import OverridesSource, SourceError, open_source
 from leadctx_flags.storage import read_document, write_document
 
 __all__ = ["PROVIDER_NAME", "LeadCtxProvider"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from leadctx_bundle.cli import main
+from leadctx.cli import main
 from tests.bundle.bundle_helpers import request_data
 
 

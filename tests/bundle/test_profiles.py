@@ -25,7 +25,7 @@ def test_every_pipeline_has_a_default_within_its_total() -> None:
     assert set(DEFAULT_PROFILES) == set(PIPELINES)
     for profile in DEFAULT_PROFILES.values():
         sections = profile.knowledge_assets + profile.lead_memory + profile.thread
-        assert sections <= profile.total_budget
+        assert sections <= profile.budget_total
         assert profile.encoding == "o200k_base"
 
 
@@ -37,7 +37,7 @@ def test_the_file_overrides_only_the_fields_it_names(tmp_path: Path) -> None:
     path = tmp_path / "profiles.json"
     path.write_text(json.dumps({"draft": {"total_budget": 12000, "thread": 4000}}))
     profiles = load_profiles(BundleSettings(profiles=path))
-    assert profiles["draft"].total_budget == 12000
+    assert profiles["draft"].budget_total == 12000
     assert profiles["draft"].thread == 4000
     assert profiles["draft"].knowledge_assets == DEFAULT_PROFILES["draft"].knowledge_assets
     assert profiles["overseer"] == DEFAULT_PROFILES["overseer"]
@@ -56,7 +56,7 @@ def test_the_environment_names_the_file_and_the_encoding(
     # build_bundle reads the environment's profiles when given none
     bundle = build_bundle(request_data(pipeline="proposed_times"))
     assert bundle.stats.encoding == "heuristic"
-    assert bundle.stats.budget_total == DEFAULT_PROFILES["proposed_times"].total_budget
+    assert bundle.stats.budget_total == DEFAULT_PROFILES["proposed_times"].budget_total
 
 
 def test_a_bad_encoding_variable_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,14 +95,14 @@ def test_a_missing_file_is_an_error(tmp_path: Path) -> None:
 
 
 def test_bad_profile_values_are_refused() -> None:
-    with pytest.raises(ValueError, match="total_budget"):
-        BundleProfile(total_budget=0, knowledge_assets=1, lead_memory=1, thread=1)
+    with pytest.raises(ValueError, match="budget_total"):
+        BundleProfile(budget_total=0, knowledge_assets=1, lead_memory=1, thread=1)
 
 
 def test_with_budgets_applies_only_what_is_given() -> None:
     base = DEFAULT_PROFILES["draft"]
     assert base.with_budgets(None) is base
     assert base.with_budgets(BudgetOverrides()) is base
-    changed = base.with_budgets(BudgetOverrides(total=100, thread=0))
-    assert (changed.total_budget, changed.thread) == (100, 0)
+    changed = base.with_budgets(BudgetOverrides.model_validate({"total": 100, "thread": 0}))
+    assert (changed.budget_total, changed.thread) == (100, 0)
     assert changed.lead_memory == base.lead_memory

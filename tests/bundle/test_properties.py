@@ -89,7 +89,7 @@ def bundle_inputs(content: st.SearchStrategy[str]) -> st.SearchStrategy[dict[str
 
 profiles = st.builds(
     BundleProfile,
-    total_budget=st.integers(1, 500),
+    budget_total=st.integers(1, 500),
     knowledge_assets=st.integers(0, 200),
     lead_memory=st.integers(0, 150),
     thread=st.integers(0, 200),
@@ -108,7 +108,7 @@ def exact_count(bundle: LeadContextBundle) -> int:
 def check_budgets_and_counts(bundle: LeadContextBundle, profile: BundleProfile) -> None:
     stats = bundle.stats
     assert stats.tokens_total == exact_count(bundle)
-    assert stats.tokens_total <= stats.budget_total == profile.total_budget
+    assert stats.tokens_total <= stats.budget_total == profile.budget_total
     assert sum(s.tokens for s in stats.sections.values()) == stats.tokens_total
     assert list(stats.sections) == list(SECTIONS)
     for name, section in stats.sections.items():
@@ -210,7 +210,7 @@ def test_text_tokens_are_the_sum_of_block_tokens(bodies: list[str]) -> None:
 def test_a_long_item_is_cut_to_a_prefix_that_fits(body: str, room: int, encoding: str) -> None:
     # Given one asset far larger than its section
     profile = BundleProfile(
-        total_budget=1000,
+        budget_total=1000,
         knowledge_assets=room,
         lead_memory=0,
         thread=0,

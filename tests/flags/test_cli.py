@@ -14,7 +14,7 @@ from openfeature import api
 from openfeature.contrib.provider.flagd import FlagdProvider
 from openfeature.contrib.provider.flagd.config import ResolverType
 
-from leadctx_bundle.cli import main
+from leadctx.cli import main
 from leadctx_flags import SHARED_BUNDLE_FLAG, OverridesDocument, client_context
 
 EXPLAIN_KEYS = {

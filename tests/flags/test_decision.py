@@ -12,7 +12,7 @@ from leadctx_flags import (
     FlagOverride,
     OverridesDocument,
     RolloutState,
-    Source,
+    Rule,
     decide,
 )
 
@@ -34,11 +34,11 @@ def test_row1_env_kill_beats_every_other_rule() -> None:
     state = RolloutState(env=EnvRules(enabled=True, allowlist=frozenset({"acme"}), kill=True))
     decision = decide(state, "acme")
     # Then the flag is off, DISABLED, decided by the kill rule
-    assert (decision.value, decision.reason, decision.variant, decision.source) == (
+    assert (decision.value, decision.reason, decision.variant, decision.rule) == (
         False,
         Reason.DISABLED,
         "off",
-        Source.KILL,
+        Rule.KILL,
     )
     assert decision.error_code is None
 
@@ -48,17 +48,17 @@ def test_row1_document_kill_beats_every_other_rule() -> None:
         env=EVERYTHING_ON.env, document=document(kill=True, default=True, clients={"acme": True})
     )
     decision = decide(state, "acme")
-    assert (decision.value, decision.reason, decision.source) == (False, Reason.DISABLED, "kill")
+    assert (decision.value, decision.reason, decision.rule) == (False, Reason.DISABLED, "kill")
 
 
 def test_row2_required_overrides_unavailable_fails_closed() -> None:
     state = RolloutState(env=EVERYTHING_ON.env, overrides_required=True)
     decision = decide(state, "acme")
-    assert (decision.value, decision.reason, decision.variant, decision.source) == (
+    assert (decision.value, decision.reason, decision.variant, decision.rule) == (
         False,
         Reason.ERROR,
         "off",
-        Source.UNAVAILABLE,
+        Rule.UNAVAILABLE,
     )
     assert decision.error_code == ErrorCode.GENERAL
     assert decision.error_message is not None
@@ -78,11 +78,11 @@ def test_row3_document_client_entry_beats_the_allowlist(entry: bool) -> None:
         document=document(default=not entry, clients={"acme": entry}),
     )
     decision = decide(state, "acme")
-    assert (decision.value, decision.reason, decision.variant, decision.source) == (
+    assert (decision.value, decision.reason, decision.variant, decision.rule) == (
         entry,
         Reason.TARGETING_MATCH,
         "on" if entry else "off",
-        Source.OVERRIDE,
+        Rule.OVERRIDE,
     )
 
 
@@ -92,11 +92,11 @@ def test_row4_allowlist_turns_the_client_on() -> None:
         document=document(default=False, clients={"globex": False}),
     )
     decision = decide(state, "acme")
-    assert (decision.value, decision.reason, decision.variant, decision.source) == (
+    assert (decision.value, decision.reason, decision.variant, decision.rule) == (
         True,
         Reason.TARGETING_MATCH,
         "on",
-        Source.ALLOWLIST,
+        Rule.ALLOWLIST,
     )
 
 
@@ -107,10 +107,10 @@ def test_row5_document_default_beats_the_env_default(default: bool) -> None:
         document=document(default=default),
     )
     decision = decide(state, "initech")
-    assert (decision.value, decision.reason, decision.source) == (
+    assert (decision.value, decision.reason, decision.rule) == (
         default,
         Reason.STATIC,
-        Source.OVERRIDE_DEFAULT,
+        Rule.OVERRIDE_DEFAULT,
     )
 
 
@@ -118,17 +118,17 @@ def test_row5_document_default_beats_the_env_default(default: bool) -> None:
 def test_row6_env_default_for_a_client_no_rule_names(enabled: bool) -> None:
     state = RolloutState(env=EnvRules(enabled=enabled, allowlist=frozenset({"acme"})))
     decision = decide(state, "initech")
-    assert (decision.value, decision.reason, decision.variant, decision.source) == (
+    assert (decision.value, decision.reason, decision.variant, decision.rule) == (
         enabled,
         Reason.STATIC,
         "on" if enabled else "off",
-        Source.ENV,
+        Rule.ENV,
     )
 
 
 def test_row6_without_a_client_id_the_reason_is_default() -> None:
     decision = decide(RolloutState(env=EnvRules(enabled=True)), None)
-    assert (decision.value, decision.reason, decision.source) == (True, Reason.DEFAULT, Source.ENV)
+    assert (decision.value, decision.reason, decision.rule) == (True, Reason.DEFAULT, Rule.ENV)
 
 
 def test_without_a_client_id_no_targeting_row_can_match() -> None:
@@ -138,12 +138,12 @@ def test_without_a_client_id_no_targeting_row_can_match() -> None:
     )
     assert decide(state, None).value is False
     with_default = RolloutState(document=document(default=True))
-    assert decide(with_default, None).source == Source.OVERRIDE_DEFAULT
+    assert decide(with_default, None).rule == Rule.OVERRIDE_DEFAULT
 
 
 def test_the_default_state_is_off() -> None:
     decision = decide(RolloutState(), "acme")
-    assert (decision.value, decision.source) == (False, Source.ENV)
+    assert (decision.value, decision.rule) == (False, Rule.ENV)
 
 
 def test_a_configuration_error_is_off_for_everyone_before_any_row() -> None:
@@ -152,11 +152,11 @@ def test_a_configuration_error_is_off_for_everyone_before_any_row() -> None:
     )
     for client in ("acme", "globex", None):
         decision = decide(state, client)
-        assert (decision.value, decision.reason, decision.error_code, decision.source) == (
+        assert (decision.value, decision.reason, decision.error_code, decision.rule) == (
             False,
             Reason.ERROR,
             ErrorCode.GENERAL,
-            Source.CONFIG_ERROR,
+            Rule.CONFIG_ERROR,
         )
         assert decision.error_message == "bad value"
 
@@ -166,7 +166,7 @@ def test_a_document_about_no_flag_changes_nothing() -> None:
         env=EnvRules(allowlist=frozenset({"acme"})),
         document=OverridesDocument(revision=3),
     )
-    assert decide(state, "acme").source == Source.ALLOWLIST
+    assert decide(state, "acme").rule == Rule.ALLOWLIST
     assert state.revision == 3
 
 

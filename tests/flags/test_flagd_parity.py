@@ -37,7 +37,7 @@ from leadctx_flags import (
     FlagOverride,
     OverridesDocument,
     RolloutState,
-    Source,
+    Rule,
     decide,
     to_flagd,
 )
@@ -185,7 +185,7 @@ def client_ids_to_ask(rng: random.Random, state: RolloutState, pool: list[str]) 
 
 def expected_flagd_reason(decision: Decision, *, has_targeting: bool) -> Reason:
     """The reason flagd answers for ``decision`` (the table in docs/migration.md)."""
-    if decision.source in {Source.KILL, Source.UNAVAILABLE}:
+    if decision.rule in {Rule.KILL, Rule.UNAVAILABLE}:
         return Reason.STATIC
     if decision.reason == Reason.TARGETING_MATCH:
         return Reason.TARGETING_MATCH
@@ -235,7 +235,7 @@ def test_flagd_export_agrees_with_decide(
             for position, client_id in enumerate([None, *asked]):
                 caller_default = position % 2 == 0
                 decision = decide(state, client_id or None)
-                by_source[decision.source] += 1
+                by_source[decision.rule] += 1
                 expected = as_tuple(
                     decision.value,
                     decision.variant,
@@ -288,10 +288,10 @@ def test_flagd_export_agrees_with_decide(
     # The generator must keep exercising every precedence row, or the agreement proves little.
     assert min(client_ids_per_configuration) >= CLIENT_IDS_PER_CONFIGURATION
     assert {
-        Source.KILL,
-        Source.UNAVAILABLE,
-        Source.OVERRIDE,
-        Source.ALLOWLIST,
-        Source.OVERRIDE_DEFAULT,
-        Source.ENV,
+        Rule.KILL,
+        Rule.UNAVAILABLE,
+        Rule.OVERRIDE,
+        Rule.ALLOWLIST,
+        Rule.OVERRIDE_DEFAULT,
+        Rule.ENV,
     } <= {s for s, n in by_source.items() if n >= 100}

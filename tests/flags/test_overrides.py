@@ -25,7 +25,7 @@ from leadctx_flags import (
     decide,
 )
 from leadctx_flags.editing import edit_document, kill, unkill
-from leadctx_flags.sources import HttpSource
+from leadctx_flags.overrides_sources import HttpSource
 from leadctx_flags.storage import read_document, write_document
 from tests.flags.conftest import OverridesServer
 from tests.flags.overrides_helpers import document, wait_for, wire
@@ -297,7 +297,7 @@ def test_concurrent_evaluations_always_match_some_applied_revision(
     ]:
         for client_id in CLIENTS:
             decision = decide(state, client_id)
-            allowed[client_id].add((decision.value, decision.source))
+            allowed[client_id].add((decision.value, decision.rule))
     stop = threading.Event()
     observed: list[tuple[str, bool, str]] = []
     errors: list[BaseException] = []

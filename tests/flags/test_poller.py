@@ -10,8 +10,8 @@ import pytest
 
 from leadctx_flags import OverridesDocument
 from leadctx_flags.editing import allow, deny, edit_document
+from leadctx_flags.overrides_sources import SourceError
 from leadctx_flags.poller import MAX_BACKOFF_FACTOR, OverridesPoller
-from leadctx_flags.sources import SourceError
 from leadctx_flags.storage import read_document
 from tests.flags.overrides_helpers import document, wait_for
 

@@ -12,7 +12,7 @@ import pytest
 from leadctx_flags import ConfigurationError, OverridesDocument
 from leadctx_flags.document import DocumentError, parse_document
 from leadctx_flags.editing import allow, apply_change, clear, deny, kill, unkill
-from leadctx_flags.sources import FileSource, HttpSource, SourceError, open_source
+from leadctx_flags.overrides_sources import FileSource, HttpSource, SourceError, open_source
 from leadctx_flags.storage import atomic_write, read_document, write_document
 from tests.flags.overrides_helpers import document, wire
 

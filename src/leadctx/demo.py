@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from leadctx_bundle.builder import build_bundle
-from leadctx_bundle.models import PIPELINES
-from leadctx_flags import RolloutSettings, editing
-from leadctx_flags.cli import explain
+from leadctx_flags import editing
+from leadctx_flags.operations import explain
+from leadctx_flags.settings import RolloutSettings
+from leadctx_flags.vocabulary import PIPELINES
 
 __all__ = ["SAMPLE_REQUEST", "add_commands", "run_demo", "sample_bundle_stats"]
 
@@ -90,14 +91,14 @@ def run_demo() -> list[dict[str, Any]]:
         for title, settings, change in _steps(Path(folder) / "overrides.json"):
             if change is not None:
                 change()
-            rows.extend({"step": title, **explain(c, settings)} for c in SAMPLE_CLIENTS)
+            rows.extend({"step": title, **explain(c, settings).to_json()} for c in SAMPLE_CLIENTS)
     return rows
 
 
 def sample_bundle_stats() -> dict[str, dict[str, Any]]:
     """``BundleStats`` (as JSON data) of the sample lead's bundle, one per pipeline."""
     return {
-        pipeline: build_bundle({**SAMPLE_REQUEST, "pipeline": pipeline}).stats.model_dump(
+        str(pipeline): build_bundle({**SAMPLE_REQUEST, "pipeline": pipeline}).stats.model_dump(
             mode="json"
         )
         for pipeline in PIPELINES

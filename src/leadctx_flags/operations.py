@@ -1,0 +1,148 @@
+"""Read-only operations on the live rollout configuration, as typed results.
+
+``explain`` and ``export_flagd`` start the provider exactly as a pipeline would (cache, then
+one poll of the source) under a private OpenFeature domain, ask it, and stop it. They return
+frozen values; the CLI only prints them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from openfeature import api
+from openfeature.client import OpenFeatureClient
+
+from leadctx_flags.client_ids import validate_client_id
+from leadctx_flags.context import client_context
+from leadctx_flags.errors import ConfigurationError
+from leadctx_flags.export import to_flagd
+from leadctx_flags.flags import SHARED_BUNDLE_FLAG
+from leadctx_flags.provider import LeadCtxProvider
+from leadctx_flags.settings import RolloutSettings
+
+__all__ = ["CLI_DOMAIN", "Explanation", "FlagdExport", "explain", "export_flagd"]
+
+CLI_DOMAIN = "leadctx-cli"
+"""OpenFeature domain these operations bind their provider to, leaving the default alone."""
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """What ``shared_bundle.enabled`` answers for one client, and which rule decided.
+
+    Args:
+        flag: The flag key.
+        client_id: The client evaluated for.
+        value: The flag's value.
+        reason: OpenFeature reason (``TARGETING_MATCH``, ``STATIC``, ``DISABLED``, ...).
+        variant: ``"on"`` or ``"off"``.
+        source: ``flag_metadata["source"]``: the precedence rule that decided.
+        error_code: OpenFeature error code, ``None`` unless the answer is a fail-closed error.
+        provider: The provider's metadata name.
+    """
+
+    flag: str
+    client_id: str
+    value: bool
+    reason: str | None
+    variant: str | None
+    source: str | None
+    error_code: str | None
+    provider: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The eight keys ``leadctx flags explain --json`` prints, in that order."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class FlagdExport:
+    """The effective configuration as a flagd flag-definition document.
+
+    Args:
+        document: The flagd JSON document (``{"$schema", "flags", "metadata"}``).
+        revision: The overrides revision it was built from, ``None`` without a document.
+    """
+
+    document: dict[str, Any]
+    revision: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The document ``leadctx flags export --format flagd`` prints."""
+        return self.document
+
+
+def explain(client_id: str, settings: RolloutSettings | None = None) -> Explanation:
+    """Evaluate ``shared_bundle.enabled`` for ``client_id`` through the OpenFeature client.
+
+    Args:
+        client_id: The client to evaluate for.
+        settings: Rollout settings; ``None`` reads the environment.
+
+    Raises:
+        ConfigurationError: The settings (environment) cannot be loaded.
+        ValueError: ``client_id`` is not a valid client id.
+    """
+    validate_client_id(client_id, field="--client-id")
+    with _serving(settings) as client:
+        details = client.get_boolean_details(SHARED_BUNDLE_FLAG, False, client_context(client_id))
+        return Explanation(
+            flag=details.flag_key,
+            client_id=client_id,
+            value=details.value,
+            reason=None if details.reason is None else str(details.reason),
+            variant=details.variant,
+            source=_str_or_none(details.flag_metadata.get("source")),
+            error_code=None if details.error_code is None else str(details.error_code),
+            provider=client.provider.get_metadata().name,
+        )
+
+
+def export_flagd(settings: RolloutSettings | None = None) -> FlagdExport:
+    """The effective configuration (env rules and the overrides document) as flagd JSON.
+
+    The provider is started as a pipeline would start it, so the export holds exactly what
+    pipelines decide on now.
+
+    Args:
+        settings: Rollout settings; ``None`` reads the environment.
+
+    Raises:
+        ConfigurationError: The configuration cannot be loaded, or overrides are configured
+            but no document could be had: exporting the env rules alone would silently drop
+            a rollback.
+    """
+    resolved = settings if settings is not None else RolloutSettings()
+    with _serving(resolved) as client:
+        provider = client.provider
+        assert isinstance(provider, LeadCtxProvider)  # noqa: S101 - _serving binds ours
+        state = provider.state
+        if resolved.flag_overrides is not None and state.document is None:
+            raise ConfigurationError(
+                f"LEADCTX_FLAG_OVERRIDES={resolved.flag_overrides!r}: no overrides document "
+                "could be loaded (source down and no cache); refusing to export the env rules "
+                "alone"
+            )
+        revision = None if state.document is None else state.document.revision
+        return FlagdExport(document=to_flagd(state), revision=revision)
+
+
+@contextlib.contextmanager
+def _serving(settings: RolloutSettings | None) -> Iterator[OpenFeatureClient]:
+    """A client bound to a freshly initialised provider under the operations' own domain."""
+    provider = LeadCtxProvider(settings if settings is not None else RolloutSettings())
+    if provider.configuration_error is not None:
+        raise ConfigurationError(provider.configuration_error)
+    api.set_provider_and_wait(provider, domain=CLI_DOMAIN)
+    try:
+        yield api.get_client(domain=CLI_DOMAIN)
+    finally:
+        # Stop the poller now; the SDK may shut the provider down again later (idempotent).
+        provider.shutdown()
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
