@@ -135,16 +135,22 @@ class PrefixRules:
 _SAFE_SPLIT: Final = re.compile(r"(?<=[A-Za-z])(?=[\x00-\x7f])(?![A-Za-z'])|(?<=\n)(?=[A-Za-z0-9])")
 _SPLIT_SEARCH_CHARS: Final = 4096
 """How far back from the end of a prefix to look for a safe split (bounds the scan)."""
+_SPLIT_SEARCH_WIDTHS: Final = (64, 512, _SPLIT_SEARCH_CHARS)
 
 _SPLIT_ENCODINGS: Final[frozenset[str]] = frozenset(TIKTOKEN_ENCODINGS)
 """The encodings whose pre-split pattern the safe-split argument was made for."""
 
 
 def _tiktoken_split(text: str, start: int, stop: int) -> int | None:
-    found = None
-    for match in _SAFE_SPLIT.finditer(text, max(start, stop - _SPLIT_SEARCH_CHARS), stop):
-        found = match.start()
-    return found
+    # Look at a short tail first: ordinary text has a split every few characters.
+    for width in _SPLIT_SEARCH_WIDTHS:
+        low = max(start, stop - width)
+        found = None
+        for match in _SAFE_SPLIT.finditer(text, low, stop):
+            found = match.start()
+        if found is not None or low == start:
+            return found
+    return None
 
 
 def _byte_split(text: str, start: int, stop: int) -> int | None:
@@ -402,10 +408,12 @@ class TokenCounter:
 
         A text of at most ``PREFIX_CHARS_PER_TOKEN * room + PREFIX_SLACK_CHARS`` characters,
         or one the tokenizer has no ``prefix_rules`` for, is measured whole (``measure``,
-        cached, exact). A longer one is never hashed or encoded whole: a prefix of that many
-        characters is encoded, grown until it holds more than ``room`` tokens and the rest is
-        proven not to fit (see the module docstring). The characters encoded are bounded by
-        ``room`` and the tokenizer's longest token, not by the text.
+        cached, exact). A longer one is never hashed or encoded whole: a prefix of
+        ``PREFIX_PROBE_CHARS_PER_TOKEN * room + PREFIX_SLACK_CHARS`` characters is encoded,
+        grown until it holds more than ``room`` tokens and the rest is proven not to fit (see
+        the module docstring); past a safe split only the new characters are encoded. The
+        characters encoded are bounded by ``room`` and the tokenizer's longest token, not by
+        the text.
 
         Args:
             parts: The text, in parts (a block's head, body and separator).
@@ -418,10 +426,14 @@ class TokenCounter:
         """
         rules = self._rules
         length = sum(map(len, parts))
-        window = PREFIX_CHARS_PER_TOKEN * room + PREFIX_SLACK_CHARS
-        if rules is None or room <= 0 or length <= window:
+        if (
+            rules is None
+            or room <= 0
+            or length <= PREFIX_CHARS_PER_TOKEN * room + PREFIX_SLACK_CHARS
+        ):
             count, head = self.measure(parts, room)
             return Fit(count, True, head)
+        window = PREFIX_PROBE_CHARS_PER_TOKEN * room + PREFIX_SLACK_CHARS
         return self._fit_prefix(parts, length, room, window, rules)
 
     def _fit_prefix(
@@ -495,8 +507,12 @@ class TokenCounter:
 
 PREFIX_CHARS_PER_TOKEN: Final = 8
 """A text longer than this many characters per token of room (plus ``PREFIX_SLACK_CHARS``)
-is measured through a prefix: ordinary prose has about 4, so the first prefix usually holds
-the room with a margin, and encoding it costs about twice what the kept part costs."""
+is measured through prefixes; a shorter one is measured whole (and cached)."""
+
+PREFIX_PROBE_CHARS_PER_TOKEN: Final = 2
+"""The first prefix has this many characters per token of room (plus the slack): random
+letters hold the room in it, ordinary prose (about 4) half. The next prefix is sized by the
+characters per token seen so far, with a quarter to spare, and at least twice the last."""
 
 PREFIX_SLACK_CHARS: Final = 256
 
