@@ -93,7 +93,11 @@ ENCODING_NAMES: Final[tuple[EncodingName, ...]] = get_args(EncodingName)
 
 
 class Tokenizer(Protocol):
-    """Text to tokens and back, for one encoding."""
+    """Text to tokens and back, for one encoding.
+
+    A tokenizer may also offer ``prefix_rules`` (a ``PrefixRules``, as ``TiktokenTokenizer``
+    and ``ByteHeuristicTokenizer`` do); without it, ``TokenCounter`` measures every text whole.
+    """
 
     @property
     def name(self) -> str:
