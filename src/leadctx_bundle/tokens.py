@@ -121,10 +121,11 @@ class PrefixRules:
         max_token_bytes: No token stands for more bytes than this.
         max_letter_run: No token holds a longer run of ASCII letters than this.
         max_non_ascii_bytes: No token holds more bytes outside ASCII than this.
-        split: ``split(text, start, stop)`` is the largest ``s`` with ``start <= s < stop``
-            such that ``text[:s]`` encodes to exactly the leading tokens of ``text`` *and of
-            any longer text that starts with* ``text[:s + 1]``, or ``None``. It looks at the
-            characters on either side of ``s`` only.
+        split: ``split(text, start, stop)`` is a safe split ``s`` with ``start <= s < stop``:
+            ``text[:s]`` encodes to exactly the leading tokens of ``text`` *and of any longer
+            text that starts with* ``text[:s + 1]``. The last one the search finds near
+            ``stop`` (it looks back a bounded distance), or ``None``. Whether ``s`` is safe
+            depends on the characters on either side of it only.
     """
 
     max_token_bytes: int
