@@ -9,9 +9,10 @@ process-wide token cache is cleared first). Inputs are validated ``BundleInput``
 ``ContextSource`` loader returns them; validation is timed on its own line.
 
 1. 1 MB into an 8k budget vs one ``encode_ordinary`` pass over the same text (target <= 1.2),
-   for one 1 MB asset (the builder must encode it whole to report what it cut), for 1 MB
-   spread over many items, and for 1 MB that all fits (every item encoded: pure overhead).
-2. 0.1 / 1 / 10 MB: 10x the input within 11x the time.
+   for one 1 MB asset (encoded only as far as its room needs; see
+   ``bench_bundle_cost.py``), for 1 MB spread over many items, and for 1 MB that all fits
+   (every item encoded: pure overhead).
+2. 0.1 / 1 / 10 MB: 10x the input within 11x the time (for one asset, about 1x now).
 3. Warm rebuild for a client whose assets repeat vs cold (target >= 5x).
 4. LangChain's ``trim_messages`` with a tiktoken counter on the same thread, if installed
    (``pip install -e '.[bench]'``).

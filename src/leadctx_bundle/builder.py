@@ -14,7 +14,8 @@ Guarantees, for every input that validates:
   cold or a warm token cache.
 
 Cost: each distinct item text is encoded at most once per process (the ``TokenCounter``
-cache), items after a section closes are not encoded at all, and the bundle is never
+cache), items after a section closes are not encoded at all, an item far longer than the room
+left is encoded only as far as the room needs (``TokenCounter.fit``), and the bundle is never
 re-encoded to count it (see ``render`` for why block counts add up).
 """
 
@@ -187,4 +188,5 @@ def _section_stats(fill: SectionFill, budget: int, items_total: int) -> SectionS
         items_truncated=sum(1 for item in included if item.truncated),
         items_dropped=items_total - len(included),
         tokens_truncated=sum(item.tokens_cut for item in included),
+        tokens_truncated_exact=all(item.cut_exact for item in included),
     )

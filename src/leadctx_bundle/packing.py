@@ -15,6 +15,10 @@ The rule, for each section in turn:
 Truncation slices the item's tokens, decodes them to bytes and drops a trailing partial UTF-8
 character, so the kept content is a true prefix of the original. The cut block is counted
 again (a prefix may re-encode differently at its end) and cut further until it fits.
+
+Cost: an item is measured with ``TokenCounter.fit``, so one far longer than the room is
+encoded only as far as the room needs, never whole; its total is then a lower bound, and so is
+the ``tokens_cut`` reported for it (``cut_exact`` is false).
 """
 
 from __future__ import annotations
@@ -35,14 +39,17 @@ class PlacedItem:
     Args:
         block: The block as rendered (cut, if truncated).
         tokens: Tokens of ``block.text``.
-        tokens_cut: Tokens removed by truncation (0 for a whole item).
+        tokens_cut: Tokens removed by truncation (0 for a whole item): exact when
+            ``cut_exact``, else a lower bound (the item was never encoded whole).
         final: The bundle's last block, rendered without the trailing separator.
+        cut_exact: Whether ``tokens_cut`` is exact.
     """
 
     block: ItemBlock
     tokens: int
     tokens_cut: int = 0
     final: bool = False
+    cut_exact: bool = True
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -105,14 +112,17 @@ def fill_section(
     for item in items:
         if space <= 0:
             break
-        tokens, leading = counter.measure(item.parts, space)
-        if leading is None:
-            placed.append(PlacedItem(item, tokens))
-            space -= tokens
+        fit = counter.fit(item.parts, space)
+        if fit.head is None:
+            placed.append(PlacedItem(item, fit.tokens))
+            space -= fit.tokens
             continue
-        cut = truncate_item(item, leading, min_item_tokens=min_item_tokens, counter=counter)
+        cut = truncate_item(item, fit.head, min_item_tokens=min_item_tokens, counter=counter)
         if cut is not None:
-            placed.append(PlacedItem(cut[0], cut[1], tokens_cut=tokens - cut[1]))
+            block, tokens = cut
+            placed.append(
+                PlacedItem(block, tokens, tokens_cut=fit.tokens - tokens, cut_exact=fit.exact)
+            )
         break
     if not placed:
         return EMPTY
@@ -126,7 +136,8 @@ def truncate_item(
 
     Args:
         item: A block with more tokens than the room available.
-        leading_tokens: The block's first tokens, as many as there is room for.
+        leading_tokens: As many tokens as there is room for, decoding to a prefix of the
+            block: its own leading tokens, or those of a long prefix of it (``Fit.head``).
         min_item_tokens: Give up (return ``None``) rather than keep fewer tokens of the item
             (its head included).
         counter: Counts and slices tokens.

@@ -6,7 +6,8 @@ closed (``extra="forbid"``) and every field is a number or a fixed name. JSON::
     {"tokens_total": 7412, "budget_total": 8000, "encoding": "o200k_base", "build_ms": 3.2,
      "sections": {"knowledge_assets": {"tokens": 3990, "budget": 4000, "items_total": 12,
                                        "items_included": 4, "items_truncated": 1,
-                                       "items_dropped": 8, "tokens_truncated": 2210},
+                                       "items_dropped": 8, "tokens_truncated": 2210,
+                                       "tokens_truncated_exact": true},
                   "lead_memory": {...}, "thread": {...}}}
 """
 
@@ -39,7 +40,12 @@ class SectionStats(BaseModel):
         items_truncated: Included items cut short (a subset of ``items_included``).
         items_dropped: Items left out: ``items_total - items_included``.
         tokens_truncated: Tokens cut from the truncated items. Dropped items are not
-            encoded, so they add nothing here.
+            encoded, so they add nothing here. Exact when ``tokens_truncated_exact``;
+            otherwise a lower bound: at least this many tokens were cut.
+        tokens_truncated_exact: ``False`` when a truncated item was far longer than the room
+            and, to keep the build's cost bounded by the budget, was never encoded whole; its
+            share of ``tokens_truncated`` is then a proven lower bound, not a count. ``tokens``
+            and ``BundleStats.tokens_total`` stay exact either way.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -51,6 +57,7 @@ class SectionStats(BaseModel):
     items_truncated: Count
     items_dropped: Count
     tokens_truncated: Count
+    tokens_truncated_exact: bool = True
 
 
 class BundleStats(BaseModel):

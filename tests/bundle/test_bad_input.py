@@ -122,7 +122,8 @@ def test_emoji_cjk_and_rtl_text_is_counted_exactly(o200k: tiktoken.Encoding) -> 
 
 def test_a_10_mb_item_is_cut_to_its_budget(o200k: tiktoken.Encoding) -> None:
     # Given one asset of 10 MB of ordinary text
-    content = "The quick brown fox jumps over the lazy dog. " * 233_017
+    sentence = "The quick brown fox jumps over the lazy dog. "
+    content = sentence * 233_017
     assert len(content) >= 10_000_000
     data = request_data(knowledge_assets=[{"id": "big", "title": "Big", "content": content}])
     # When the bundle is built
@@ -131,8 +132,15 @@ def test_a_10_mb_item_is_cut_to_its_budget(o200k: tiktoken.Encoding) -> None:
     assets = bundle.stats.sections["knowledge_assets"]
     assert assets.items_truncated == 1
     assert assets.tokens <= 200
-    assert assets.tokens_truncated > 2_000_000
     assert bundle.stats.tokens_total == len(o200k.encode_ordinary(bundle.text))
+    # And, never encoded whole, its cut is reported as a proven lower bound, not a count
+    assert assets.tokens_truncated_exact is False
+    # (the text is periodic, so its whole count follows from small repetitions)
+    two, three = (len(o200k.encode_ordinary(sentence * n)) for n in (2, 3))
+    assert len(o200k.encode_ordinary(sentence * 4)) == three + (three - two)
+    whole = two + (three - two) * (233_017 - 2)
+    cut_exactly = whole - assets.tokens
+    assert len(content) // 128 <= assets.tokens_truncated < cut_exactly
 
 
 def test_thousands_of_memory_entries_keep_the_newest() -> None:
@@ -225,5 +233,6 @@ def test_stats_hold_counts_and_names_only() -> None:
             "items_truncated",
             "items_dropped",
             "tokens_truncated",
+            "tokens_truncated_exact",
         }
         assert all(isinstance(value, int) for value in section.values())
