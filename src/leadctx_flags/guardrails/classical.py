@@ -4,7 +4,7 @@ Everything here reads counts or 20-bucket histograms (``signals.CONFIDENCE_BUCKE
 rows. scipy and statsmodels do the work wherever they can:
 
 * :func:`clopper_pearson_upper`: the exact one-sided upper bound of a binomial rate
-  (statsmodels' ``proportion_confint(method="beta")``).
+  (scipy's inverse regularised incomplete beta function).
 * :func:`mantel_haenszel_difference`: the stratified difference of rates or means with
   Mantel-Haenszel weights ``w_k = n1_k n0_k / (n1_k + n0_k)``, so a shift in client mix is not
   read as a change (Simpson's paradox); :func:`stratified_odds_ratio` adds statsmodels'
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special, stats
 from statsmodels.stats.contingency_tables import StratifiedTable
-from statsmodels.stats.proportion import proportion_confint
 
 from leadctx_flags.guardrails.signals import CONFIDENCE_BUCKETS
 
@@ -55,7 +54,10 @@ def clopper_pearson_upper(successes: int, trials: int, alpha: float) -> float:
         alpha: One-sided error, in (0, 1).
 
     Returns:
-        The Clopper-Pearson upper bound (the two-sided ``1 - 2 alpha`` interval's upper end).
+        The Clopper-Pearson upper bound, the ``1 - alpha`` quantile of
+        ``Beta(successes + 1, trials - successes)`` (the upper end of statsmodels'
+        ``proportion_confint(method="beta")`` at ``2 alpha``; scipy's inverse incomplete beta
+        is called directly because the guardrails evaluate it at every check).
     """
     if not 0 <= successes <= trials:
         raise ValueError(
@@ -63,8 +65,9 @@ def clopper_pearson_upper(successes: int, trials: int, alpha: float) -> float:
         )
     if trials == 0:
         return 1.0
-    _, upper = proportion_confint(successes, trials, alpha=2.0 * alpha, method="beta")
-    return float(upper)
+    if successes == trials:
+        return 1.0
+    return float(special.betaincinv(successes + 1, trials - successes, 1.0 - alpha))
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -46,6 +47,7 @@ __all__ = [
     "pooled_sequence_rejects",
     "run_rollouts",
     "simulate_checks",
+    "summarise",
 ]
 
 
@@ -137,7 +139,8 @@ def _bucket_probabilities(mean: float, sd: float) -> np.ndarray:
     k = mean * (1.0 - mean) / (sd * sd) - 1.0
     edges = np.linspace(0.0, 1.0, CONFIDENCE_BUCKETS + 1)
     probs: np.ndarray = np.diff(stats.beta.cdf(edges, mean * k, (1.0 - mean) * k))
-    return probs / probs.sum()
+    normalised: np.ndarray = probs / probs.sum()
+    return normalised
 
 
 def _clip(p: float) -> float:
@@ -270,7 +273,7 @@ def simulate_checks(scenario: Scenario, rollouts: int, seed: int) -> list[list[S
                         total_sq=float(f["conf_total_sq"][r, k]),
                         histogram=tuple(int(x) for x in f["conf_histogram"][r, k]),
                     )
-                    ints = {name: int(f[name][r, k]) for name in _INT_FIELDS}
+                    ints: dict[str, Any] = {name: int(f[name][r, k]) for name in _INT_FIELDS}
                     by_client[client, arm] = ClientArmSignals(confidence=confidence, **ints)
             checks.append(Signals(by_client, DataQuality(), None, None, None))
         result.append(checks)
@@ -336,11 +339,23 @@ def run_rollouts(
         seed: numpy's seed.
         policy: The policy under test.
     """
-    outcomes = tuple(_run_one(c, policy) for c in simulate_checks(scenario, rollouts, seed))
+    return summarise(simulate_checks(scenario, rollouts, seed), policy)
+
+
+def summarise(
+    rollouts: Sequence[Sequence[Signals]], policy: GuardrailPolicy = DEFAULT_POLICY
+) -> SimulationSummary:
+    """Run ``evaluate`` at every check of already simulated rollouts.
+
+    Args:
+        rollouts: From :func:`simulate_checks` (so contrasts can read the same draws).
+        policy: The policy under test.
+    """
+    outcomes = tuple(_run_one(c, policy) for c in rollouts)
     by_metric: Counter[str] = Counter(m for o in outcomes for m in o.metrics)
     return SimulationSummary(
-        rollouts=rollouts,
-        rollback_rate=sum(o.rolled_back for o in outcomes) / rollouts,
+        rollouts=len(outcomes),
+        rollback_rate=sum(o.rolled_back for o in outcomes) / len(outcomes),
         by_metric=dict(by_metric),
         final_decisions=dict(Counter(str(o.final) for o in outcomes)),
         outcomes=outcomes,
