@@ -99,6 +99,32 @@ def main() -> None:
             "(DiD costs power)",
         )
     )
+    big = Scenario(control_clients=5, control_drafts_per_side=10_000, needs_review_delta=0.05)
+    print(
+        _row(
+            "needs-review +5 pp, 5 control clients, 5x the volume",
+            summarise(simulate_checks(big, n, seed + 7), _policy()),
+            "(larger controls recover it)",
+        )
+    )
+    seen = [
+        next(
+            (
+                k
+                for k, s in enumerate(checks)
+                if any(c.booking_wrong for (_, a), c in s.by_client.items() if a == "canary_after")
+            ),
+            None,
+        )
+        for checks in wrong
+    ]
+    at_first = sum(
+        o.check == k for o, k in zip(wrong_summary.outcomes, seen, strict=True) if k is not None
+    )
+    print(
+        f"\nWrong bookings: {sum(k is not None for k in seen)} of {n} rollouts had one; "
+        f"{at_first} of them rolled back at the first check that saw it."
+    )
 
     print("\nContrasts on the same rollouts (rolled back at any of 20 looks):\n")
     print("| test | no effect | client mix |")
