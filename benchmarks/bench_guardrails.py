@@ -118,12 +118,18 @@ def main() -> None:
         )
         for checks in wrong
     ]
-    at_first = sum(
-        o.check == k for o, k in zip(wrong_summary.outcomes, seen, strict=True) if k is not None
+    outcomes = wrong_summary.outcomes
+    at_first = sum(o.check == k for o, k in zip(outcomes, seen, strict=True) if k is not None)
+    earlier = sum(
+        o.check is not None and o.check < k
+        for o, k in zip(outcomes, seen, strict=True)
+        if k is not None
     )
+    missed = sum(not o.rolled_back for o, k in zip(outcomes, seen, strict=True) if k is not None)
     print(
         f"\nWrong bookings: {sum(k is not None for k in seen)} of {n} rollouts had one; "
-        f"{at_first} of them rolled back at the first check that saw it."
+        f"{at_first} rolled back at the first check that saw it, {earlier} earlier (another "
+        f"metric), {missed} never."
     )
 
     print("\nContrasts on the same rollouts (rolled back at any of 20 looks):\n")
