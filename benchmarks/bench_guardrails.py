@@ -21,6 +21,7 @@ import time
 
 from leadctx_flags.guardrails.decision import evaluate
 from leadctx_flags.guardrails.policy import DEFAULT_ALPHA_WEIGHTS, GuardrailPolicy, MetricName
+from leadctx_flags.guardrails.signals import Signals
 from leadctx_flags.guardrails.simulate import (
     Scenario,
     SimulationSummary,
@@ -52,6 +53,35 @@ def _row(label: str, summary: SimulationSummary, target: str) -> str:
     se = math.sqrt(rate * (1 - rate) / summary.rollouts)
     causes = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_metric.items())) or "-"
     return f"| {label} | {rate:.1%} ± {se:.1%} | {target} | {causes} |"
+
+
+def _wrong_bookings_line(wrong: list[list[Signals]], summary: SimulationSummary) -> None:
+    """Did every rollout with a wrong booking roll back at the first check that saw one?"""
+    n = len(wrong)
+    seen = [
+        next(
+            (
+                k
+                for k, s in enumerate(checks)
+                if any(c.booking_wrong for (_, a), c in s.by_client.items() if a == "canary_after")
+            ),
+            None,
+        )
+        for checks in wrong
+    ]
+    outcomes = summary.outcomes
+    at_first = sum(o.check == k for o, k in zip(outcomes, seen, strict=True) if k is not None)
+    earlier = sum(
+        o.check is not None and o.check < k
+        for o, k in zip(outcomes, seen, strict=True)
+        if k is not None
+    )
+    missed = sum(not o.rolled_back for o, k in zip(outcomes, seen, strict=True) if k is not None)
+    print(
+        f"\nWrong bookings: {sum(k is not None for k in seen)} of {n} rollouts had one; "
+        f"{at_first} rolled back at the first check that saw it, {earlier} earlier (another "
+        f"metric), {missed} never."
+    )
 
 
 def main() -> None:
@@ -107,30 +137,7 @@ def main() -> None:
             "(larger controls recover it)",
         )
     )
-    seen = [
-        next(
-            (
-                k
-                for k, s in enumerate(checks)
-                if any(c.booking_wrong for (_, a), c in s.by_client.items() if a == "canary_after")
-            ),
-            None,
-        )
-        for checks in wrong
-    ]
-    outcomes = wrong_summary.outcomes
-    at_first = sum(o.check == k for o, k in zip(outcomes, seen, strict=True) if k is not None)
-    earlier = sum(
-        o.check is not None and o.check < k
-        for o, k in zip(outcomes, seen, strict=True)
-        if k is not None
-    )
-    missed = sum(not o.rolled_back for o, k in zip(outcomes, seen, strict=True) if k is not None)
-    print(
-        f"\nWrong bookings: {sum(k is not None for k in seen)} of {n} rollouts had one; "
-        f"{at_first} rolled back at the first check that saw it, {earlier} earlier (another "
-        f"metric), {missed} never."
-    )
+    _wrong_bookings_line(wrong, wrong_summary)
 
     print("\nContrasts on the same rollouts (rolled back at any of 20 looks):\n")
     print("| test | no effect | client mix |")
