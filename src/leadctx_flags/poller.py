@@ -68,6 +68,7 @@ class OverridesPoller:
         self._failures = 0
         self._stale = False
         self._refused: SourceError | None = None
+        self._last_failure_logged = ""
         self._lifecycle = threading.Lock()
         self._closed = False
 
@@ -146,11 +147,16 @@ class OverridesPoller:
 
     def _record_failure(self, err: SourceError) -> None:
         self._failures += 1
-        if self._failures == 1:
+        # The message names the source and, for a refused document, each field and the rule it
+        # breaks (never a value): logged whenever it changes, so an operator sees what to fix.
+        message = str(err)
+        if self._failures == 1 or message != self._last_failure_logged:
+            self._last_failure_logged = message
             logger.warning(
-                "overrides source %s failed (%s); the last good document stays in force",
+                "overrides source %s failed (%s): %s; the last good document stays in force",
                 self._source.description,
                 err.kind,
+                message,
             )
         else:
             logger.debug(

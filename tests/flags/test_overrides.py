@@ -66,7 +66,8 @@ FAULTS = [
         "body", 200, b'{"schema": "leadctx.overrides/v0", "revision": 9}', id="wrong-schema"
     ),
     pytest.param("body", 200, b"{" + b" " * (5 * 1024 * 1024) + b"}", id="5-MiB-body"),
-    pytest.param("body", 200, wire(1, kill=True), id="lower-revision"),
+    # A lower revision that would change who is on; a lower-revision kill is applied instead.
+    pytest.param("body", 200, wire(1, default=False), id="lower-revision"),
 ]
 
 
