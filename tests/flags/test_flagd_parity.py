@@ -119,14 +119,6 @@ class Mismatch:
     got: tuple[bool, str | None, str | None]
 
 
-@pytest.fixture(autouse=True)
-def clean_openfeature() -> Iterator[None]:
-    """Leave no provider bound and no hook registered, as OpenFeature's own tests do."""
-    yield
-    api.clear_providers()
-    api.clear_hooks()
-
-
 @pytest.fixture
 def watcher_threads_stop() -> Iterator[None]:
     """Fail if a flagd file watcher started by the test outlives its provider's shutdown."""

@@ -27,8 +27,8 @@ from leadctx_flags import (
 from leadctx_flags.editing import edit_document, kill, unkill
 from leadctx_flags.overrides_sources import HttpSource
 from leadctx_flags.storage import read_document, write_document
-from tests.flags.conftest import OverridesServer
 from tests.flags.overrides_helpers import document, wait_for, wire
+from tests.flags.overrides_server import OverridesServer
 
 pytestmark = pytest.mark.integration
 
