@@ -210,6 +210,8 @@ def _read_file(path: Path) -> _ProfilesFile:
         raise ConfigurationError(
             f"{where}: not JSON (line {err.lineno}, column {err.colno})"
         ) from None
+    except RecursionError:
+        raise ConfigurationError(f"{where}: JSON nested too deeply") from None
     try:
         return _ProfilesFile.model_validate(raw)
     except ValidationError as err:

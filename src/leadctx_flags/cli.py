@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from leadctx_flags import editing
-from leadctx_flags.document import MAX_REVISION, DocumentError, FlagOverride, OverridesDocument
+from leadctx_flags.document import MAX_REVISION, FlagOverride, OverridesDocument
 from leadctx_flags.errors import ConfigurationError, describe_validation_error
 from leadctx_flags.operations import explain, export_flagd
 from leadctx_flags.overrides_sources import FileSource, open_source
@@ -211,7 +211,10 @@ def _show_command(args: argparse.Namespace) -> int:
     try:
         path = _document_path(args)
         document = read_document(path)
-    except (ValueError, OSError, DocumentError) as err:
+    except OSError as err:
+        print(f"leadctx: {_os_error(err)}", file=sys.stderr)
+        return 2
+    except ValueError as err:  # DocumentError included
         print(f"leadctx: {err}", file=sys.stderr)
         return 2
     if args.json:

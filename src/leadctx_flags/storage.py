@@ -77,12 +77,15 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def _keep_ownership(fd: int, existing: os.stat_result) -> None:
-    # Owner and group first: chown may clear set-id bits, which chmod then restores.
-    with contextlib.suppress(PermissionError):
-        os.fchown(fd, existing.st_uid, existing.st_gid)
-    with contextlib.suppress(PermissionError):
-        os.fchown(fd, -1, existing.st_gid)
-    os.fchmod(fd, existing.st_mode & 0o7777)
+    # Owner and group first: chown may clear set-id bits, which chmod then restores. Windows
+    # has neither call (nor POSIX owners); the new file there inherits the directory's ACL.
+    if hasattr(os, "fchown"):
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, existing.st_uid, existing.st_gid)
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, -1, existing.st_gid)
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, existing.st_mode & 0o7777)
 
 
 def write_document(path: Path, document: OverridesDocument) -> None:
