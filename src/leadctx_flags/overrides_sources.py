@@ -79,6 +79,10 @@ class FileSource:
         path: The document file.
     """
 
+    backoff: Final = False
+    """Poll every interval even while failing: a missing file re-created after a loss must be
+    seen within one interval, and reading a local file loads no server."""
+
     def __init__(self, path: Path) -> None:
         self._path = path
         self._digest: bytes | None = None

@@ -30,6 +30,7 @@ from leadctx_flags import (
 )
 from leadctx_flags.editing import allow, clock_revision, deny, edit_document
 from leadctx_flags.overrides_sources import FileSource
+from leadctx_flags.poller import OverridesPoller
 from leadctx_flags.storage import lock_path, read_document, write_document
 from tests.flags.overrides_helpers import document, wait_for
 
@@ -271,9 +272,8 @@ def test_kill_create_after_a_loss_turns_off_running_and_restarted_providers(
         path.unlink()
         code, _, err = run(capsys, "flags", "kill", "--overrides", str(path), "--create")
         assert (code, err) == (0, "")
-        # Then the running provider turns the flag off at its next poll (at most the capped
-        # backoff after the failed polls of the missing file)...
-        wait_for(lambda: value(running, "acme") is False, timeout=5 * interval + 2)
+        # Then the running provider turns the flag off at its next poll...
+        wait_for(lambda: value(running, "acme") is False, timeout=interval + 2)
         assert running.state.revision == read_document(path).revision
         # ...and a restart, whose cache holds revision 3, is off from its first poll
         restarted = provider(tmp_path / "stopped-cache.json")
@@ -284,6 +284,16 @@ def test_kill_create_after_a_loss_turns_off_running_and_restarted_providers(
             restarted.shutdown()
     finally:
         running.shutdown()
+
+
+def test_a_missing_file_is_polled_every_interval_without_backoff(tmp_path: Path) -> None:
+    # Given a poller whose file went missing three polls ago
+    poller = OverridesPoller(
+        FileSource(tmp_path / "lost.json"), interval=10, on_document=lambda _: None
+    )
+    assert [poller.poll_once() for _ in range(3)] == [False, False, False]
+    # Then the next poll is still one interval away: a re-created document is seen within it
+    assert (poller.consecutive_failures, poller.next_delay()) == (3, 10)
 
 
 def test_a_kill_is_never_refused_as_a_replay(tmp_path: Path) -> None:
