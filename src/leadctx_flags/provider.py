@@ -180,8 +180,10 @@ class LeadCtxProvider(AbstractProvider):
             origin: Where it came from, for the log line.
 
         Returns:
-            Whether the document was applied. A lower ``revision`` than the one in force is
-            refused as a replay (logged); the same document again is a no-op.
+            Whether the document was applied. A lower ``revision`` than the highest one
+            applied is refused as a replay (logged), unless the document kills the flag: a
+            kill is always applied, and the replay line stays where it was. The same document
+            again is a no-op.
         """
         return self._install(document, origin) is _Outcome.APPLIED
 

@@ -134,16 +134,21 @@ class RolloutSettings(EnvSettings):
             client, whatever else is configured.
         flag_overrides: ``LEADCTX_FLAG_OVERRIDES``, where the remote overrides document lives:
             a file path, ``file://`` or ``https://`` URL.
-        flag_overrides_poll_seconds: ``LEADCTX_FLAG_OVERRIDES_POLL_SECONDS``, poll interval.
-        flag_overrides_token: ``LEADCTX_FLAG_OVERRIDES_TOKEN``, bearer token for https.
+        flag_overrides_poll_seconds: ``LEADCTX_FLAG_OVERRIDES_POLL_SECONDS``, poll interval:
+            a finite number of seconds, above 0 and at most 3600.
+        flag_overrides_token: ``LEADCTX_FLAG_OVERRIDES_TOKEN``, bearer token for https:
+            visible ASCII (it is sent in an HTTP header).
         flag_overrides_cache: ``LEADCTX_FLAG_OVERRIDES_CACHE``, file keeping the last good
             document, read at start when the source is down.
         flag_overrides_required: ``LEADCTX_FLAG_OVERRIDES_REQUIRED``: with no document, fresh
             or cached, the flag is off for everyone.
 
+    Constructing one also warns, once per process, about each ``LEADCTX_*`` variable that
+    nothing reads (see ``warn_about_unknown_variables``).
+
     Raises:
         ConfigurationError: A value cannot be parsed. The message names the environment
-            variable and the value given; nothing is partially applied.
+            variable and the rule, never the value; nothing is partially applied.
     """
 
     model_config = SettingsConfigDict(
