@@ -155,7 +155,7 @@ class OverridesPoller:
         self._failures += 1
         # The message names the source and, for a refused document, each field and the rule it
         # breaks (never a value): logged whenever it changes, so an operator sees what to fix.
-        message = str(err)
+        message = str(err).removeprefix(f"{self._source.description}: ")
         if self._failures == 1 or message != self._last_failure_logged:
             self._last_failure_logged = message
             logger.warning(
