@@ -6,11 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from leadctx.cli import main
 from leadctx_flags import ConfigurationError, RolloutSettings
+from leadctx_flags.client_ids import validate_client_id
 from leadctx_flags.document import MAX_REVISION, DocumentError, parse_document
+from leadctx_flags.editing import deny
 from leadctx_flags.overrides_sources import FileSource, SourceError
+from leadctx_flags.settings import parse_client_list
 from leadctx_flags.storage import read_document, write_document
 from tests.flags.overrides_helpers import document, wire
 
@@ -105,6 +110,36 @@ def test_the_cli_and_the_document_refuse_the_same_ids_naming_the_rule(
     ).encode()
     assert rule in rejected(raw)
     assert "flags.shared_bundle.enabled.clients[" in rejected(raw)
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=140))
+def test_an_id_is_usable_in_the_document_and_the_cli_exactly_when_the_rule_accepts_it(
+    client_id: str,
+) -> None:
+    try:
+        validate_client_id(client_id)
+    except ValueError:
+        accepted = False
+    else:
+        accepted = True
+    raw = json.dumps(
+        {"revision": 1, "flags": {"shared_bundle.enabled": {"clients": {client_id: False}}}}
+    ).encode()
+    try:
+        parse_document(raw, origin="doc.json")
+    except DocumentError:
+        in_document = False
+    else:
+        in_document = True
+    try:
+        deny(client_id)
+    except ValueError:
+        in_cli = False
+    else:
+        in_cli = True
+    assert in_document == in_cli == accepted
+    if accepted:  # and the env list reads it as that one id
+        assert parse_client_list(client_id) == (client_id,)
 
 
 def test_the_env_list_trims_and_splits_then_applies_the_same_rule() -> None:
