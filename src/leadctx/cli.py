@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -38,15 +39,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+BROKEN_PIPE_EXIT = 128 + 13
+"""Exit code when the reader of stdout went away (``leadctx ... | head``): 128 + SIGPIPE, as a
+shell reports a command killed by SIGPIPE, so pipelines with ``pipefail`` still see it."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``leadctx`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code."""
+    """Run ``leadctx`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code.
+
+    Args:
+        argv: The arguments after the program name.
+    """
     args = build_parser().parse_args(argv)
     # The CLI is an application: it, not the library, decides how logs look.
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
     )
     handler: Callable[[argparse.Namespace], int] = args.handler
-    return handler(args)
+    try:
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe shows up here when the output was buffered
+    except BrokenPipeError:
+        _silence_stdout()
+        return BROKEN_PIPE_EXIT
+    return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again.
+
+    Python flushes stdout at exit; with the reader gone that flush would print a second
+    ``BrokenPipeError`` ("Exception ignored ...") to stderr.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through the console script

@@ -70,7 +70,9 @@ def _steps(overrides: Path) -> Iterator[tuple[str, RolloutSettings, Callable[[],
     yield (
         "overrides: deny globex",
         RolloutSettings(**with_document),
-        lambda: editing.edit_document(overrides, editing.deny("globex"), updated_by="demo"),
+        lambda: editing.edit_document(
+            overrides, editing.deny("globex"), updated_by="demo", create=True
+        ),
     )
     yield (
         "overrides: kill",

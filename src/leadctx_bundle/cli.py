@@ -55,9 +55,12 @@ def read_input(name: str) -> Any:
     Lone-surrogate escapes such as ``"\\ud800"`` are accepted here and repaired to U+FFFD by
     the models; bytes that are not UTF-8 are an error.
 
+    Args:
+        name: The file's path, or ``-``.
+
     Raises:
-        BundleInputError: The file cannot be read, is not UTF-8 or is not JSON; the message
-            names the file.
+        BundleInputError: The file cannot be read, is not UTF-8, is not JSON or is nested too
+            deeply to parse; the message names the file, never its content.
     """
     try:
         raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
@@ -71,6 +74,9 @@ def read_input(name: str) -> Any:
         raise BundleInputError(
             [f"--input {name}: not JSON ({err.msg}, line {err.lineno}, column {err.colno})"]
         ) from None
+    except RecursionError:
+        # Arrays or objects nested hundreds deep: no bundle input has that shape.
+        raise BundleInputError([f"--input {name}: JSON nested too deeply"]) from None
 
 
 def _build_command(args: argparse.Namespace) -> int:

@@ -27,9 +27,12 @@ from pydantic_settings import SettingsConfigDict
 from leadctx_bundle.models import PIPELINES, BudgetOverrides
 from leadctx_bundle.stats import SectionName
 from leadctx_bundle.tokens import EncodingName
-from leadctx_bundle.validation import describe
-from leadctx_flags.errors import ConfigurationError
-from leadctx_flags.settings import EnvSettings
+from leadctx_flags.errors import ConfigurationError, describe_validation_error
+from leadctx_flags.settings import (
+    EnvSettings,
+    register_environment_variables,
+    warn_about_unknown_variables,
+)
 
 __all__ = [
     "DEFAULT_PROFILES",
@@ -40,6 +43,7 @@ __all__ = [
     "load_profiles",
 ]
 
+_BUNDLE_PREFIX: Final = "LEADCTX_BUNDLE_"
 PROFILES_ENV: Final = "LEADCTX_BUNDLE_PROFILES"
 ENCODING_ENV: Final = "LEADCTX_BUNDLE_ENCODING"
 
@@ -121,18 +125,28 @@ class BundleSettings(EnvSettings):
     """
 
     model_config = SettingsConfigDict(
-        env_prefix="LEADCTX_BUNDLE_", case_sensitive=False, extra="forbid", frozen=True
+        env_prefix=_BUNDLE_PREFIX, case_sensitive=False, extra="forbid", frozen=True
     )
 
     profiles: Path | None = None
     encoding: EncodingName | None = None
 
     def __init__(self, **values: Any) -> None:
+        warn_about_unknown_variables()
         try:
             super().__init__(**values)
         except ValidationError as err:
-            problems = describe(err, prefix="LEADCTX_BUNDLE_", upper=True)
+            problems = describe_validation_error(err, name=_variable_of)
             raise ConfigurationError("invalid bundle settings: " + "; ".join(problems)) from None
+
+
+def _variable_of(loc: tuple[int | str, ...]) -> str:
+    return f"{_BUNDLE_PREFIX}{str(loc[0]).upper()}" if loc else f"{_BUNDLE_PREFIX}*"
+
+
+register_environment_variables(
+    _BUNDLE_PREFIX, [f"{_BUNDLE_PREFIX}{name.upper()}" for name in BundleSettings.model_fields]
+)
 
 
 class _ProfilePatch(BaseModel):
@@ -196,7 +210,9 @@ def _read_file(path: Path) -> _ProfilesFile:
         raise ConfigurationError(
             f"{where}: not JSON (line {err.lineno}, column {err.colno})"
         ) from None
+    except RecursionError:
+        raise ConfigurationError(f"{where}: JSON nested too deeply") from None
     try:
         return _ProfilesFile.model_validate(raw)
     except ValidationError as err:
-        raise ConfigurationError(f"{where}: " + "; ".join(describe(err))) from None
+        raise ConfigurationError(f"{where}: " + "; ".join(describe_validation_error(err))) from None

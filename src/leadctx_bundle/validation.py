@@ -1,7 +1,8 @@
-"""Turn pydantic validation errors into messages that name fields and never echo values.
+"""Validate bundle input into messages that name fields and never echo values.
 
 pydantic's own ``str(ValidationError)`` quotes the offending input, which for a bundle may be
-a lead's message. These helpers keep the location and the rule, and drop the input.
+a lead's message, a client id or a lead id. ``describe_validation_error`` (shared with the
+flags' settings and documents) keeps the location and the rule, and drops the input.
 """
 
 from __future__ import annotations
@@ -13,35 +14,9 @@ from pydantic import ValidationError
 
 from leadctx_bundle.errors import BundleInputError
 from leadctx_bundle.models import BundleInput
+from leadctx_flags.errors import describe_validation_error
 
-__all__ = ["describe", "field_path", "parse_bundle_input"]
-
-
-def field_path(loc: tuple[int | str, ...]) -> str:
-    """``("knowledge_assets", 2, "content")`` → ``knowledge_assets[2].content``."""
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else part
-    return path or "(input)"
-
-
-def describe(err: ValidationError, *, prefix: str = "", upper: bool = False) -> list[str]:
-    """One ``"<field>: <rule>"`` string per error in ``err``, without the input values.
-
-    Args:
-        err: A pydantic validation error.
-        prefix: Prepended to each field path (an environment variable prefix).
-        upper: Upper-case the field path (for environment variable names).
-    """
-    problems = []
-    for error in err.errors(include_url=False, include_input=False, include_context=False):
-        path = field_path(error["loc"])
-        name = prefix + (path.upper() if upper else path)
-        problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
-    return problems
+__all__ = ["parse_bundle_input"]
 
 
 def parse_bundle_input(data: BundleInput | Mapping[str, Any]) -> BundleInput:
@@ -60,4 +35,4 @@ def parse_bundle_input(data: BundleInput | Mapping[str, Any]) -> BundleInput:
     try:
         return BundleInput.model_validate(data)
     except ValidationError as err:
-        raise BundleInputError(describe(err)) from None
+        raise BundleInputError(describe_validation_error(err)) from None

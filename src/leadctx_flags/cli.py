@@ -1,7 +1,11 @@
 """``leadctx flags ...``: inspect and operate the rollout flag from a shell.
 
 Every command takes ``--json``. Commands evaluate through the OpenFeature client, exactly as a
-pipeline does, so what they print is what a pipeline would get.
+pipeline does, so what they print is what a pipeline would get. ``explain``, ``show`` and
+``export`` only read: they never write the cache or any other file.
+
+Exit codes: 0 done; 2 the arguments, the configuration or the document are unusable (one
+line on stderr names the option, variable, file or field, never a value).
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from leadctx_flags import editing
-from leadctx_flags.document import DocumentError
-from leadctx_flags.errors import ConfigurationError
+from leadctx_flags.document import MAX_REVISION, FlagOverride, OverridesDocument
+from leadctx_flags.errors import ConfigurationError, describe_validation_error
 from leadctx_flags.operations import explain, export_flagd
 from leadctx_flags.overrides_sources import FileSource, open_source
 from leadctx_flags.settings import RolloutSettings
@@ -70,6 +76,20 @@ def add_commands(subparsers: Any) -> None:
             "--by", default=None, help="who makes the change (default: leadctx-cli:<user>)"
         )
         edit_parser.add_argument("--note", default=None, help="why (stored in the document)")
+        edit_parser.add_argument(
+            "--create",
+            action="store_true",
+            help="start a new document if none exists (e.g. after one was lost); its revision "
+            "is taken from the clock (unix ms) unless --revision is given",
+        )
+        edit_parser.add_argument(
+            "--revision",
+            type=int,
+            default=None,
+            metavar="N",
+            help="the new revision (default: current + 1, or the clock for a new document); "
+            "must be above the current one",
+        )
         edit_parser.add_argument("--json", action="store_true", help="print the new document")
         edit_parser.set_defaults(handler=_edit_command, change=change)
 
@@ -155,8 +175,29 @@ def _edit_command(args: argparse.Namespace) -> int:
         path = _document_path(args)
         change: editing.OverrideChange = args.change(args)
         updated_by = args.by or f"leadctx-cli:{_user()}"
-        document = editing.edit_document(path, change, updated_by=updated_by, note=args.note)
-    except (ValueError, OSError) as err:
+        _check_text("--by", updated_by, _limit(OverridesDocument, "updated_by"))
+        if args.note is not None:
+            _check_text("--note", args.note, _limit(FlagOverride, "note"))
+        _check_revision(args.revision)
+        document = editing.edit_document(
+            path,
+            change,
+            updated_by=updated_by,
+            note=args.note,
+            create=args.create,
+            revision=args.revision,
+        )
+    except ValidationError as err:  # a field the options above do not cover
+        print(f"leadctx: {'; '.join(describe_validation_error(err))}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as err:
+        message = str(err) if isinstance(err, editing.DocumentMissingError) else _os_error(err)
+        print(f"leadctx: {message}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"leadctx: {_os_error(err)}", file=sys.stderr)
+        return 2
+    except ValueError as err:
         print(f"leadctx: {err}", file=sys.stderr)
         return 2
     if args.json:
@@ -170,7 +211,10 @@ def _show_command(args: argparse.Namespace) -> int:
     try:
         path = _document_path(args)
         document = read_document(path)
-    except (ValueError, OSError, DocumentError) as err:
+    except OSError as err:
+        print(f"leadctx: {_os_error(err)}", file=sys.stderr)
+        return 2
+    except ValueError as err:  # DocumentError included
         print(f"leadctx: {err}", file=sys.stderr)
         return 2
     if args.json:
@@ -178,6 +222,30 @@ def _show_command(args: argparse.Namespace) -> int:
     else:
         print(document.to_json(), end="")
     return 0
+
+
+def _limit(model: type[FlagOverride | OverridesDocument], field: str) -> int:
+    """The ``max_length`` the document model sets on ``field``: one limit, defined there."""
+    for constraint in model.model_fields[field].metadata:
+        limit = getattr(constraint, "max_length", None)
+        if isinstance(limit, int):
+            return limit
+    raise LookupError(f"{model.__name__}.{field} has no max_length")  # pragma: no cover
+
+
+def _check_text(option: str, value: str, limit: int) -> None:
+    if len(value) > limit:
+        raise ValueError(f"{option} is {len(value)} characters long; at most {limit} are allowed")
+
+
+def _check_revision(revision: int | None) -> None:
+    if revision is not None and not 0 < revision <= MAX_REVISION:
+        raise ValueError(f"--revision must be from 1 to {MAX_REVISION}")
+
+
+def _os_error(err: OSError) -> str:
+    where = f"{err.filename}: " if err.filename else ""
+    return f"{where}{err.strerror or type(err).__name__}"
 
 
 def _user() -> str:

@@ -24,7 +24,8 @@ Example::
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+import json
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AfterValidator,
@@ -33,14 +34,17 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     ValidationError,
 )
 
 from leadctx_flags.client_ids import validate_client_id
+from leadctx_flags.errors import describe_validation_error
 from leadctx_flags.flags import KNOWN_FLAGS
 
 __all__ = [
     "MAX_DOCUMENT_BYTES",
+    "MAX_REVISION",
     "OVERRIDES_SCHEMA",
     "DocumentError",
     "FlagOverride",
@@ -52,6 +56,11 @@ OVERRIDES_SCHEMA: Final = "leadctx.overrides/v1"
 
 MAX_DOCUMENT_BYTES: Final = 1024 * 1024
 """Largest document accepted from any source (1 MiB): a rollout document is a few KiB."""
+
+MAX_REVISION: Final = 2**53
+"""Highest revision accepted: exact in every JSON implementation (a double's integer range),
+and far above the clock-derived revisions (unix milliseconds) the CLI writes, so that one
+absurd revision cannot block every later document."""
 
 
 class DocumentError(ValueError):
@@ -98,8 +107,9 @@ class OverridesDocument(BaseModel):
 
     Args:
         schema_: Always ``"leadctx.overrides/v1"`` (JSON key ``schema``).
-        revision: Monotonic version. A document with a lower revision than the one in force
-            is refused as a replay.
+        revision: Monotonic version, a JSON integer from 0 to 2^53. A document with a lower
+            revision than the one in force is refused as a replay, unless it kills the flag
+            (see the rollout playbook).
         updated_at: When it was written (timezone-aware).
         updated_by: Who wrote it (a person, ``guardrails``, ``leadctx-cli``).
         flags: Overrides per flag key; only known flag keys are accepted.
@@ -108,7 +118,7 @@ class OverridesDocument(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     schema_: Literal["leadctx.overrides/v1"] = Field(default=OVERRIDES_SCHEMA, alias="schema")
-    revision: int = Field(default=0, ge=0)
+    revision: StrictInt = Field(default=0, ge=0, le=MAX_REVISION)
     updated_at: AwareDatetime | None = None
     updated_by: str | None = Field(default=None, max_length=200)
     flags: dict[FlagKey, FlagOverride] = Field(default_factory=dict)
@@ -123,29 +133,78 @@ class OverridesDocument(BaseModel):
 
 
 def parse_document(raw: bytes, *, origin: str) -> OverridesDocument:
-    """Parse and validate an overrides document.
+    """Parse and validate an overrides document, strictly.
+
+    Beyond the model's rules, the JSON itself must be unambiguous: a key repeated in one
+    object is an error (``"kill": true, ..., "kill": false`` must not quietly mean "not
+    killed"), and so is nesting too deep to parse.
 
     Args:
         raw: The document's bytes (UTF-8 JSON).
         origin: Where it came from (a path or URL), for error messages.
 
     Raises:
-        DocumentError: Too large, not UTF-8 JSON, or not a valid ``leadctx.overrides/v1``
-            document. The message names ``origin`` and each offending field.
+        DocumentError: Too large, not UTF-8 JSON, ambiguous, or not a valid
+            ``leadctx.overrides/v1`` document. The message names ``origin``, each offending
+            field and the rule it breaks, never a value.
     """
     if len(raw) > MAX_DOCUMENT_BYTES:
         raise DocumentError(
             f"{origin}: overrides document is {len(raw)} bytes; at most {MAX_DOCUMENT_BYTES}"
         )
+    _check_json(raw, origin)
     try:
         return OverridesDocument.model_validate_json(raw)
     except ValidationError as err:
-        raise DocumentError(f"{origin}: {_describe(err)}") from None
+        problems = describe_validation_error(err, name=_document_path)
+        problems_text = "; ".join(problems)
+        raise DocumentError(f"{origin}: invalid overrides document: {problems_text}") from None
 
 
-def _describe(err: ValidationError) -> str:
-    problems = []
-    for error in err.errors(include_url=False, include_input=False):
-        path = ".".join(str(part) for part in error["loc"]) or "(document)"
-        problems.append(f"{path}: {error['msg']}")
-    return "invalid overrides document: " + "; ".join(problems)
+def _check_json(raw: bytes, origin: str) -> None:
+    """Refuse duplicate keys and unparseable nesting; pydantic then reads the same bytes."""
+    try:
+        json.loads(raw, object_pairs_hook=_no_duplicates)
+    except _DuplicateKeyError as err:
+        raise DocumentError(
+            f"{origin}: invalid overrides document: key {err.key} appears twice in one object"
+        ) from None
+    except RecursionError:
+        raise DocumentError(f"{origin}: invalid overrides document: nested too deeply") from None
+    except (ValueError, TypeError):
+        return  # not JSON or not UTF-8: pydantic's error names the line and column
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = _shown(key)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(key)
+        result[key] = value
+    return result
+
+
+def _shown(key: str) -> str:
+    # Keys are field names, flag keys or client ids (which may be logged): escaped, bounded.
+    return repr(key if len(key) <= 40 else key[:40] + "...")
+
+
+def _document_path(loc: tuple[int | str, ...]) -> str:
+    # A client id that fails validation is reported as clients[<key>]; pydantic appends
+    # "[key]" to say that the key, not the value, is at fault.
+    parts: list[str] = []
+    for part in loc:
+        if part == "[key]":
+            continue
+        text = str(part)
+        if parts and parts[-1] == "clients":
+            parts[-1] = f"clients[{_shown(text)}]"
+        else:
+            parts.append(text)
+    return ".".join(parts) or "(document)"

@@ -1,8 +1,8 @@
 """Read-only operations on the live rollout configuration, as typed results.
 
 ``explain`` and ``export_flagd`` start the provider exactly as a pipeline would (cache, then
-one poll of the source) under a private OpenFeature domain, ask it, and stop it. They return
-frozen values; the CLI only prints them.
+one poll of the source) under a private OpenFeature domain, ask it, and stop it. They write
+nothing (not even the last-good cache). They return frozen values; the CLI only prints them.
 """
 
 from __future__ import annotations
@@ -132,8 +132,14 @@ def export_flagd(settings: RolloutSettings | None = None) -> FlagdExport:
 
 @contextlib.contextmanager
 def _serving(settings: RolloutSettings | None) -> Iterator[OpenFeatureClient]:
-    """A client bound to a freshly initialised provider under the operations' own domain."""
-    provider = LeadCtxProvider(settings if settings is not None else RolloutSettings())
+    """A client bound to a freshly initialised provider under the operations' own domain.
+
+    The provider reads the cache as a pipeline would but never writes it: an operator's
+    ``explain --overrides scratch.json`` must not replace a service's last-good document.
+    """
+    provider = LeadCtxProvider(
+        settings if settings is not None else RolloutSettings(), write_cache=False
+    )
     if provider.configuration_error is not None:
         raise ConfigurationError(provider.configuration_error)
     api.set_provider_and_wait(provider, domain=CLI_DOMAIN)

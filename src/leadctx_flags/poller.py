@@ -2,7 +2,8 @@
 
 The thread is a named daemon sleeping on ``Event.wait(delay)``, so ``shutdown()`` wakes it at
 once and joins it. After a failure the delay doubles, capped at five poll intervals, so a
-failing source is not hammered and a recovered one is read again within that cap.
+failing source is not hammered and a recovered one is read again within that cap; a local
+file (``backoff = False``) is simply read again every interval.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class OverridesPoller:
         self._failures = 0
         self._stale = False
         self._refused: SourceError | None = None
+        self._last_failure_logged = ""
         self._lifecycle = threading.Lock()
         self._closed = False
 
@@ -82,8 +84,13 @@ class OverridesPoller:
         return self._stale
 
     def next_delay(self) -> float:
-        """Seconds until the next poll: the interval, or the capped backoff after failures."""
-        if self._failures == 0:
+        """Seconds until the next poll: the interval, or the capped backoff after failures.
+
+        A source that declares ``backoff = False`` (a local file: reading it costs nothing and
+        loads no server) is polled every interval even while failing, so that a document
+        re-created after a loss is seen within one interval.
+        """
+        if self._failures == 0 or not getattr(self._source, "backoff", True):
             return self._interval
         factor: int = min(1 << min(self._failures, 16), MAX_BACKOFF_FACTOR)
         return self._interval * factor
@@ -146,11 +153,16 @@ class OverridesPoller:
 
     def _record_failure(self, err: SourceError) -> None:
         self._failures += 1
-        if self._failures == 1:
+        # The message names the source and, for a refused document, each field and the rule it
+        # breaks (never a value): logged whenever it changes, so an operator sees what to fix.
+        message = str(err).removeprefix(f"{self._source.description}: ")
+        if self._failures == 1 or message != self._last_failure_logged:
+            self._last_failure_logged = message
             logger.warning(
-                "overrides source %s failed (%s); the last good document stays in force",
+                "overrides source %s failed (%s): %s; the last good document stays in force",
                 self._source.description,
                 err.kind,
+                message,
             )
         else:
             logger.debug(

@@ -70,6 +70,9 @@ class LeadCtxProvider(AbstractProvider):
             client (fail closed) instead of raising into the application.
         source: Where overrides documents come from; by default the one named by
             ``settings.flag_overrides`` (``LEADCTX_FLAG_OVERRIDES``), if any.
+        write_cache: Keep ``LEADCTX_FLAG_OVERRIDES_CACHE`` up to date with each applied
+            document. Read-only tools (``leadctx flags explain``) pass ``False``: they read
+            the cache like a pipeline but must never overwrite a service's last-good copy.
 
     Only boolean evaluation of known flags succeeds: another flag key answers FLAG_NOT_FOUND,
     another type TYPE_MISMATCH, both with the caller's default.
@@ -80,9 +83,15 @@ class LeadCtxProvider(AbstractProvider):
     """
 
     def __init__(
-        self, settings: RolloutSettings | None = None, *, source: OverridesSource | None = None
+        self,
+        settings: RolloutSettings | None = None,
+        *,
+        source: OverridesSource | None = None,
+        write_cache: bool = True,
     ) -> None:
         super().__init__()
+        self._write_cache_enabled = write_cache
+        self._highest_revision = -1  # the highest revision ever applied: the replay line
         self._metadata = Metadata(name=PROVIDER_NAME)
         self._writer = threading.Lock()  # serialises snapshot writers; readers never lock
         self._poller: OverridesPoller | None = None
@@ -171,8 +180,10 @@ class LeadCtxProvider(AbstractProvider):
             origin: Where it came from, for the log line.
 
         Returns:
-            Whether the document was applied. A lower ``revision`` than the one in force is
-            refused as a replay (logged); the same document again is a no-op.
+            Whether the document was applied. A lower ``revision`` than the highest one
+            applied is refused as a replay (logged), unless the document kills the flag: a
+            kill is always applied, and the replay line stays where it was. The same document
+            again is a no-op.
         """
         return self._install(document, origin) is _Outcome.APPLIED
 
@@ -180,20 +191,23 @@ class LeadCtxProvider(AbstractProvider):
         with self._writer:
             current = self._state
             previous = current.document
-            if previous is not None:
-                if document.revision < previous.revision:
-                    logger.warning(
-                        "refused overrides revision %d from %s: revision %d is in force (replay?)",
-                        document.revision,
-                        origin,
-                        previous.revision,
-                    )
-                    return _Outcome.REFUSED
-                if document == previous:
-                    return _Outcome.UNCHANGED
+            if previous is not None and document == previous:
+                return _Outcome.UNCHANGED
+            if document.revision < self._highest_revision and not _kills(document):
+                # A kill is never refused (see the rollout playbook): applying an old kill can
+                # only turn the flag off, while refusing a new one after a lost document would
+                # leave it on everywhere.
+                logger.warning(
+                    "refused overrides revision %d from %s: revision %d was applied (replay?)",
+                    document.revision,
+                    origin,
+                    self._highest_revision,
+                )
+                return _Outcome.REFUSED
+            self._highest_revision = max(self._highest_revision, document.revision)
             state = dataclasses.replace(current, document=document)
             self._state = state
-            if origin != _CACHE_ORIGIN and self._cache is not None:
+            if origin != _CACHE_ORIGIN and self._cache is not None and self._write_cache_enabled:
                 # Under the writer lock, so that the cache always ends at the newest revision.
                 self._write_cache(self._cache, document)
         changed = [] if _rules(state.flag) == _rules(current.flag) else sorted(KNOWN_FLAGS)
@@ -314,6 +328,13 @@ class LeadCtxProvider(AbstractProvider):
     ) -> FlagResolutionDetails[Sequence[FlagValueType] | Mapping[str, FlagValueType]]:
         """Answer TYPE_MISMATCH (or FLAG_NOT_FOUND): no object flags are served."""
         return _wrong_type(flag_key, default_value, "object")
+
+
+def _kills(document: OverridesDocument) -> bool:
+    """Whether ``document`` turns every served flag off outright (its kill switch is set)."""
+    return all(
+        (flag := document.flag(key)) is not None and flag.kill for key in sorted(KNOWN_FLAGS)
+    )
 
 
 def _rules(flag: FlagOverride | None) -> tuple[bool, bool | None, dict[str, bool]]:

@@ -7,11 +7,16 @@ place an operator looks. See ``settings_customise_sources``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import difflib
+import logging
+import math
+import os
+import threading
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Final
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -20,11 +25,21 @@ from pydantic_settings import (
 )
 
 from leadctx_flags.client_ids import validate_client_id
-from leadctx_flags.errors import ConfigurationError
+from leadctx_flags.errors import ConfigurationError, describe_validation_error
 
-__all__ = ["ENV_PREFIX", "EnvSettings", "RolloutSettings", "parse_bool", "parse_client_list"]
+__all__ = [
+    "ENV_PREFIX",
+    "EnvSettings",
+    "RolloutSettings",
+    "parse_bool",
+    "parse_client_list",
+    "register_environment_variables",
+    "warn_about_unknown_variables",
+]
 
-ENV_PREFIX = "LEADCTX_"
+ENV_PREFIX: Final = "LEADCTX_"
+
+logger = logging.getLogger(__name__)
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -54,11 +69,18 @@ def parse_bool(value: object) -> bool:
 def parse_client_list(value: object, *, field: str = "client id") -> tuple[str, ...]:
     """Parse an allowlist: a comma-separated string or an iterable of strings.
 
-    Entries are trimmed; blanks and repeats are dropped; order of first appearance is kept so
-    that what an operator sees matches what they wrote.
+    This is the list syntax's only normalisation: entries are trimmed; blanks and repeats are
+    dropped; order of first appearance is kept so that what an operator sees matches what they
+    wrote. Each entry is then checked by ``validate_client_id``, the rule the CLI and the
+    overrides document use for a single id.
+
+    Args:
+        value: The raw list.
+        field: What to call an entry in error messages.
 
     Raises:
-        ValueError: An entry is not a valid client id (see ``validate_client_id``).
+        ValueError: An entry is not a valid client id; the message gives its position in the
+            list, never the list.
     """
     items: Iterable[object]
     if isinstance(value, str):
@@ -69,12 +91,12 @@ def parse_client_list(value: object, *, field: str = "client id") -> tuple[str, 
         # ValueError, not TypeError: pydantic reports ValueErrors as validation errors.
         raise ValueError(f"expected comma-separated client ids, got {type(value).__name__}")  # noqa: TRY004
     seen: dict[str, None] = {}
-    for raw in items:
+    for position, raw in enumerate(items, start=1):
         if not isinstance(raw, str):
             raise ValueError(f"{field} must be a string, got {type(raw).__name__}")  # noqa: TRY004
         entry = raw.strip()
         if entry:
-            seen.setdefault(validate_client_id(entry, field=field), None)
+            seen.setdefault(validate_client_id(entry, field=f"{field} #{position}"), None)
     return tuple(seen)
 
 
@@ -112,16 +134,21 @@ class RolloutSettings(EnvSettings):
             client, whatever else is configured.
         flag_overrides: ``LEADCTX_FLAG_OVERRIDES``, where the remote overrides document lives:
             a file path, ``file://`` or ``https://`` URL.
-        flag_overrides_poll_seconds: ``LEADCTX_FLAG_OVERRIDES_POLL_SECONDS``, poll interval.
-        flag_overrides_token: ``LEADCTX_FLAG_OVERRIDES_TOKEN``, bearer token for https.
+        flag_overrides_poll_seconds: ``LEADCTX_FLAG_OVERRIDES_POLL_SECONDS``, poll interval:
+            a finite number of seconds, above 0 and at most 3600.
+        flag_overrides_token: ``LEADCTX_FLAG_OVERRIDES_TOKEN``, bearer token for https:
+            visible ASCII (it is sent in an HTTP header).
         flag_overrides_cache: ``LEADCTX_FLAG_OVERRIDES_CACHE``, file keeping the last good
             document, read at start when the source is down.
         flag_overrides_required: ``LEADCTX_FLAG_OVERRIDES_REQUIRED``: with no document, fresh
             or cached, the flag is off for everyone.
 
+    Constructing one also warns, once per process, about each ``LEADCTX_*`` variable that
+    nothing reads (see ``warn_about_unknown_variables``).
+
     Raises:
         ConfigurationError: A value cannot be parsed. The message names the environment
-            variable and the value given; nothing is partially applied.
+            variable and the rule, never the value; nothing is partially applied.
     """
 
     model_config = SettingsConfigDict(
@@ -136,7 +163,7 @@ class RolloutSettings(EnvSettings):
     shared_bundle_clients: Annotated[tuple[str, ...], NoDecode] = ()
     shared_bundle_kill: bool = False
     flag_overrides: str | None = None
-    flag_overrides_poll_seconds: float = Field(default=10.0, gt=0, le=3600)
+    flag_overrides_poll_seconds: float = 10.0
     flag_overrides_token: SecretStr | None = None
     flag_overrides_cache: Path | None = None
     flag_overrides_required: bool = False
@@ -148,10 +175,14 @@ class RolloutSettings(EnvSettings):
     )
 
     def __init__(self, **values: Any) -> None:
+        warn_about_unknown_variables()
         try:
             super().__init__(**values)
         except ValidationError as err:
-            raise ConfigurationError(_describe(err)) from None
+            problems = describe_validation_error(err, name=_variable_of)
+            raise ConfigurationError(
+                "invalid rollout configuration: " + "; ".join(problems)
+            ) from None
 
     @field_validator(*_BOOL_FIELDS, mode="before")
     @classmethod
@@ -162,6 +193,27 @@ class RolloutSettings(EnvSettings):
     @classmethod
     def _client_list(cls, value: object) -> tuple[str, ...]:
         return parse_client_list(value)
+
+    @field_validator("flag_overrides_poll_seconds", mode="after")
+    @classmethod
+    def _poll_seconds(cls, value: float) -> float:
+        if not math.isfinite(value) or not 0 < value <= _MAX_POLL_SECONDS:
+            raise ValueError(
+                f"must be a finite number of seconds, above 0 and at most {_MAX_POLL_SECONDS}"
+            )
+        return value
+
+    @field_validator("flag_overrides_token", mode="after")
+    @classmethod
+    def _usable_token(cls, value: SecretStr | None) -> SecretStr | None:
+        # The token goes into an HTTP header, which only carries visible ASCII: checked here,
+        # once, rather than failing every poll with an encoding traceback.
+        if value is not None and not all("!" <= char <= "~" for char in value.get_secret_value()):
+            raise ValueError(
+                "must be printable ASCII without spaces or control characters "
+                "(it is sent as an HTTP bearer token)"
+            )
+        return value
 
     @field_validator(
         "flag_overrides", "flag_overrides_token", "flag_overrides_cache", mode="before"
@@ -174,25 +226,75 @@ class RolloutSettings(EnvSettings):
         return value
 
 
+_MAX_POLL_SECONDS: Final = 3600
+
+
 def env_name(field: str) -> str:
     """The environment variable that sets ``field``."""
     return f"{ENV_PREFIX}{field.upper()}"
 
 
-_MAX_ECHO = 80
+def _variable_of(loc: tuple[int | str, ...]) -> str:
+    return env_name(str(loc[0])) if loc else f"{ENV_PREFIX}*"
 
 
-def _describe(err: ValidationError) -> str:
-    problems = []
-    for error in err.errors(include_url=False):
-        loc = error["loc"]
-        field = str(loc[0]) if loc else "?"
-        message = error["msg"].removeprefix("Value error, ")
-        if "input" in error and field != "flag_overrides_token":
-            given = repr(error["input"])
-            if len(given) > _MAX_ECHO:
-                given = given[:_MAX_ECHO] + "..."
-            problems.append(f"{env_name(field)}={given}: {message}")
-        else:
-            problems.append(f"{env_name(field)}: {message}")
-    return "invalid rollout configuration: " + "; ".join(problems)
+# Every LEADCTX_* variable some part of leadctx reads. A package that reads its own variables
+# (the bundle's LEADCTX_BUNDLE_*) adds them with register_environment_variables when imported;
+# until then its namespace is not judged, so a process that never imports it is not warned
+# about variables meant for it.
+_known_variables: set[str] = {env_name(name) for name in RolloutSettings.model_fields}
+_namespaces: dict[str, bool] = {f"{ENV_PREFIX}BUNDLE_": False}
+_warned: set[str] = set()
+_warn_lock = threading.Lock()
+
+
+def register_environment_variables(namespace: str, names: Iterable[str]) -> None:
+    """Declare the ``LEADCTX_*`` variables a package reads, so none is reported as unknown.
+
+    Args:
+        namespace: The prefix the package owns (``LEADCTX_BUNDLE_``).
+        names: Every variable it reads, in full (``LEADCTX_BUNDLE_ENCODING``).
+    """
+    with _warn_lock:
+        _known_variables.update(name.upper() for name in names)
+        _namespaces[namespace.upper()] = True
+
+
+def warn_about_unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Warn once per process about each ``LEADCTX_*`` variable that nothing reads.
+
+    A misspelt kill switch (``LEADCTX_SHARED_BUNDLE_KIL=true``) is otherwise ignored without
+    a word; the warning names the variable and the closest known one, never the value.
+
+    Args:
+        environ: The environment to check (default: ``os.environ``).
+
+    Returns:
+        The names warned about by this call (each name is warned about once per process).
+    """
+    environ = os.environ if environ is None else environ
+    warned = []
+    with _warn_lock:
+        for variable in sorted(name.upper() for name in environ):
+            if not variable.startswith(ENV_PREFIX) or variable in _known_variables:
+                continue
+            if variable in _warned or _unclaimed_namespace(variable):
+                continue
+            _warned.add(variable)
+            warned.append(variable)
+            close = difflib.get_close_matches(variable, sorted(_known_variables), n=1)
+            if close:
+                logger.warning(
+                    "unknown environment variable %s is ignored; did you mean %s?",
+                    variable,
+                    close[0],
+                )
+            else:
+                logger.warning("unknown environment variable %s is ignored", variable)
+    return warned
+
+
+def _unclaimed_namespace(variable: str) -> bool:
+    return any(
+        variable.startswith(prefix) and not registered for prefix, registered in _namespaces.items()
+    )

@@ -3,52 +3,106 @@
 Used by the file source, the last-known-good cache and the CLI's editing commands. A reader
 never sees a half-written document: writes go to a temporary file in the same directory,
 are flushed to disk, then renamed over the target.
+
+Three things an operator relies on are kept by every write:
+
+- the document stays readable by the services that poll it: a rewrite keeps the existing
+  file's permission bits, and its owner and group where this process may set them; a new
+  file gets ``0644`` less the umask (never ``mkstemp``'s private ``0600``);
+- a path that is a symlink keeps being one: the link's target is rewritten;
+- one lock per real file: every path that names the same file takes the same lock.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Final
+
+from filelock import FileLock
 
 from leadctx_flags.document import MAX_DOCUMENT_BYTES, OverridesDocument, parse_document
 
-__all__ = ["atomic_write", "exclusive_lock", "read_document", "write_document"]
+__all__ = [
+    "NEW_FILE_MODE",
+    "atomic_write",
+    "exclusive_lock",
+    "lock_path",
+    "read_document",
+    "write_document",
+]
+
+NEW_FILE_MODE: Final = 0o644
+"""Mode of a newly created document, before the umask: every service user may read it."""
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that readers see the old or the new bytes, never a mix.
+    """Replace the file ``path`` names with ``data``; readers see the old or new bytes.
+
+    When ``path`` is a symlink, its target is replaced and the link is left alone. When the
+    file exists, the new one gets its permission bits, and its owner and group as far as this
+    process may set them (root may; another user may keep at least the group it belongs to).
+    A new file gets ``NEW_FILE_MODE`` less the umask.
 
     Args:
-        path: Target file; its directory must exist.
+        path: Target file (or a symlink to it); the target's directory must exist.
         data: The complete new content.
 
     Raises:
-        OSError: The directory is not writable or the disk is full; ``path`` is untouched.
+        OSError: The directory is not writable or the disk is full; the file is untouched.
     """
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    target = path.resolve()
+    try:
+        existing: os.stat_result | None = target.stat()
+    except FileNotFoundError:
+        existing = None
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    # O_EXCL: never follow or reuse a planted file; the mode argument is subject to the umask.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, NEW_FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as handle:
+            if existing is not None:
+                _keep_ownership(handle.fileno(), existing)
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        Path(temporary).replace(path)
+        temporary.replace(target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            Path(temporary).unlink()
+            temporary.unlink()
         raise
 
 
+def _keep_ownership(fd: int, existing: os.stat_result) -> None:
+    # Owner and group first: chown may clear set-id bits, which chmod then restores. Windows
+    # has neither call (nor POSIX owners); the new file there inherits the directory's ACL.
+    if hasattr(os, "fchown"):
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, existing.st_uid, existing.st_gid)
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, -1, existing.st_gid)
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, existing.st_mode & 0o7777)
+
+
 def write_document(path: Path, document: OverridesDocument) -> None:
-    """Write ``document`` to ``path`` atomically, as indented JSON with the wire names."""
+    """Write ``document`` to ``path`` atomically, as indented JSON with the wire names.
+
+    Args:
+        path: Target file, or a symlink to it (see ``atomic_write``).
+        document: The document to write.
+    """
     atomic_write(path, document.to_json().encode())
 
 
 def read_document(path: Path) -> OverridesDocument:
     """Read and validate the document at ``path``.
+
+    Args:
+        path: The document file.
 
     Raises:
         FileNotFoundError: No file at ``path``.
@@ -59,17 +113,27 @@ def read_document(path: Path) -> OverridesDocument:
     return parse_document(raw, origin=str(path))
 
 
+def lock_path(path: Path) -> Path:
+    """The lock file for the document ``path`` names: ``<real file>.lock``.
+
+    Symlinks are resolved first, so a link and its target share one lock.
+
+    Args:
+        path: The document file, or a symlink to it.
+    """
+    target = path.resolve()
+    return target.with_name(target.name + ".lock")
+
+
 @contextlib.contextmanager
 def exclusive_lock(path: Path) -> Iterator[None]:
-    """Hold an advisory lock beside ``path`` (``<path>.lock``) for a read-modify-write.
+    """Hold an advisory lock beside the real file ``path`` names, for a read-modify-write.
 
-    Two operators (or an operator and the guardrails) editing the same document at once
-    then apply their changes one after the other instead of losing one.
+    Two operators (or an operator and the guardrails) editing the same document at once, by
+    whatever path, then apply their changes one after the other instead of losing one.
+
+    Args:
+        path: The document file, or a symlink to it.
     """
-    lock_path = path.with_name(path.name + ".lock")
-    with lock_path.open("a") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with FileLock(lock_path(path)):
+        yield

@@ -1,8 +1,10 @@
-"""Fixtures for the bundle builder's tests: a clean environment and small input factories."""
+"""Fixtures for the bundle builder's tests: profiles re-read per test, the o200k encoding.
+
+The LEADCTX_* environment is cleaned for every test by the root ``tests/conftest.py``.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -12,11 +14,8 @@ from leadctx_bundle import environment_profiles, load_encoding
 
 
 @pytest.fixture(autouse=True)
-def _clean_bundle_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Tests see only the LEADCTX_* variables they set, and re-read profiles each time."""
-    for name in list(os.environ):
-        if name.upper().startswith("LEADCTX_"):
-            monkeypatch.delenv(name)
+def _fresh_profiles() -> Iterator[None]:
+    """Profiles are re-read from the environment each test sets."""
     environment_profiles.cache_clear()
     yield
     environment_profiles.cache_clear()

@@ -1,4 +1,4 @@
-"""Builders for overrides documents used across the overrides tests."""
+"""Builders for overrides documents, shared by every flags test, and a bounded wait."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from collections.abc import Callable
 from leadctx_flags import SHARED_BUNDLE_FLAG, OverridesDocument
 
 
-def document(revision: int, **flag: object) -> OverridesDocument:
+def document(revision: int = 1, **flag: object) -> OverridesDocument:
+    """A document at ``revision`` whose ``shared_bundle.enabled`` entry has the fields ``flag``."""
     return OverridesDocument.model_validate(
         {
             "schema": "leadctx.overrides/v1",
@@ -20,6 +21,7 @@ def document(revision: int, **flag: object) -> OverridesDocument:
 
 
 def wire(revision: int, **flag: object) -> bytes:
+    """``document(revision, **flag)`` as the bytes a source serves."""
     return document(revision, **flag).to_json().encode()
 
 

@@ -79,7 +79,8 @@ def test_a_configuration_error_exits_non_zero_with_the_message_on_stderr(
     code, out, err = run(capsys, "flags", "explain", "--client-id", "acme", "--json")
     assert code == 2
     assert out == ""
-    assert "LEADCTX_SHARED_BUNDLE_KILL='perhaps'" in err
+    assert "LEADCTX_SHARED_BUNDLE_KILL: expected one of true/false" in err
+    assert "perhaps" not in err
 
 
 def test_an_invalid_client_id_argument_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
@@ -97,10 +98,13 @@ def test_editing_commands_bump_the_revision_and_explain_sees_them(
     path = tmp_path / "overrides.json"
     overrides = ("--overrides", str(path))
     # When an operator denies one client
-    code, out, _ = run(capsys, "flags", "deny", "globex", *overrides, "--by", "ops", "--json")
+    code, out, _ = run(
+        capsys, "flags", "deny", "globex", *overrides, "--create", "--by", "ops", "--json"
+    )
     assert code == 0
     document = OverridesDocument.model_validate_json(out)
-    assert (document.revision, document.updated_by) == (1, "ops")
+    assert document.updated_by == "ops"
+    created = document.revision
     # Then that client is off while the other stays on, decided by the document
     _, out, _ = run(capsys, "flags", "explain", "--client-id", "globex", *overrides, "--json")
     assert (json.loads(out)["value"], json.loads(out)["source"]) == (False, "override")
@@ -113,10 +117,10 @@ def test_editing_commands_bump_the_revision_and_explain_sees_them(
     assert run(capsys, "flags", "unkill", *overrides)[0] == 0
     assert run(capsys, "flags", "clear", "globex", *overrides, "--note", "back on")[0] == 0
     assert run(capsys, "flags", "allow", "initech", *overrides)[0] == 0
-    # Then the file holds revision 5 with the edits applied in order
+    # Then the file holds four revisions more, with the edits applied in order
     final = OverridesDocument.model_validate_json(path.read_text())
     flag = final.flags["shared_bundle.enabled"]
-    assert final.revision == 5
+    assert final.revision == created + 4
     assert (flag.kill, flag.clients, flag.note) == (False, {"initech": True}, "back on")
     assert final.updated_by is not None
     assert final.updated_by.startswith("leadctx-cli:")
@@ -129,7 +133,7 @@ def test_editing_uses_the_env_location_when_it_is_a_path(
 ) -> None:
     path = tmp_path / "overrides.json"
     monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", str(path))
-    assert run(capsys, "flags", "kill")[0] == 0
+    assert run(capsys, "flags", "kill", "--create")[0] == 0
     assert (
         OverridesDocument.model_validate_json(path.read_text()).flags["shared_bundle.enabled"].kill
     )
@@ -179,7 +183,7 @@ def test_export_loads_into_flagd_and_agrees_with_explain(
     # Given env rules and a document written through the CLI
     monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_CLIENTS", "acme,globex")
     overrides = ("--overrides", str(tmp_path / "overrides.json"))
-    assert run(capsys, "flags", "deny", "globex", *overrides)[0] == 0
+    assert run(capsys, "flags", "deny", "globex", *overrides, "--create")[0] == 0
     assert run(capsys, "flags", "allow", "initech", *overrides)[0] == 0
     # When the effective configuration is exported
     code, out, err = run(capsys, "flags", "export", "--format", "flagd", *overrides)
@@ -232,8 +236,8 @@ def test_editing_reads_a_file_url_from_the_env_as_the_provider_does(
     folder = tmp_path / "with space"
     folder.mkdir()
     monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", f"file://{tmp_path}/with%20space/o.json")
-    assert run(capsys, "flags", "deny", "acme")[0] == 0
-    assert OverridesDocument.model_validate_json((folder / "o.json").read_text()).revision == 1
+    assert run(capsys, "flags", "deny", "acme", "--create", "--revision", "7")[0] == 0
+    assert OverridesDocument.model_validate_json((folder / "o.json").read_text()).revision == 7
 
 
 def test_editing_refuses_an_https_location_in_the_env(

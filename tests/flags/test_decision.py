@@ -7,7 +7,6 @@ from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
 from leadctx_flags import (
-    SHARED_BUNDLE_FLAG,
     EnvRules,
     FlagOverride,
     OverridesDocument,
@@ -15,13 +14,7 @@ from leadctx_flags import (
     Rule,
     decide,
 )
-
-
-def document(**flag: object) -> OverridesDocument:
-    return OverridesDocument.model_validate(
-        {"schema": "leadctx.overrides/v1", "revision": 1, "flags": {SHARED_BUNDLE_FLAG: flag}}
-    )
-
+from tests.flags.overrides_helpers import document
 
 EVERYTHING_ON = RolloutState(
     env=EnvRules(enabled=True, allowlist=frozenset({"acme"}), kill=False),

@@ -16,20 +16,14 @@ from leadctx_flags import (
     SHARED_BUNDLE_FLAG,
     ConfigurationError,
     EnvRules,
-    FlagOverride,
     OverridesDocument,
     RolloutState,
     to_flagd,
 )
 from leadctx_flags.export import FLAGD_FLAG_SET_ID, FLAGD_SCHEMA
+from tests.flags.overrides_helpers import document
 
 CLIENT_ID_RULE = {"or": [{"var": "targetingKey"}, {"var": "clientId"}]}
-
-
-def document(revision: int = 1, **override: Any) -> OverridesDocument:
-    return OverridesDocument(
-        revision=revision, flags={SHARED_BUNDLE_FLAG: FlagOverride(**override)}
-    )
 
 
 def flag_of(state: RolloutState) -> dict[str, Any]:

@@ -30,14 +30,6 @@ from leadctx_flags import (
 DOMAIN = "leadctx-otel"
 
 
-@pytest.fixture(autouse=True)
-def clean_openfeature() -> Iterator[None]:
-    """Leave no provider bound and no hook registered, as OpenFeature's own tests do."""
-    yield
-    api.clear_providers()
-    api.clear_hooks()
-
-
 @pytest.fixture(scope="module")
 def exporter() -> InMemorySpanExporter:
     return InMemorySpanExporter()

@@ -12,7 +12,7 @@ from leadctx_flags import OverridesDocument
 from leadctx_flags.editing import allow, deny, edit_document
 from leadctx_flags.overrides_sources import SourceError
 from leadctx_flags.poller import MAX_BACKOFF_FACTOR, OverridesPoller
-from leadctx_flags.storage import read_document
+from leadctx_flags.storage import read_document, write_document
 from tests.flags.overrides_helpers import document, wait_for
 
 FAIL = object()
@@ -145,6 +145,7 @@ def test_an_interval_must_be_positive() -> None:
 def test_concurrent_edits_are_serialised_by_the_lock(tmp_path: Path) -> None:
     # Given 8 editors changing different clients of the same document at once
     path = tmp_path / "overrides.json"
+    write_document(path, OverridesDocument())
     clients = [f"client-{n}" for n in range(8)]
     barrier = threading.Barrier(len(clients))
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -99,14 +101,48 @@ def test_file_source_reads_only_when_the_file_changes(tmp_path: Path) -> None:
 
 
 def test_file_source_sees_an_in_place_rewrite_with_the_same_size_and_mtime(tmp_path: Path) -> None:
+    # Given two documents of exactly the same size ("true" + "ab" against "false" + "a")
+    before_bytes = wire(1, default=True, note="ab")
+    after_bytes = wire(1, default=False, note="a")
+    assert len(before_bytes) == len(after_bytes)
     path = tmp_path / "overrides.json"
-    path.write_bytes(wire(1, default=True))
+    path.write_bytes(before_bytes)
     source = FileSource(path)
     assert source.fetch() is not None
     before = path.stat()
-    path.write_bytes(wire(1, default=False).replace(b"false", b"false"))
+    # When the file is rewritten in place and its mtime put back
+    with path.open("r+b") as handle:
+        handle.write(after_bytes)
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    # Same inode, same mtime; the size differs ("true" vs "false"), which is enough.
+    after = path.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    # Then the source still sees the new document
+    changed = source.fetch()
+    assert changed is not None
+    assert changed.flags["shared_bundle.enabled"].default is False
+
+
+@pytest.mark.skipif(shutil.which("cp") is None, reason="needs cp")
+def test_file_source_sees_a_cp_p_of_a_same_size_document_with_the_same_mtime(
+    tmp_path: Path,
+) -> None:
+    # Given a live document and a same-size replacement staged with the same mtime
+    path = tmp_path / "overrides.json"
+    path.write_bytes(wire(1, default=True, note="ab"))
+    source = FileSource(path)
+    assert source.fetch() is not None
+    staged = tmp_path / "staged.json"
+    staged.write_bytes(wire(1, default=False, note="a"))
+    live = path.stat()
+    os.utime(staged, ns=(live.st_atime_ns, live.st_mtime_ns))
+    # When an operator copies it over with `cp -p` (in place, mtime preserved)
+    subprocess.run(["cp", "-p", str(staged), str(path)], check=True, timeout=30)  # noqa: S603, S607
+    assert (path.stat().st_ino, path.stat().st_mtime_ns) == (live.st_ino, live.st_mtime_ns)
+    # Then the new document is noticed
     changed = source.fetch()
     assert changed is not None
     assert changed.flags["shared_bundle.enabled"].default is False

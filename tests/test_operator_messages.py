@@ -1,0 +1,192 @@
+"""Messages an operator can act on, never with values in them; a CLI that stops quietly."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from openfeature.evaluation_context import EvaluationContext
+
+from leadctx.cli import BROKEN_PIPE_EXIT, main
+from leadctx_flags import ConfigurationError, LeadCtxProvider, RolloutSettings
+from leadctx_flags.overrides_sources import FileSource
+from leadctx_flags.settings import warn_about_unknown_variables
+from leadctx_flags.storage import write_document
+from tests.flags.overrides_helpers import document, wait_for
+
+LEADCTX = shutil.which("leadctx", path=str(Path(sys.executable).parent))
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def clean_env(**variables: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("LEADCTX_")}
+    env.update(variables)
+    return env
+
+
+def test_a_document_refused_by_a_running_provider_is_logged_with_field_and_rule(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a provider polling a good document
+    path = tmp_path / "o.json"
+    write_document(path, document(3, clients={"acme": True}))
+    settings = RolloutSettings(flag_overrides_poll_seconds=0.05)
+    provider = LeadCtxProvider(settings, source=FileSource(path))
+    provider.initialize(EvaluationContext())
+    try:
+        # When the document is replaced by one whose revision is a string
+        with caplog.at_level(logging.WARNING, logger="leadctx_flags"):
+            path.write_text(
+                '{"schema": "leadctx.overrides/v1", "revision": "4", '
+                '"flags": {"shared_bundle.enabled": {"clients": {"globex": true}}}}'
+            )
+
+            def refused() -> list[str]:
+                return [r.getMessage() for r in caplog.records if "failed" in r.getMessage()]
+
+            wait_for(lambda: bool(refused()), timeout=5)
+        # Then the log line names the field and the rule, and no value from the document
+        line = refused()[0]
+        assert line.startswith(
+            f"overrides source {path} failed (DocumentError): invalid overrides document: "
+            "revision: Input should be a valid integer"
+        )
+        assert "globex" not in line
+        assert '"4"' not in line
+        assert provider.state.revision == 3
+    finally:
+        provider.shutdown()
+
+
+@pytest.mark.skipif(LEADCTX is None, reason="the console script is installed with the package")
+def test_a_misspelt_variable_is_warned_about_once_naming_the_closest_known_one() -> None:
+    assert LEADCTX is not None
+    result = subprocess.run(  # noqa: S603 - a fixed command line of our own script
+        [LEADCTX, "flags", "explain", "--client-id", "acme", "--json"],
+        capture_output=True,
+        text=True,
+        env=clean_env(LEADCTX_SHARED_BUNDLE_KIL="true-secret-value"),
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "unknown environment" in line]
+    expected = (
+        "WARNING leadctx_flags.settings unknown environment variable LEADCTX_SHARED_BUNDLE_KIL "
+        "is ignored; did you mean LEADCTX_SHARED_BUNDLE_KILL?"
+    )
+    assert warnings == [expected]
+    assert "true-secret-value" not in result.stderr
+
+
+def test_variables_of_a_registered_package_are_known() -> None:
+    import leadctx_bundle.profiles  # noqa: F401, PLC0415 - registers LEADCTX_BUNDLE_*
+
+    assert warn_about_unknown_variables({"LEADCTX_BUNDLE_ENCODING": "o200k_base"}) == []
+
+
+@pytest.mark.parametrize("token", ["tøken", "to ken", "tok\nen", "\u200btoken"])
+def test_an_unusable_token_fails_at_start_up_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, token: str
+) -> None:
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", "https://flags.example.com/o.json")
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_TOKEN", token)
+    with caplog.at_level(logging.DEBUG):
+        provider = LeadCtxProvider()
+    assert provider.configuration_error is not None
+    assert "LEADCTX_FLAG_OVERRIDES_TOKEN: must be printable ASCII" in provider.configuration_error
+    assert all(token not in record.getMessage() for record in caplog.records)
+    assert all(record.exc_info is None for record in caplog.records)
+
+
+@pytest.mark.parametrize("seconds", ["nan", "inf", "-inf", "0", "-1", "3601"])
+def test_the_poll_interval_must_be_a_finite_number_of_seconds(
+    monkeypatch: pytest.MonkeyPatch, seconds: str
+) -> None:
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_POLL_SECONDS", seconds)
+    with pytest.raises(ConfigurationError) as caught:
+        RolloutSettings()
+    assert (
+        "LEADCTX_FLAG_OVERRIDES_POLL_SECONDS: must be a finite number of seconds, above 0 and "
+        "at most 3600"
+    ) in str(caught.value)
+
+
+@pytest.mark.parametrize(("option", "limit"), [("--note", 1000), ("--by", 200)])
+def test_an_over_long_option_is_one_line_naming_it_without_the_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, limit: int
+) -> None:
+    path = tmp_path / "o.json"
+    write_document(path, document(3))
+    given = "Z" * (limit + 1)
+    code, out, err = run(capsys, "flags", "kill", "--overrides", str(path), option, given)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"leadctx: {option} is {limit + 1} characters long; at most {limit} are allowed\n"
+    )
+    assert "ZZZZ" not in err
+    assert "pydantic" not in err
+
+
+def test_no_log_line_carries_the_client_list(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        # A document naming clients, applied by a working provider
+        working = LeadCtxProvider(RolloutSettings(shared_bundle_clients="acme,globex"))
+        working.update_overrides(document(2, clients={"acme": True, "globex": False}))
+        # And an allowlist with one unusable entry
+        monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_CLIENTS", "acme,globex,bad\x01id")
+        failing = LeadCtxProvider()
+    assert failing.configuration_error is not None
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("LEADCTX_SHARED_BUNDLE_CLIENTS: client id #3 holds" in m for m in messages)
+    assert any("applied overrides revision 2" in m for m in messages)
+    assert [m for m in messages if "acme" in m or "globex" in m or "bad" in m] == []
+
+
+@pytest.mark.skipif(
+    LEADCTX is None or shutil.which("head") is None, reason="needs the console script and head"
+)
+@pytest.mark.parametrize("clients", [1, 20_000], ids=["small-output", "large-output"])
+def test_output_piped_into_head_stops_quietly(tmp_path: Path, clients: int) -> None:
+    # Given a document (small: the error comes at the final flush; large: during a write)
+    assert LEADCTX is not None
+    path = tmp_path / "o.json"
+    write_document(path, document(3, clients={f"client-{n:05d}": True for n in range(clients)}))
+    # And a pipe into `head -1` that has already read its line and exited. (A kernel may
+    # buffer any amount of output ahead of a slow reader, so the reader goes first: the
+    # outcome is then the same on every machine.)
+    read_end, write_end = os.pipe()
+    head = subprocess.Popen(  # noqa: S603 - a fixed command line
+        [shutil.which("head") or "head", "-1"], stdin=read_end, stdout=subprocess.PIPE
+    )
+    os.close(read_end)
+    os.write(write_end, b"first line\n")
+    head_out, _ = head.communicate(timeout=60)
+    assert head_out == b"first line\n"
+    # When `leadctx flags show` writes into that pipe
+    try:
+        leadctx = subprocess.run(  # noqa: S603 - a fixed command line of our own script
+            [LEADCTX, "flags", "show", "--overrides", str(path)],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=clean_env(),
+            check=False,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    # Then it exits with 128 + SIGPIPE, as a shell reports it, and prints no traceback
+    assert (leadctx.returncode, leadctx.stderr) == (BROKEN_PIPE_EXIT, b"")
+    assert BROKEN_PIPE_EXIT == 141
