@@ -46,6 +46,7 @@ from leadctx_bundle.models import (
     LeadMemoryEntry,
     ThreadMessage,
 )
+from leadctx_bundle.profiles import BundleProfile
 from leadctx_bundle.sources import ContextSource, Row
 from leadctx_bundle.stats import BundleStats
 from leadctx_bundle.telemetry import (
@@ -69,6 +70,7 @@ __all__ = [
     "AsyncContextSource",
     "ContextResolution",
     "FlagOutcome",
+    "build_traced",
     "resolve_context",
     "resolve_context_async",
 ]
@@ -338,6 +340,45 @@ def _shared_path(
             raise failure from exc
         telemetry.set_attributes(span, stats_attributes(bundle.stats))
         telemetry.record_build(pipeline, time.perf_counter() - started, bundle.stats, None)
+        return bundle
+
+
+def build_traced(
+    data: BundleInput | Mapping[str, Any],
+    *,
+    profile: BundleProfile | None = None,
+    telemetry: GateTelemetry | None = None,
+) -> LeadContextBundle:
+    """``build_bundle`` inside a ``leadctx.bundle.build`` span, with its build metrics.
+
+    For callers that build without the gate (``leadctx bundle build``). Exceptions propagate
+    unchanged; the span records only their type.
+
+    Args:
+        data: As for ``build_bundle``.
+        profile: As for ``build_bundle``.
+        telemetry: Where spans and metrics go; ``None``: OpenTelemetry's global providers.
+
+    Raises:
+        BundleInputError: As ``build_bundle``.
+        ConfigurationError: As ``build_bundle``.
+        EncodingDataError: As ``build_bundle``.
+    """
+    tel = telemetry if telemetry is not None else _DEFAULT_TELEMETRY
+    started = time.perf_counter()
+    with tel.span(SPAN_BUNDLE_BUILD) as span:
+        pipeline = "unknown"
+        try:
+            bundle_input = parse_bundle_input(data)
+            pipeline = bundle_input.pipeline.value
+            tel.set_attributes(span, {ATTR_PIPELINE: pipeline, ATTR_BUNDLE_PATH: "shared"})
+            bundle = build_bundle(bundle_input, profile=profile)
+        except Exception as exc:
+            failure = _fail(tel, span, exc, Stage.BUILD)
+            tel.record_build(pipeline, time.perf_counter() - started, None, failure.error_type)
+            raise
+        tel.set_attributes(span, stats_attributes(bundle.stats))
+        tel.record_build(pipeline, time.perf_counter() - started, bundle.stats, None)
         return bundle
 
 
