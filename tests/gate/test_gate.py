@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pytest
+from openfeature import api
 from openfeature.client import OpenFeatureClient
 from pydantic import ValidationError
 
@@ -23,7 +24,7 @@ from leadctx_bundle import (
 )
 from leadctx_bundle import fallback as fallback_module
 from leadctx_bundle.fallback import Stage, classify
-from leadctx_flags import FallbackReason, ResolutionPath
+from leadctx_flags import FallbackReason, LeadCtxProvider, ResolutionPath, RolloutSettings
 from tests.gate.conftest import SAMPLE, Recorded, sample
 
 LEGACY_TEXT = "legacy context"
@@ -211,7 +212,7 @@ def test_each_failure_falls_back_with_its_reason(
 
         class BadModels(FailingSource):
             def knowledge_assets(self, client_id: str) -> Iterable[Any]:
-                return [KnowledgeAsset(id="a", title="t", content=None)]  # type: ignore[arg-type]
+                return [KnowledgeAsset.model_validate({"id": "a", "title": "t", "content": None})]
 
         source = BadModels(RuntimeError())
     elif case == "bad profiles file":
@@ -227,7 +228,8 @@ def test_each_failure_falls_back_with_its_reason(
     elif case == "bug in the builder":
 
         def buggy(*args: Any, **kwargs: Any) -> Any:
-            return {}["missing"]
+            empty: dict[str, Any] = {}
+            return empty["missing"]
 
         monkeypatch.setattr("leadctx_bundle.gate.build_bundle", buggy)
     # When the pipeline resolves its context with the flag on
@@ -316,27 +318,21 @@ def test_classify_by_type_then_stage_then_module() -> None:
     assert classify(ValueError(), Stage.SOURCE) is FallbackReason.SOURCE_ERROR
     assert classify(ValueError(), Stage.BUILD) is FallbackReason.INTERNAL_ERROR
     assert classify(ZeroDivisionError(), Stage.BUILD) is FallbackReason.BUDGET_ERROR
-    try:
+    with pytest.raises(ValidationError) as invalid:
         KnowledgeAsset.model_validate({})
-    except ValidationError as err:
-        assert classify(err, Stage.SOURCE) is FallbackReason.INVALID_DATA
+    assert classify(invalid.value, Stage.SOURCE) is FallbackReason.INVALID_DATA
     # An exception raised inside the token counter is the tokenizer's
     namespace: dict[str, Any] = {"__name__": "leadctx_bundle.tokens"}
     exec("def boom():\n    raise ValueError('x')", namespace)  # noqa: S102 - a frame in that module
-    try:
+    with pytest.raises(ValueError, match="x") as raised:
         namespace["boom"]()
-    except ValueError as err:
-        assert classify(err, Stage.BUILD) is FallbackReason.TOKENIZER_ERROR
+    assert classify(raised.value, Stage.BUILD) is FallbackReason.TOKENIZER_ERROR
     assert fallback_module.SharedPathFailure(FallbackReason.TIMEOUT, "X").args == (
         "shared path failed: timeout (X)",
     )
 
 
 def test_default_client_is_the_global_api_client() -> None:
-    from openfeature import api
-
-    from leadctx_flags import LeadCtxProvider, RolloutSettings
-
     api.set_provider_and_wait(LeadCtxProvider(RolloutSettings(shared_bundle_enabled=True)))
     result = resolve_context(
         BundleRequest(client_id="x", lead_id="y", pipeline="draft"), legacy=legacy

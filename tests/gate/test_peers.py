@@ -46,8 +46,8 @@ from tests.gate.conftest import sample
 from tests.gate.providers import FatalProvider, NeverReadyProvider, RaisingProvider
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-from launchdarkly_migration import offline_launchdarkly_provider, shared_bundle_flag  # noqa: E402
-from ldclient.integrations.test_data import TestData  # noqa: E402
+from launchdarkly_migration import offline_launchdarkly_provider, shared_bundle_flag
+from ldclient.integrations.test_data import TestData
 
 pytestmark = pytest.mark.integration
 
@@ -261,7 +261,7 @@ def test_a_broken_provider_means_legacy_with_the_error_code(
 
 
 def test_leadctx_provider_reports_the_document_revision_as_version() -> None:
-    provider = _leadctx()
+    provider = LeadCtxProvider(RolloutSettings(shared_bundle_clients="acme"))
     document = OverridesDocument(
         revision=12, flags={"shared_bundle.enabled": FlagOverride(clients={"globex": True})}
     )

@@ -260,7 +260,7 @@ class RaisingInstrumentsMeterProvider:
 
         class Meter:
             def __getattr__(self, name: str) -> Any:
-                return lambda *args, **kwargs: Instrument()
+                return lambda *_args, **_kwargs: Instrument()
 
         return Meter()
 
