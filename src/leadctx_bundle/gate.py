@@ -338,7 +338,8 @@ def _shared_path(
                 pipeline, time.perf_counter() - started, None, failure.error_type
             )
             raise failure from exc
-        telemetry.set_attributes(span, stats_attributes(bundle.stats))
+        # The stats go on the resolve span (set once, where operators search); the build span
+        # carries the timing and, on failure, error.type.
         telemetry.record_build(pipeline, time.perf_counter() - started, bundle.stats, None)
         return bundle
 
@@ -530,7 +531,8 @@ async def _shared_path_async(
                 pipeline, time.perf_counter() - started, None, failure.error_type
             )
             raise failure from exc
-        telemetry.set_attributes(span, stats_attributes(bundle.stats))
+        # The stats go on the resolve span (set once, where operators search); the build span
+        # carries the timing and, on failure, error.type.
         telemetry.record_build(pipeline, time.perf_counter() - started, bundle.stats, None)
         return bundle
 

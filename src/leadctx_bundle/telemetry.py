@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from opentelemetry import metrics, trace
+from opentelemetry import context, metrics, trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from leadctx_bundle.stats import SECTIONS, BundleStats, SectionName
@@ -217,24 +218,61 @@ def flag_attributes(flag: FlagOutcome, context_id: str) -> dict[str, str | bool]
     return attributes
 
 
+Attributes = tuple[tuple[str, str], ...]
+
+
+class _Tally:
+    """Cumulative counts per attribute set, read by observable counters at collection time.
+
+    A counter measurement through the SDK costs several microseconds (attribute hashing,
+    locks, aggregation); the gate adds up to seven per call. Adding to a dict under a lock
+    costs a fraction of that, and the SDK reads the sums only when it exports.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[Attributes, int] = {}
+
+    def add(self, value: int, attributes: Attributes) -> None:
+        with self._lock:
+            self._counts[attributes] = self._counts.get(attributes, 0) + value
+
+    def observe(self, options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+        with self._lock:
+            counts = list(self._counts.items())
+        return [metrics.Observation(value, dict(attributes)) for attributes, value in counts]
+
+
 class _Instruments:
     """The gate's metric instruments, created once from one meter."""
 
     def __init__(self, meter: metrics.Meter) -> None:
-        self.resolutions = meter.create_counter(
-            METRIC_RESOLUTIONS, unit="{resolution}", description="Context resolutions"
+        self.resolutions = _Tally()
+        self.items_truncated = _Tally()
+        self.items_dropped = _Tally()
+        meter.create_observable_counter(
+            METRIC_RESOLUTIONS,
+            callbacks=[self.resolutions.observe],
+            unit="{resolution}",
+            description="Context resolutions",
+        )
+        meter.create_observable_counter(
+            METRIC_SECTION_ITEMS_TRUNCATED,
+            callbacks=[self.items_truncated.observe],
+            unit="{item}",
+            description="Items cut short",
+        )
+        meter.create_observable_counter(
+            METRIC_SECTION_ITEMS_DROPPED,
+            callbacks=[self.items_dropped.observe],
+            unit="{item}",
+            description="Items left out",
         )
         self.section_tokens = meter.create_histogram(
             METRIC_SECTION_TOKENS,
             unit="{token}",
             description="Tokens of each section of a shared bundle",
             explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
-        )
-        self.items_truncated = meter.create_counter(
-            METRIC_SECTION_ITEMS_TRUNCATED, unit="{item}", description="Items cut short"
-        )
-        self.items_dropped = meter.create_counter(
-            METRIC_SECTION_ITEMS_DROPPED, unit="{item}", description="Items left out"
         )
         self.build_duration = meter.create_histogram(
             METRIC_BUILD_DURATION,
@@ -293,13 +331,8 @@ class GateTelemetry:
             attributes: Attributes known at the start.
         """
         try:
-            manager = self._tracer.start_as_current_span(
-                name,
-                attributes=attributes,
-                record_exception=False,
-                set_status_on_exception=False,
-            )
-            span = manager.__enter__()
+            span = self._tracer.start_span(name, attributes=attributes)
+            token = context.attach(trace.set_span_in_context(span))
         except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
             _ignore_failure("span start")
             yield trace.INVALID_SPAN
@@ -308,7 +341,8 @@ class GateTelemetry:
             yield span
         finally:
             try:
-                manager.__exit__(None, None, None)
+                context.detach(token)
+                span.end()
             except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
                 _ignore_failure("span end")
 
@@ -365,8 +399,9 @@ class GateTelemetry:
                 figures = stats.sections[section]
                 point = {ATTR_PIPELINE: pipeline, ATTR_SECTION: section}
                 instruments.section_tokens.record(figures.tokens, point)
-                instruments.items_truncated.add(figures.items_truncated, point)
-                instruments.items_dropped.add(figures.items_dropped, point)
+                key = ((ATTR_PIPELINE, pipeline), (ATTR_SECTION, section))
+                instruments.items_truncated.add(figures.items_truncated, key)
+                instruments.items_dropped.add(figures.items_dropped, key)
         except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
             _ignore_failure("build metrics")
 
@@ -380,13 +415,12 @@ class GateTelemetry:
         if instruments is None:
             return
         try:
-            attributes = {
-                ATTR_PIPELINE: str(resolution.pipeline),
-                ATTR_BUNDLE_PATH: str(resolution.path),
-            }
+            key: Attributes = ((ATTR_BUNDLE_PATH, resolution.path.value),)
+            if resolution.pipeline is not None:
+                key += ((ATTR_PIPELINE, resolution.pipeline.value),)
             if resolution.fallback_reason is not None:
-                attributes[ATTR_BUNDLE_FALLBACK_REASON] = str(resolution.fallback_reason)
-            instruments.resolutions.add(1, attributes)
+                key += ((ATTR_BUNDLE_FALLBACK_REASON, resolution.fallback_reason.value),)
+            instruments.resolutions.add(1, key)
         except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
             _ignore_failure("resolution metrics")
 

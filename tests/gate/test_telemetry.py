@@ -116,7 +116,7 @@ def test_shared_path_span_tree_and_attributes(
     assert "leadctx.bundle.fallback_reason" not in attributes
     assert "error.type" not in attributes
     assert resolve.status.status_code is StatusCode.UNSET
-    assert dict(build.attributes or {})["leadctx.tokens.total"] == result.stats.tokens_total
+    assert dict(build.attributes or {}) == {"leadctx.pipeline": "draft"}
 
 
 def test_fallback_span_records_type_never_message(
@@ -156,8 +156,12 @@ def test_flag_error_sets_error_type_to_the_error_code(recorded: Recorded) -> Non
 
 
 def test_metrics_names_units_and_attributes(client: OpenFeatureClient, recorded: Recorded) -> None:
+    # Tight budgets: items are cut and dropped
     shared = resolve_context(
-        sample(), legacy=lambda: "legacy", client=client, telemetry=recorded.telemetry
+        sample(budgets={"total": 1500, "knowledge_assets": 700}),
+        legacy=lambda: "legacy",
+        client=client,
+        telemetry=recorded.telemetry,
     )
     resolve_context(
         sample(client_id="globex"),
@@ -205,6 +209,13 @@ def test_metrics_names_units_and_attributes(client: OpenFeatureClient, recorded:
         for p in points["leadctx.bundle.section.items.dropped"]
     }
     assert dropped == {name: s.items_dropped for name, s in shared.stats.sections.items()}
+    assert any(dropped.values())
+    truncated = {
+        dict(p.attributes)["leadctx.bundle.section"]: p.value
+        for p in points["leadctx.bundle.section.items.truncated"]
+    }
+    assert truncated == {name: s.items_truncated for name, s in shared.stats.sections.items()}
+    assert any(truncated.values())
     durations = {
         tuple(sorted(dict(p.attributes).items())): p.count
         for p in points["leadctx.bundle.build.duration"]

@@ -1,0 +1,416 @@
+"""What the gate costs a pipeline, measured side by side in one run, as ratios.
+
+A typical draft: a client's 12 knowledge assets (the demo's sample, shared by all its leads,
+so their token counts are cached after the first build) and, per lead, 10 memory entries and
+8 thread messages of its own (new text: encoded on the lead's first build). Rows live in a
+SQLite file, read through one connection per thread. Every call takes a lead no earlier call
+of that variant has seen. ``legacy()`` is today's assembly: read the same rows, join them
+under a character budget.
+
+1. Telemetry on the shared path: ``resolve_context`` with the OpenTelemetry SDK (a
+   ``BatchSpanProcessor`` to an exporter that drops, a ``MeterProvider`` with a reader)
+   against the same call with the API's no-op providers; and the same with the INFO record
+   formatted to a null stream. Target: at most 5% more.
+2. Flag off: ``resolve_context`` against ``legacy()`` plus one ``get_boolean_details``.
+   Target: at most 1.2x.
+3. Fallback on a raising source (a table is missing): ``resolve_context`` against
+   ``legacy()`` plus one evaluation plus the failed source call. Target: at most 1.2x.
+
+Each round times every variant over the same number of calls, in a rotating order; figures
+are medians over rounds of per-call times and of per-round ratios, so machine noise hits both
+sides of a ratio alike.
+
+Run: ``.venv/bin/python benchmarks/bench_gate.py [--rounds N] [--calls N] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import os
+import sqlite3
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from openfeature import api
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from leadctx.demo import SAMPLE_REQUEST
+from leadctx_bundle import GateTelemetry, build_bundle, resolve_context
+from leadctx_flags import (
+    SHARED_BUNDLE_FLAG,
+    LeadCtxProvider,
+    ResolutionPath,
+    RolloutSettings,
+    client_context,
+)
+
+DOMAIN = "bench-gate"
+CLIENT = "acme"
+LEADS_PER_VARIANT = 2_000
+LEGACY_CHAR_BUDGET = 32_000  # today's pipelines cut by characters (about 8k tokens)
+
+
+class DroppingExporter(SpanExporter):
+    """Exports nowhere: the benchmark measures recording, not the network."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return
+
+
+def create_database(path: Path, leads: int) -> None:
+    """The client's assets and, per lead, its own memory and thread."""
+    with sqlite3.connect(path) as db:
+        db.executescript(
+            "CREATE TABLE assets (client_id, id, title, content, rank);"
+            "CREATE TABLE memory (lead_id, id, content, created_at);"
+            "CREATE TABLE thread (lead_id, role, content, sent_at);"
+            "CREATE INDEX memory_lead ON memory (lead_id);"
+            "CREATE INDEX thread_lead ON thread (lead_id);"
+        )
+        db.executemany(
+            "INSERT INTO assets VALUES (?, ?, ?, ?, ?)",
+            [
+                (CLIENT, a["id"], a["title"], a["content"], a["rank"])
+                for a in SAMPLE_REQUEST["knowledge_assets"]
+            ],
+        )
+        for lead in range(leads):
+            db.executemany(
+                "INSERT INTO memory VALUES (?, ?, ?, ?)",
+                [
+                    (
+                        f"lead-{lead}",
+                        m["id"],
+                        f"Lead {lead}, note {n}: {m['content']}",
+                        m["created_at"],
+                    )
+                    for n, m in enumerate(SAMPLE_REQUEST["lead_memory"])
+                ],
+            )
+            db.executemany(
+                "INSERT INTO thread VALUES (?, ?, ?, ?)",
+                [
+                    (f"lead-{lead}", t["role"], f"({lead}.{n}) {t['content']}", t["sent_at"])
+                    for n, t in enumerate(SAMPLE_REQUEST["thread"])
+                ],
+            )
+
+
+class Database:
+    """One connection per thread to the SQLite file, as a connection pool would give."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    def connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path)
+            self._local.db = db
+        return db
+
+
+class SqliteSource:
+    """The shared path's ``ContextSource`` over the same tables."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def knowledge_assets(self, client_id: str) -> Iterable[dict[str, Any]]:
+        rows = self.database.connection().execute(
+            "SELECT id, title, content, rank FROM assets WHERE client_id = ? ORDER BY rank",
+            (client_id,),
+        )
+        return [{"id": i, "title": t, "content": c, "rank": r} for i, t, c, r in rows]
+
+    def lead_memory(self, lead_id: str) -> Iterable[dict[str, Any]]:
+        rows = self.database.connection().execute(
+            "SELECT id, content, created_at FROM memory WHERE lead_id = ?", (lead_id,)
+        )
+        return [{"id": i, "content": c, "created_at": at} for i, c, at in rows]
+
+    def thread(self, lead_id: str) -> Iterable[dict[str, Any]]:
+        rows = self.database.connection().execute(
+            "SELECT role, content, sent_at FROM thread WHERE lead_id = ?", (lead_id,)
+        )
+        return [{"role": r, "content": c, "sent_at": at} for r, c, at in rows]
+
+
+class BrokenSource(SqliteSource):
+    """The database lost a table: the first read raises ``sqlite3.OperationalError``."""
+
+    def knowledge_assets(self, client_id: str) -> Iterable[dict[str, Any]]:
+        self.database.connection().execute(
+            "SELECT * FROM missing_assets WHERE client_id = ?", (client_id,)
+        )
+        return []
+
+
+def legacy_for(database: Database, lead: str) -> Callable[[], str]:
+    """Today's assembly for one lead: the same rows, cut at a character budget."""
+
+    def legacy() -> str:
+        db = database.connection()
+        parts = [
+            f"{t}\n{c}"
+            for t, c in db.execute(
+                "SELECT title, content FROM assets WHERE client_id = ? ORDER BY rank", (CLIENT,)
+            )
+        ]
+        parts += [
+            c
+            for (c,) in db.execute(
+                "SELECT content FROM memory WHERE lead_id = ? ORDER BY created_at DESC", (lead,)
+            )
+        ]
+        parts += [
+            f"{r}: {c}"
+            for r, c in db.execute(
+                "SELECT role, content FROM thread WHERE lead_id = ? ORDER BY sent_at", (lead,)
+            )
+        ]
+        return "\n\n".join(parts)[:LEGACY_CHAR_BUDGET]
+
+    return legacy
+
+
+def gate_logging(*, info: bool) -> Callable[[], None]:
+    """INFO records of the gate formatted to a null stream (``info``), or left at WARNING."""
+    gate_logger = logging.getLogger("leadctx_bundle.gate")
+    if not info:
+        gate_logger.setLevel(logging.WARNING)
+        return lambda: None
+    sink = Path(os.devnull).open("w", encoding="utf-8")  # noqa: SIM115 - closed by the returned undo
+    handler = logging.StreamHandler(sink)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    gate_logger.addHandler(handler)
+    gate_logger.setLevel(logging.INFO)
+
+    def undo() -> None:
+        gate_logger.removeHandler(handler)
+        gate_logger.setLevel(logging.NOTSET)
+        sink.close()
+
+    return undo
+
+
+def per_call(fn: Callable[[], object], calls: int) -> float:
+    began = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - began) / calls
+
+
+class Bench:
+    """The variants, each with its own stream of leads it has not seen before."""
+
+    def __init__(self, database: Database) -> None:
+        api.set_provider_and_wait(
+            LeadCtxProvider(RolloutSettings(shared_bundle_clients=CLIENT)), domain=DOMAIN
+        )
+        self.client = api.get_client(domain=DOMAIN)
+        self.database = database
+        self.source, self.broken = SqliteSource(database), BrokenSource(database)
+        self.noop = GateTelemetry(
+            tracer_provider=trace.NoOpTracerProvider(), meter_provider=metrics.NoOpMeterProvider()
+        )
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(BatchSpanProcessor(DroppingExporter()))
+        self.meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+        self.sdk = GateTelemetry(
+            tracer_provider=self.tracer_provider, meter_provider=self.meter_provider
+        )
+        self._streams: dict[str, Iterator[str]] = {}
+
+    def lead(self, variant: str) -> str:
+        if variant not in self._streams:
+            offset = len(self._streams) * LEADS_PER_VARIANT
+            self._streams[variant] = itertools.cycle(
+                f"lead-{n}" for n in range(offset, offset + LEADS_PER_VARIANT)
+            )
+        return next(self._streams[variant])
+
+    def evaluate(self, client_id: str) -> object:
+        return self.client.get_boolean_details(
+            SHARED_BUNDLE_FLAG, False, client_context(client_id, pipeline="draft")
+        )
+
+    def failed_read(self) -> bool:
+        """The failed source call a fallback pays for; ``True`` when it failed as expected."""
+        try:
+            self.broken.knowledge_assets(CLIENT)
+        except sqlite3.OperationalError:
+            return True
+        return False
+
+    def direct_build(self, lead: str) -> object:
+        rows = {
+            "knowledge_assets": list(self.source.knowledge_assets(CLIENT)),
+            "lead_memory": list(self.source.lead_memory(lead)),
+            "thread": list(self.source.thread(lead)),
+        }
+        return build_bundle({"client_id": CLIENT, "lead_id": lead, "pipeline": "draft", **rows})
+
+    def resolve(self, lead: str, *, client_id: str, source: Any, telemetry: GateTelemetry) -> Any:
+        return resolve_context(
+            {"client_id": client_id, "lead_id": lead, "pipeline": "draft"},
+            legacy=legacy_for(self.database, lead),
+            source=source,
+            client=self.client,
+            telemetry=telemetry,
+        )
+
+    def variants(self) -> dict[str, Callable[[], object]]:
+        """Name -> one call. ``+log`` variants format the INFO record (set around them)."""
+
+        def shared(name: str, telemetry: GateTelemetry) -> Callable[[], object]:
+            return lambda: self.resolve(
+                self.lead(name), client_id=CLIENT, source=self.source, telemetry=telemetry
+            )
+
+        def off(name: str, telemetry: GateTelemetry) -> Callable[[], object]:
+            return lambda: self.resolve(
+                self.lead(name), client_id="globex", source=self.source, telemetry=telemetry
+            )
+
+        def fallback(name: str, telemetry: GateTelemetry) -> Callable[[], object]:
+            return lambda: self.resolve(
+                self.lead(name), client_id=CLIENT, source=self.broken, telemetry=telemetry
+            )
+
+        return {
+            "direct build": lambda: self.direct_build(self.lead("direct build")),
+            "shared, no-op": shared("shared, no-op", self.noop),
+            "shared, SDK": shared("shared, SDK", self.sdk),
+            "shared, SDK+log": shared("shared, SDK+log", self.sdk),
+            "legacy + evaluation": lambda: (
+                legacy_for(self.database, self.lead("legacy + evaluation"))(),
+                self.evaluate("globex"),
+            ),
+            "flag off, no-op": off("flag off, no-op", self.noop),
+            "flag off, SDK": off("flag off, SDK", self.sdk),
+            "flag off, SDK+log": off("flag off, SDK+log", self.sdk),
+            "legacy + evaluation + failed read": lambda: (
+                legacy_for(self.database, self.lead("legacy + evaluation + failed read"))(),
+                self.evaluate(CLIENT),
+                self.failed_read(),
+            ),
+            "fallback, no-op": fallback("fallback, no-op", self.noop),
+            "fallback, SDK": fallback("fallback, SDK", self.sdk),
+            "fallback, SDK+log": fallback("fallback, SDK+log", self.sdk),
+        }
+
+    def close(self) -> None:
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+
+
+RATIOS: dict[str, tuple[str, str]] = {
+    "telemetry: shared SDK / shared no-op": ("shared, SDK", "shared, no-op"),
+    "telemetry: shared SDK+log / shared no-op": ("shared, SDK+log", "shared, no-op"),
+    "gate: shared no-op / direct build": ("shared, no-op", "direct build"),
+    "flag off no-op / (legacy + evaluation)": ("flag off, no-op", "legacy + evaluation"),
+    "flag off SDK / (legacy + evaluation)": ("flag off, SDK", "legacy + evaluation"),
+    "flag off SDK+log / (legacy + evaluation)": ("flag off, SDK+log", "legacy + evaluation"),
+    "fallback no-op / (legacy + eval + failed read)": (
+        "fallback, no-op",
+        "legacy + evaluation + failed read",
+    ),
+    "fallback SDK / (legacy + eval + failed read)": (
+        "fallback, SDK",
+        "legacy + evaluation + failed read",
+    ),
+    "fallback SDK+log / (legacy + eval + failed read)": (
+        "fallback, SDK+log",
+        "legacy + evaluation + failed read",
+    ),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--calls", type=int, default=40)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.rounds * args.calls + 10 > LEADS_PER_VARIANT:
+        parser.error(f"--rounds x --calls must stay under {LEADS_PER_VARIANT - 10}")
+
+    with tempfile.TemporaryDirectory(prefix="leadctx-bench-gate-") as folder:
+        path = Path(folder) / "leads.sqlite"
+        variants_count = 12
+        create_database(path, LEADS_PER_VARIANT * variants_count)
+        bench = Bench(Database(path))
+        variants = bench.variants()
+        # Sanity: each gate variant takes the path it is named for (and warms threads).
+        on = bench.resolve("lead-0", client_id=CLIENT, source=bench.source, telemetry=bench.noop)
+        down = bench.resolve("lead-0", client_id=CLIENT, source=bench.broken, telemetry=bench.noop)
+        if (
+            len(variants) != variants_count
+            or on.path is not ResolutionPath.SHARED
+            or down.fallback_reason != "source_error"
+            or not bench.failed_read()
+        ):
+            raise SystemExit("bench_gate: the variants do not take the paths they are named for")
+        for name, fn in variants.items():
+            undo = gate_logging(info=name.endswith("+log"))
+            per_call(fn, 10)
+            undo()
+
+        times: dict[str, list[float]] = {name: [] for name in variants}
+        ratios: dict[str, list[float]] = {name: [] for name in RATIOS}
+        names = list(variants)
+        for round_ in range(args.rounds):
+            shift = round_ % len(names)
+            figures: dict[str, float] = {}
+            for name in names[shift:] + names[:shift]:
+                undo = gate_logging(info=name.endswith("+log"))
+                figures[name] = per_call(variants[name], args.calls)
+                undo()
+            for name, value in figures.items():
+                times[name].append(value)
+            for name, (top, bottom) in RATIOS.items():
+                ratios[name].append(figures[top] / figures[bottom])
+        bench.close()
+
+    medians = {name: round(statistics.median(values) * 1e6, 1) for name, values in times.items()}
+    ratio_medians = {name: round(statistics.median(values), 3) for name, values in ratios.items()}
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "per_call_us": medians,
+                    "ratios": ratio_medians,
+                    "rounds": args.rounds,
+                    "calls": args.calls,
+                    "cpus": os.cpu_count(),
+                }
+            )
+        )
+        return
+    print(f"per call, median of {args.rounds} rounds x {args.calls} calls (microseconds):")
+    for name, value in medians.items():
+        print(f"  {name:<36} {value:>9.1f}")
+    print("ratios, median of per-round ratios:")
+    for name, value in ratio_medians.items():
+        print(f"  {name:<50} {value:>6.3f}")
+
+
+if __name__ == "__main__":
+    main()
