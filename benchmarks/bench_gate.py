@@ -16,9 +16,9 @@ under a character budget.
 3. Fallback on a raising source (a table is missing): ``resolve_context`` against
    ``legacy()`` plus one evaluation plus the failed source call. Target: at most 1.2x.
 
-Each round times every variant over the same number of calls, in a rotating order; figures
-are medians over rounds of per-call times and of per-round ratios, so machine noise hits both
-sides of a ratio alike.
+Each ratio is measured by alternating its two sides call by call (each call timed alone), so
+that load from elsewhere on the machine lands on both sides alike; figures are medians over
+rounds of per-call times and of per-round ratios.
 
 Run: ``.venv/bin/python benchmarks/bench_gate.py [--rounds N] [--calls N] [--json]``
 """
@@ -58,7 +58,7 @@ from leadctx_flags import (
 
 DOMAIN = "bench-gate"
 CLIENT = "acme"
-LEADS_PER_VARIANT = 2_000
+LEADS_PER_VARIANT = 3_000
 LEGACY_CHAR_BUDGET = 32_000  # today's pipelines cut by characters (about 8k tokens)
 
 
@@ -210,6 +210,22 @@ def gate_logging(*, info: bool) -> Callable[[], None]:
     return undo
 
 
+def paired(
+    variants: dict[str, Callable[[], object]], top: str, bottom: str, calls: int
+) -> dict[str, float]:
+    """Total seconds of ``calls`` calls of each, alternating call by call (first one swapped
+    each time), so that a burst of load from elsewhere lands on both sides alike."""
+    spent = {top: 0.0, bottom: 0.0}
+    for n in range(calls):
+        for name in (top, bottom) if n % 2 == 0 else (bottom, top):
+            logging_undo = gate_logging(info=name.endswith("+log"))
+            began = time.perf_counter()
+            variants[name]()
+            spent[name] += time.perf_counter() - began
+            logging_undo()
+    return spent
+
+
 def per_call(fn: Callable[[], object], calls: int) -> float:
     began = time.perf_counter()
     for _ in range(calls):
@@ -349,8 +365,8 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=40)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if args.rounds * args.calls + 10 > LEADS_PER_VARIANT:
-        parser.error(f"--rounds x --calls must stay under {LEADS_PER_VARIANT - 10}")
+    if 3 * args.rounds * args.calls + 10 > LEADS_PER_VARIANT:  # a variant is in up to 3 ratios
+        parser.error(f"3 x --rounds x --calls must stay under {LEADS_PER_VARIANT - 10}")
 
     with tempfile.TemporaryDirectory(prefix="leadctx-bench-gate-") as folder:
         path = Path(folder) / "leads.sqlite"
@@ -375,18 +391,12 @@ def main() -> None:
 
         times: dict[str, list[float]] = {name: [] for name in variants}
         ratios: dict[str, list[float]] = {name: [] for name in RATIOS}
-        names = list(variants)
-        for round_ in range(args.rounds):
-            shift = round_ % len(names)
-            figures: dict[str, float] = {}
-            for name in names[shift:] + names[:shift]:
-                undo = gate_logging(info=name.endswith("+log"))
-                figures[name] = per_call(variants[name], args.calls)
-                undo()
-            for name, value in figures.items():
-                times[name].append(value)
+        for _ in range(args.rounds):
             for name, (top, bottom) in RATIOS.items():
-                ratios[name].append(figures[top] / figures[bottom])
+                spent = paired(variants, top, bottom, args.calls)
+                times[top].append(spent[top] / args.calls)
+                times[bottom].append(spent[bottom] / args.calls)
+                ratios[name].append(spent[top] / spent[bottom])
         bench.close()
 
     medians = {name: round(statistics.median(values) * 1e6, 1) for name, values in times.items()}

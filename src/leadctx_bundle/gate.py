@@ -419,20 +419,24 @@ def _finish(
         pipeline=None if request is None else request.pipeline,
         error_type=None if failure is None else failure.error_type,
     )
-    attributes: dict[str, Any] = {ATTR_BUNDLE_PATH: path.value}
-    if request is not None:
-        attributes[ATTR_PIPELINE] = request.pipeline.value
-        if plan.flag is not _NOT_EVALUATED:
-            attributes.update(flag_attributes(plan.flag, request.client_id))
-    if bundle is not None:
-        attributes.update(stats_attributes(bundle.stats))
-    if failure is not None:
-        attributes[ATTR_BUNDLE_FALLBACK_REASON] = failure.reason.value
-    telemetry.set_attributes(span, attributes)
-    if failure is not None:
-        telemetry.mark_failed(
-            span, failure.error_type, f"shared path failed ({failure.reason}); legacy context used"
-        )
+    if GateTelemetry.is_recording(span):
+        # Built only for a span that keeps them: without an SDK this costs nothing.
+        attributes: dict[str, Any] = {ATTR_BUNDLE_PATH: path.value}
+        if request is not None:
+            attributes[ATTR_PIPELINE] = request.pipeline.value
+            if plan.flag is not _NOT_EVALUATED:
+                attributes.update(flag_attributes(plan.flag, request.client_id))
+        if bundle is not None:
+            attributes.update(stats_attributes(bundle.stats))
+        if failure is not None:
+            attributes[ATTR_BUNDLE_FALLBACK_REASON] = failure.reason.value
+        telemetry.set_attributes(span, attributes)
+        if failure is not None:
+            telemetry.mark_failed(
+                span,
+                failure.error_type,
+                f"shared path failed ({failure.reason}); legacy context used",
+            )
     telemetry.record_resolution(resolution)
     log_resolution(logger, resolution)
     return resolution

@@ -347,6 +347,19 @@ class GateTelemetry:
                 _ignore_failure("span end")
 
     @staticmethod
+    def is_recording(span: Span) -> bool:
+        """Whether ``span`` keeps attributes (``False`` for no-op spans, or if it raises).
+
+        Args:
+            span: The span.
+        """
+        try:
+            return span.is_recording()
+        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _ignore_failure("span is_recording")
+            return False
+
+    @staticmethod
     def set_attributes(span: Span, attributes: Mapping[str, Any]) -> None:
         """Set ``attributes`` on ``span``, ignoring failures.
 
