@@ -9,9 +9,12 @@ as a figure, not asserted tightly: a loaded CI machine may add its own delay.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -249,3 +252,35 @@ def test_a_bad_deadline_argument_falls_back(client: OpenFeatureClient, bad: floa
         ResolutionPath.FALLBACK,
         FallbackReason.BUDGET_ERROR,
     )
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX only")
+def test_a_forked_child_gets_its_own_pool(client: OpenFeatureClient) -> None:
+    # Given the parent's pool has worker threads (which a child does not inherit)
+    assert resolve_context(sample(), legacy=lambda: "legacy", client=client).path is (
+        ResolutionPath.SHARED
+    )
+    with warnings.catch_warnings():
+        # Python 3.12+ warns that forking a threaded process may deadlock: that is the point.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: resolve on a pool of its own, report by exit code
+        code = 1
+        try:
+            result = resolve_context(
+                sample(), legacy=lambda: "legacy", client=client, deadline_s=GENEROUS
+            )
+            code = 0 if result.path is ResolutionPath.SHARED else 2
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 30
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung")
+        time.sleep(0.01)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -11,7 +12,12 @@ from openfeature import api
 from openfeature.client import OpenFeatureClient
 from openfeature.contrib.hook.opentelemetry import TracingHook
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.semconv._incubating.attributes import feature_flag_attributes as ff
 from opentelemetry.semconv._incubating.attributes.feature_flag_attributes import (
     FeatureFlagResultReasonValues,
@@ -343,3 +349,51 @@ def test_tracing_hook_event_lands_in_the_resolve_span(
     assert dict(event.attributes or {})["feature_flag.key"] == "shared_bundle.enabled"
     assert dict(event.attributes or {})["feature_flag.result.reason"] == "targeting_match"
     assert dict(event.attributes or {})["feature_flag.context.id"] == "acme"
+
+
+class BlockedExporter(SpanExporter):
+    """An exporter stuck on a collector that does not answer, until ``release`` is set."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.entered.set()
+        self.release.wait(10)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.release.set()
+
+
+def test_a_stuck_exporter_never_delays_the_pipeline(client: OpenFeatureClient) -> None:
+    # Given a batch processor whose exporter hangs, with a queue of one span
+    exporter = BlockedExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(
+        BatchSpanProcessor(
+            exporter, max_queue_size=1, max_export_batch_size=1, schedule_delay_millis=1
+        )
+    )
+    telemetry = GateTelemetry(tracer_provider=tracer_provider)
+    sdk_logger = logging.getLogger("opentelemetry.sdk.trace.export")
+    sdk_disabled = sdk_logger.disabled
+    sdk_logger.disabled = True  # the SDK reports the dropped spans
+    try:
+        first = resolve_context(
+            sample(), legacy=lambda: "legacy", client=client, telemetry=telemetry
+        )
+        assert exporter.entered.wait(10)
+        # When the pipeline goes on resolving while the exporter is stuck and the queue full
+        later = [
+            resolve_context(sample(), legacy=lambda: "legacy", client=client, telemetry=telemetry)
+            for _ in range(5)
+        ]
+        # Then every call returned before the exporter was released
+        assert not exporter.release.is_set()
+        assert {r.path for r in [first, *later]} == {ResolutionPath.SHARED}
+    finally:
+        exporter.release.set()
+        sdk_logger.disabled = sdk_disabled
+        tracer_provider.shutdown()
