@@ -1,11 +1,12 @@
 """What the gate costs a pipeline, measured side by side in one run, as ratios.
 
-A typical draft: a client's 12 knowledge assets (the demo's sample, shared by all its leads,
-so their token counts are cached after the first build) and, per lead, 10 memory entries and
-8 thread messages of its own (new text: encoded on the lead's first build). Rows live in a
-SQLite file, read through one connection per thread. Every call takes a lead no earlier call
-of that variant has seen. ``legacy()`` is today's assembly: read the same rows, join them
-under a character budget.
+A typical draft, as in ``bench_bundle.py`` [3] ("same client, a new lead"): the client's
+knowledge assets (the demo's 12, shared by all its leads, so their token counts are cached
+after the first build) and, per lead, 10 memory entries and 12 thread messages of about 1 KB
+of its own, enough to fill the draft profile's memory and thread budgets (new text, encoded
+on the lead's first build). Rows live in a SQLite file, read through one connection per
+thread. Every call takes a lead no earlier call has seen. ``legacy()`` is today's assembly:
+read the same rows, join them under a character budget.
 
 1. Telemetry on the shared path: ``resolve_context`` with the OpenTelemetry SDK (a
    ``BatchSpanProcessor`` to an exporter that drops, a ``MeterProvider`` with a reader)
@@ -58,7 +59,7 @@ from leadctx_flags import (
 
 DOMAIN = "bench-gate"
 CLIENT = "acme"
-LEADS_PER_VARIANT = 3_000
+LEADS_PER_VARIANT = 1_000_000  # lead ids only: their rows are the template's
 LEGACY_CHAR_BUDGET = 32_000  # today's pipelines cut by characters (about 8k tokens)
 
 
@@ -72,15 +73,29 @@ class DroppingExporter(SpanExporter):
         return
 
 
-def create_database(path: Path, leads: int) -> None:
-    """The client's assets and, per lead, its own memory and thread."""
+TEMPLATE_LEAD = "template"
+VOCABULARY = (
+    *("pricing", "seats", "pilot", "onboarding", "kickoff", "Thursday", "contract", "renewal"),
+    *("discount", "team", "integration", "calendar", "invoice", "security", "review", "trial"),
+    *("budget", "quarter", "demo", "follow", "up"),
+)
+
+
+def prose(words: int, seed: int) -> str:
+    """About ``6 * words`` bytes of sales-thread English, varied by ``seed``."""
+    return " ".join(VOCABULARY[(seed * 7 + i * 3) % len(VOCABULARY)] for i in range(words))
+
+
+def create_database(path: Path) -> None:
+    """The client's assets (the demo's) and one lead's rows: 10 memory entries and 12 thread
+    messages of about 1 KB each, enough to fill the draft profile's memory and thread
+    budgets. Sources and ``legacy()`` read these rows for any lead and prefix each text with
+    the lead's id, so every lead's text is new to the token cache without storing it."""
     with sqlite3.connect(path) as db:
         db.executescript(
             "CREATE TABLE assets (client_id, id, title, content, rank);"
             "CREATE TABLE memory (lead_id, id, content, created_at);"
             "CREATE TABLE thread (lead_id, role, content, sent_at);"
-            "CREATE INDEX memory_lead ON memory (lead_id);"
-            "CREATE INDEX thread_lead ON thread (lead_id);"
         )
         db.executemany(
             "INSERT INTO assets VALUES (?, ?, ?, ?, ?)",
@@ -89,26 +104,25 @@ def create_database(path: Path, leads: int) -> None:
                 for a in SAMPLE_REQUEST["knowledge_assets"]
             ],
         )
-        for lead in range(leads):
-            db.executemany(
-                "INSERT INTO memory VALUES (?, ?, ?, ?)",
-                [
-                    (
-                        f"lead-{lead}",
-                        m["id"],
-                        f"Lead {lead}, note {n}: {m['content']}",
-                        m["created_at"],
-                    )
-                    for n, m in enumerate(SAMPLE_REQUEST["lead_memory"])
-                ],
-            )
-            db.executemany(
-                "INSERT INTO thread VALUES (?, ?, ?, ?)",
-                [
-                    (f"lead-{lead}", t["role"], f"({lead}.{n}) {t['content']}", t["sent_at"])
-                    for n, t in enumerate(SAMPLE_REQUEST["thread"])
-                ],
-            )
+        db.executemany(
+            "INSERT INTO memory VALUES (?, ?, ?, ?)",
+            [
+                (TEMPLATE_LEAD, f"m{n}", prose(170, n), f"2026-11-{10 + n:02d}T10:00:00Z")
+                for n in range(10)
+            ],
+        )
+        db.executemany(
+            "INSERT INTO thread VALUES (?, ?, ?, ?)",
+            [
+                (
+                    TEMPLATE_LEAD,
+                    "lead" if n % 2 else "agent",
+                    prose(170, 100 + n),
+                    f"2026-11-24T{8 + n:02d}:15:00Z",
+                )
+                for n in range(12)
+            ],
+        )
 
 
 class Database:
@@ -141,15 +155,15 @@ class SqliteSource:
 
     def lead_memory(self, lead_id: str) -> Iterable[dict[str, Any]]:
         rows = self.database.connection().execute(
-            "SELECT id, content, created_at FROM memory WHERE lead_id = ?", (lead_id,)
+            "SELECT id, content, created_at FROM memory WHERE lead_id = ?", (TEMPLATE_LEAD,)
         )
-        return [{"id": i, "content": c, "created_at": at} for i, c, at in rows]
+        return [{"id": i, "content": f"[{lead_id}] {c}", "created_at": at} for i, c, at in rows]
 
     def thread(self, lead_id: str) -> Iterable[dict[str, Any]]:
         rows = self.database.connection().execute(
-            "SELECT role, content, sent_at FROM thread WHERE lead_id = ?", (lead_id,)
+            "SELECT role, content, sent_at FROM thread WHERE lead_id = ?", (TEMPLATE_LEAD,)
         )
-        return [{"role": r, "content": c, "sent_at": at} for r, c, at in rows]
+        return [{"role": r, "content": f"[{lead_id}] {c}", "sent_at": at} for r, c, at in rows]
 
 
 class BrokenSource(SqliteSource):
@@ -174,15 +188,17 @@ def legacy_for(database: Database, lead: str) -> Callable[[], str]:
             )
         ]
         parts += [
-            c
+            f"[{lead}] {c}"
             for (c,) in db.execute(
-                "SELECT content FROM memory WHERE lead_id = ? ORDER BY created_at DESC", (lead,)
+                "SELECT content FROM memory WHERE lead_id = ? ORDER BY created_at DESC",
+                (TEMPLATE_LEAD,),
             )
         ]
         parts += [
-            f"{r}: {c}"
+            f"{r}: [{lead}] {c}"
             for r, c in db.execute(
-                "SELECT role, content FROM thread WHERE lead_id = ? ORDER BY sent_at", (lead,)
+                "SELECT role, content FROM thread WHERE lead_id = ? ORDER BY sent_at",
+                (TEMPLATE_LEAD,),
             )
         ]
         return "\n\n".join(parts)[:LEGACY_CHAR_BUDGET]
@@ -371,7 +387,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="leadctx-bench-gate-") as folder:
         path = Path(folder) / "leads.sqlite"
         variants_count = 12
-        create_database(path, LEADS_PER_VARIANT * variants_count)
+        create_database(path)
         bench = Bench(Database(path))
         variants = bench.variants()
         # Sanity: each gate variant takes the path it is named for (and warms threads).
