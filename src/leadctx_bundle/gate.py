@@ -28,7 +28,6 @@ from typing import Any, Final, Protocol, runtime_checkable
 from openfeature import api
 from openfeature.client import OpenFeatureClient
 from openfeature.evaluation_context import EvaluationContext
-from pydantic import ValidationError
 
 from leadctx_bundle.builder import build_bundle
 from leadctx_bundle.deadline import (
@@ -267,7 +266,7 @@ def _plan(
             parsed = BundleRequest.model_validate(
                 {key: request.get(key) for key in ("client_id", "lead_id", "pipeline")}
             )
-    except (ValidationError, AttributeError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a request that cannot be read is invalid data
         failure = SharedPathFailure(FallbackReason.INVALID_DATA, error_type_of(exc))
         return _Plan(None, None, _NOT_EVALUATED, failure=failure)
     flag = _evaluate_flag(client, parsed)

@@ -150,6 +150,18 @@ def test_source_rows_replace_inline_rows(client: OpenFeatureClient) -> None:
     assert result.stats.sections["thread"].items_total == 0  # the source's (empty) thread
 
 
+@pytest.mark.parametrize(
+    "bad", [{"client_id": "acme", "lead_id": "l", "pipeline": "fax"}, None, ["acme"]]
+)
+def test_unreadable_requests_fall_back_too(client: OpenFeatureClient, bad: Any) -> None:
+    result = resolve_context(bad, legacy=legacy, client=client)
+    assert (result.path, result.fallback_reason, result.flag.value) == (
+        ResolutionPath.FALLBACK,
+        FallbackReason.INVALID_DATA,
+        False,
+    )
+
+
 def test_invalid_request_falls_back_without_asking_the_flag(client: OpenFeatureClient) -> None:
     result = resolve_context({"lead_id": "l", "pipeline": "draft"}, legacy=legacy, client=client)
     assert (result.path, result.fallback_reason, result.pipeline, result.text) == (
