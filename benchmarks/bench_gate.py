@@ -10,8 +10,8 @@ read the same rows, join them under a character budget.
 
 1. Telemetry on the shared path: ``resolve_context`` with the OpenTelemetry SDK (a
    ``BatchSpanProcessor`` to an exporter that drops, a ``MeterProvider`` with a reader)
-   against the same call with the API's no-op providers; and the same with the INFO record
-   formatted to a null stream. Target: at most 5% more.
+   against the same call with the API's no-op providers; the same with the INFO record
+   formatted to a null stream; and with head sampling at 10%. Target: at most 5% more.
 2. Flag off: ``resolve_context`` against ``legacy()`` plus one ``get_boolean_details``.
    Target: at most 1.2x.
 3. Fallback on a raising source (a table is missing): ``resolve_context`` against
@@ -21,7 +21,12 @@ Each ratio is measured by alternating its two sides call by call (each call time
 that load from elsewhere on the machine lands on both sides alike; figures are medians over
 rounds of per-call times and of per-round ratios.
 
-Run: ``.venv/bin/python benchmarks/bench_gate.py [--rounds N] [--calls N] [--json]``
+``--db-latency-ms`` adds a round trip to every query (both sides pay it): 0 by default, the
+in-process worst case where ``legacy()`` costs tens of microseconds; a database server on the
+network answers in 0.2-1 ms.
+
+Run: ``.venv/bin/python benchmarks/bench_gate.py [--rounds N] [--calls N] [--db-latency-ms MS]
+[--json]``
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.sampling import TraceIdRatioBased
 
 from leadctx.demo import SAMPLE_REQUEST
 from leadctx_bundle import GateTelemetry, build_bundle, resolve_context
@@ -126,11 +132,24 @@ def create_database(path: Path) -> None:
 
 
 class Database:
-    """One connection per thread to the SQLite file, as a connection pool would give."""
+    """One connection per thread to the SQLite file, as a connection pool would give.
 
-    def __init__(self, path: Path) -> None:
+    Args:
+        path: The SQLite file.
+        latency_s: Added to every query, answered or failed, before it runs: the round trip
+            to a database server on the network (0: the SQLite file alone, the worst case
+            for the ratios).
+    """
+
+    def __init__(self, path: Path, latency_s: float = 0.0) -> None:
         self.path = path
+        self.latency_s = latency_s
         self._local = threading.local()
+
+    def execute(self, sql: str, parameters: tuple[str, ...]) -> list[Any]:
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        return self.connection().execute(sql, parameters).fetchall()
 
     def connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -147,20 +166,20 @@ class SqliteSource:
         self.database = database
 
     def knowledge_assets(self, client_id: str) -> Iterable[dict[str, Any]]:
-        rows = self.database.connection().execute(
+        rows = self.database.execute(
             "SELECT id, title, content, rank FROM assets WHERE client_id = ? ORDER BY rank",
             (client_id,),
         )
         return [{"id": i, "title": t, "content": c, "rank": r} for i, t, c, r in rows]
 
     def lead_memory(self, lead_id: str) -> Iterable[dict[str, Any]]:
-        rows = self.database.connection().execute(
+        rows = self.database.execute(
             "SELECT id, content, created_at FROM memory WHERE lead_id = ?", (TEMPLATE_LEAD,)
         )
         return [{"id": i, "content": f"[{lead_id}] {c}", "created_at": at} for i, c, at in rows]
 
     def thread(self, lead_id: str) -> Iterable[dict[str, Any]]:
-        rows = self.database.connection().execute(
+        rows = self.database.execute(
             "SELECT role, content, sent_at FROM thread WHERE lead_id = ?", (TEMPLATE_LEAD,)
         )
         return [{"role": r, "content": f"[{lead_id}] {c}", "sent_at": at} for r, c, at in rows]
@@ -170,9 +189,7 @@ class BrokenSource(SqliteSource):
     """The database lost a table: the first read raises ``sqlite3.OperationalError``."""
 
     def knowledge_assets(self, client_id: str) -> Iterable[dict[str, Any]]:
-        self.database.connection().execute(
-            "SELECT * FROM missing_assets WHERE client_id = ?", (client_id,)
-        )
+        self.database.execute("SELECT * FROM missing_assets WHERE client_id = ?", (client_id,))
         return []
 
 
@@ -180,7 +197,7 @@ def legacy_for(database: Database, lead: str) -> Callable[[], str]:
     """Today's assembly for one lead: the same rows, cut at a character budget."""
 
     def legacy() -> str:
-        db = database.connection()
+        db = database
         parts = [
             f"{t}\n{c}"
             for t, c in db.execute(
@@ -268,6 +285,13 @@ class Bench:
         self.sdk = GateTelemetry(
             tracer_provider=self.tracer_provider, meter_provider=self.meter_provider
         )
+        # The same SDK with head sampling at 10% (OTEL_TRACES_SAMPLER=traceidratio, arg 0.1):
+        # unsampled calls get non-recording spans, for which the gate builds no attributes.
+        self.sampled_tracer_provider = TracerProvider(sampler=TraceIdRatioBased(0.1))
+        self.sampled_tracer_provider.add_span_processor(BatchSpanProcessor(DroppingExporter()))
+        self.sampled = GateTelemetry(
+            tracer_provider=self.sampled_tracer_provider, meter_provider=self.meter_provider
+        )
         self._streams: dict[str, Iterator[str]] = {}
 
     def lead(self, variant: str) -> str:
@@ -331,6 +355,7 @@ class Bench:
             "shared, no-op": shared("shared, no-op", self.noop),
             "shared, SDK": shared("shared, SDK", self.sdk),
             "shared, SDK+log": shared("shared, SDK+log", self.sdk),
+            "shared, SDK 10% sampled": shared("shared, SDK 10% sampled", self.sampled),
             "legacy + evaluation": lambda: (
                 legacy_for(self.database, self.lead("legacy + evaluation"))(),
                 self.evaluate("globex"),
@@ -350,12 +375,17 @@ class Bench:
 
     def close(self) -> None:
         self.tracer_provider.shutdown()
+        self.sampled_tracer_provider.shutdown()
         self.meter_provider.shutdown()
 
 
 RATIOS: dict[str, tuple[str, str]] = {
     "telemetry: shared SDK / shared no-op": ("shared, SDK", "shared, no-op"),
     "telemetry: shared SDK+log / shared no-op": ("shared, SDK+log", "shared, no-op"),
+    "telemetry: shared SDK 10% sampled / shared no-op": (
+        "shared, SDK 10% sampled",
+        "shared, no-op",
+    ),
     "gate: shared no-op / direct build": ("shared, no-op", "direct build"),
     "flag off no-op / (legacy + evaluation)": ("flag off, no-op", "legacy + evaluation"),
     "flag off SDK / (legacy + evaluation)": ("flag off, SDK", "legacy + evaluation"),
@@ -379,16 +409,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--calls", type=int, default=40)
+    parser.add_argument(
+        "--db-latency-ms",
+        type=float,
+        default=0.0,
+        help="round trip added to every query (0: in-process SQLite, the worst case)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if 3 * args.rounds * args.calls + 10 > LEADS_PER_VARIANT:  # a variant is in up to 3 ratios
-        parser.error(f"3 x --rounds x --calls must stay under {LEADS_PER_VARIANT - 10}")
+    if 4 * args.rounds * args.calls + 10 > LEADS_PER_VARIANT:  # a variant is in up to 4 ratios
+        parser.error(f"4 x --rounds x --calls must stay under {LEADS_PER_VARIANT - 10}")
 
     with tempfile.TemporaryDirectory(prefix="leadctx-bench-gate-") as folder:
         path = Path(folder) / "leads.sqlite"
-        variants_count = 12
+        variants_count = 13
         create_database(path)
-        bench = Bench(Database(path))
+        bench = Bench(Database(path, args.db_latency_ms / 1000))
         variants = bench.variants()
         # Sanity: each gate variant takes the path it is named for (and warms threads).
         on = bench.resolve("lead-0", client_id=CLIENT, source=bench.source, telemetry=bench.noop)
@@ -430,7 +466,10 @@ def main() -> None:
             )
         )
         return
-    print(f"per call, median of {args.rounds} rounds x {args.calls} calls (microseconds):")
+    print(
+        f"per call, median of {args.rounds} rounds x {args.calls} calls (microseconds), "
+        f"database round trip {args.db_latency_ms} ms:"
+    )
     for name, value in medians.items():
         print(f"  {name:<36} {value:>9.1f}")
     print("ratios, median of per-round ratios:")
