@@ -22,6 +22,7 @@ from openfeature import api
 from openfeature.client import OpenFeatureClient
 from openfeature.contrib.provider.flagd import FlagdProvider
 from openfeature.contrib.provider.flagd.config import ResolverType
+from openfeature.evaluation_context import EvaluationContext
 from openfeature.provider import FeatureProvider, ProviderStatus
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
@@ -35,6 +36,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from leadctx.telemetry import configure_telemetry
 from leadctx_bundle import ContextResolution, GateTelemetry, resolve_context
 from leadctx_flags import (
+    FLAG_SET_ID,
+    SHARED_BUNDLE_FLAG,
     FlagOverride,
     LeadCtxProvider,
     OverridesDocument,
@@ -275,3 +278,20 @@ def test_leadctx_provider_reports_the_document_revision_as_version() -> None:
         "leadctx",
         "override",
     )
+
+
+def test_every_leadctx_provider_result_carries_the_flag_set_id() -> None:
+    provider = LeadCtxProvider(RolloutSettings(shared_bundle_clients="acme"))
+    context = EvaluationContext(targeting_key="acme", attributes={"kind": "client"})
+    results = [
+        provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, False, context),
+        provider.resolve_boolean_details("some.other.flag", False, context),
+        provider.resolve_string_details(SHARED_BUNDLE_FLAG, "x", context),
+        provider.resolve_boolean_details(
+            SHARED_BUNDLE_FLAG, False, EvaluationContext(None, {"clientId": 5})
+        ),
+    ]
+    assert [r.flag_metadata.get("flagSetId") for r in results] == [FLAG_SET_ID] * 4
+    assert FLAG_SET_ID == "leadctx"
+    # No document in force: no version
+    assert all("version" not in r.flag_metadata for r in results)
