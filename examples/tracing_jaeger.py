@@ -4,11 +4,12 @@ With Jaeger all-in-one (OTLP on 4317 for gRPC and 4318 for HTTP, the UI on 16686
 
     docker run --rm -p 16686:16686 -p 4317:4317 -p 4318:4318 jaegertracing/all-in-one:latest
     OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318 OTEL_SERVICE_NAME=leadctx-example \\
-        .venv/bin/python examples/tracing_jaeger.py
+        OTEL_METRICS_EXPORTER=none .venv/bin/python examples/tracing_jaeger.py
 
 then open http://localhost:16686, pick the service ``leadctx-example`` and search for
 ``leadctx.context.resolve``. leadctx exports OTLP over HTTP (``http/protobuf``), so point it
-at port 4318; a Collector works the same way.
+at port 4318; a Collector works the same way. Jaeger keeps traces only, hence
+``OTEL_METRICS_EXPORTER=none``.
 
 Without an endpoint the example still runs: spans go to a JSON-lines file (one span per line;
 ``--spans FILE`` to choose it, a temporary file otherwise) and a summary is printed.
