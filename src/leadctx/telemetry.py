@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,11 +41,20 @@ from opentelemetry.sdk.trace.export import (
 
 from leadctx_bundle.telemetry import GateTelemetry
 
-__all__ = ["DEFAULT_SERVICE_NAME", "TelemetrySetup", "configure_telemetry", "span_json_line"]
+__all__ = [
+    "DEFAULT_SERVICE_NAME",
+    "SHUTDOWN_TIMEOUT_S",
+    "TelemetrySetup",
+    "configure_telemetry",
+    "span_json_line",
+]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SERVICE_NAME = "leadctx"
+
+SHUTDOWN_TIMEOUT_S = 3.0
+"""How long a command waits, at exit, for buffered telemetry to be exported."""
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 
@@ -79,16 +89,37 @@ class TelemetrySetup:
             tracer_provider=self.tracer_provider, meter_provider=self.meter_provider
         )
 
-    def shutdown(self) -> None:
-        """Flush and stop the providers, then close the span files. Never raises."""
+    def shutdown(self, timeout_s: float = SHUTDOWN_TIMEOUT_S) -> None:
+        """Flush and stop the providers, waiting at most ``timeout_s``; then close the files.
+
+        An unreachable collector makes the OTLP exporters retry for up to their own timeout
+        (``OTEL_EXPORTER_OTLP_TIMEOUT``, 10 s) per signal; a command does not wait for that:
+        after ``timeout_s`` it exits and what was not exported is lost, as it would be anyway.
+        Never raises.
+
+        Args:
+            timeout_s: The longest wait for the export of what is still buffered.
+        """
+        done = threading.Thread(target=self._shutdown_providers, name="leadctx-otel-shutdown")
+        done.daemon = True
+        done.start()
+        done.join(timeout_s)
+        if done.is_alive():
+            logger.warning(
+                "telemetry export did not finish within %.1f s (collector down?); "
+                "unexported spans and metrics are dropped",
+                timeout_s,
+            )
+        for handle in self.files:
+            handle.close()
+
+    def _shutdown_providers(self) -> None:
         try:
             self.tracer_provider.shutdown()
             if self.meter_provider is not None:
                 self.meter_provider.shutdown()
         except Exception as exc:  # noqa: BLE001 - exiting must not fail on telemetry
             logger.warning("telemetry shutdown failed: %s", type(exc).__name__)
-        for handle in self.files:
-            handle.close()
 
 
 def _flag(environ: Mapping[str, str], name: str) -> bool:
@@ -148,7 +179,8 @@ def configure_telemetry(
     resource = Resource.create(
         {"service.name": env.get("OTEL_SERVICE_NAME") or DEFAULT_SERVICE_NAME}
     )
-    tracer_provider = TracerProvider(resource=resource)
+    # shutdown_on_exit=False: TelemetrySetup.shutdown bounds the wait; an atexit hook would not.
+    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     setup = TelemetrySetup(tracer_provider=tracer_provider)
     if spans_file is not None:
         handle = spans_file.open("w", encoding="utf-8")
@@ -172,7 +204,9 @@ def configure_telemetry(
         )
 
         readers: list[MetricReader] = [PeriodicExportingMetricReader(OTLPMetricExporter())]
-        setup.meter_provider = MeterProvider(resource=resource, metric_readers=readers)
+        setup.meter_provider = MeterProvider(
+            resource=resource, metric_readers=readers, shutdown_on_exit=False
+        )
     if set_global:
         trace.set_tracer_provider(tracer_provider)
         if setup.meter_provider is not None:

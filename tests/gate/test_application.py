@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -96,7 +97,7 @@ def test_grpc_protocol_is_reported_and_http_used(caplog: pytest.LogCaptureFixtur
     assert setup.tracer_provider.resource.attributes["service.name"] == "drafts"
     assert "OTEL_EXPORTER_OTLP_PROTOCOL=grpc" in caplog.text
     # Shut down without exporting anything: nothing was recorded
-    setup.shutdown()
+    setup.shutdown(timeout_s=0.2)
 
 
 def test_the_tracing_example_runs_without_jaeger(tmp_path: Path) -> None:
@@ -128,3 +129,29 @@ def test_libraries_never_load_the_sdk() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_shutdown_does_not_wait_for_a_collector_that_is_down(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given an endpoint where nothing listens (the exporters retry for ~10 s there)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "10")
+    setup = configure_telemetry()
+    assert setup is not None
+    with setup.gate_telemetry().span("leadctx.context.resolve"):
+        pass
+    # When the command exits, then it waits about its own bound, not the exporters' retries
+    began = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="leadctx.telemetry"):
+        setup.shutdown(timeout_s=0.2)
+    assert time.monotonic() - began < 5.0
+    assert "did not finish within 0.2 s" in caplog.text
+
+
+def test_metrics_export_can_be_turned_off_beside_jaeger() -> None:
+    environ = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "OTEL_METRICS_EXPORTER": "none"}
+    setup = configure_telemetry(environ=environ)
+    assert setup is not None
+    assert setup.meter_provider is None
+    setup.shutdown(timeout_s=0.2)
