@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from leadctx import demo
 from leadctx_bundle import cli as bundle_cli
@@ -57,12 +58,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
-        code = handler(args)
+        code = _run(handler, args)
         sys.stdout.flush()  # a closed pipe shows up here when the output was buffered
     except BrokenPipeError:
         _silence_stdout()
         return BROKEN_PIPE_EXIT
     return code
+
+
+def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run the command, with the OpenTelemetry SDK set up when it asks for spans or OTEL_* do."""
+    spans: Path | None = getattr(args, "spans", None)
+    if spans is None and not _otel_export_configured():
+        return handler(args)
+    # Any command that declares --spans, or any command when OTEL_* asks for export, runs with
+    # the SDK set up here; the command's package sees only a GateTelemetry (API objects).
+    from leadctx.telemetry import configure_telemetry  # noqa: PLC0415 - the SDK only when exporting
+
+    try:
+        setup = configure_telemetry(spans_file=spans)
+    except OSError as err:
+        print(f"leadctx: --spans {spans}: cannot write ({err.strerror})", file=sys.stderr)
+        return 2
+    if setup is None:
+        return handler(args)
+    args.gate_telemetry = setup.gate_telemetry()
+    try:
+        return handler(args)
+    finally:
+        setup.shutdown()
+
+
+def _otel_export_configured() -> bool:
+    """Whether ``OTEL_*`` variables ask for export (checked without loading the SDK)."""
+    names = (
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "OTEL_TRACES_EXPORTER",
+        "OTEL_METRICS_EXPORTER",
+    )
+    return any(os.environ.get(name) for name in names)
 
 
 def _silence_stdout() -> None:

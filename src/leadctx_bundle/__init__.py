@@ -6,8 +6,22 @@ tiktoken encodings built offline from package data; see ``docs/bundle.md``.
 """
 
 from leadctx_bundle.builder import build_bundle, environment_profiles
+from leadctx_bundle.deadline import (
+    DEADLINE_ENV,
+    DEFAULT_DEADLINES,
+    WORKERS_ENV,
+    DeadlineExceeded,
+    WorkerPoolSaturated,
+)
 from leadctx_bundle.encodings import TIKTOKEN_ENCODINGS, build_encoding, load_encoding
 from leadctx_bundle.errors import BundleInputError, EncodingDataError
+from leadctx_bundle.gate import (
+    AsyncContextSource,
+    ContextResolution,
+    FlagOutcome,
+    resolve_context,
+    resolve_context_async,
+)
 from leadctx_bundle.models import (
     PIPELINES,
     BudgetOverrides,
@@ -29,15 +43,20 @@ from leadctx_bundle.profiles import (
 )
 from leadctx_bundle.sources import ContextSource, StaticContextSource, load_bundle_input
 from leadctx_bundle.stats import SECTIONS, BundleStats, SectionName, SectionStats
+from leadctx_bundle.telemetry import GateTelemetry
 from leadctx_bundle.tokens import EncodingName, TokenCounter, token_counter
 
 __all__ = [
+    "DEADLINE_ENV",
+    "DEFAULT_DEADLINES",
     "DEFAULT_PROFILES",
     "ENCODING_ENV",
     "PIPELINES",
     "PROFILES_ENV",
     "SECTIONS",
     "TIKTOKEN_ENCODINGS",
+    "WORKERS_ENV",
+    "AsyncContextSource",
     "BudgetOverrides",
     "BundleInput",
     "BundleInputError",
@@ -45,9 +64,13 @@ __all__ = [
     "BundleRequest",
     "BundleSettings",
     "BundleStats",
+    "ContextResolution",
     "ContextSource",
+    "DeadlineExceeded",
     "EncodingDataError",
     "EncodingName",
+    "FlagOutcome",
+    "GateTelemetry",
     "KnowledgeAsset",
     "LeadContextBundle",
     "LeadMemoryEntry",
@@ -57,11 +80,14 @@ __all__ = [
     "StaticContextSource",
     "ThreadMessage",
     "TokenCounter",
+    "WorkerPoolSaturated",
     "build_bundle",
     "build_encoding",
     "environment_profiles",
     "load_bundle_input",
     "load_encoding",
     "load_profiles",
+    "resolve_context",
+    "resolve_context_async",
     "token_counter",
 ]

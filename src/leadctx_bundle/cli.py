@@ -3,6 +3,9 @@
 ``leadctx bundle build --input request.json [--json]`` reads the ``BundleInput`` shape (see
 ``leadctx_bundle.models.BundleInput``; ``-`` reads stdin) and prints the bundle text and its
 stats, or with ``--json`` one object: ``{"path": "shared", "text": ..., "stats": {...}}``.
+``--spans FILE`` writes the ``leadctx.bundle.build`` span as JSON lines: the option is declared
+here, the exporter is set up by the ``leadctx`` application (this package never imports the
+OpenTelemetry SDK) and handed in as ``args.gate_telemetry``.
 
 Exit codes: 0 built; 2 the input or the configuration is invalid (the message on stderr
 names the file, variable or field); 1 the tokenizer data cannot be loaded.
@@ -16,10 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from leadctx_bundle.builder import build_bundle
 from leadctx_bundle.errors import BundleInputError, EncodingDataError
+from leadctx_bundle.gate import build_traced
 from leadctx_bundle.models import LeadContextBundle
 from leadctx_bundle.profiles import PROFILES_ENV, BundleSettings, load_profiles
+from leadctx_bundle.telemetry import GateTelemetry
 from leadctx_bundle.validation import parse_bundle_input
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.vocabulary import ResolutionPath
@@ -46,6 +50,13 @@ def add_commands(subparsers: Any) -> None:
         "--profiles", type=Path, help=f"JSON profile overrides (default: ${PROFILES_ENV})"
     )
     build.add_argument("--json", action="store_true", help="print one JSON object")
+    build.add_argument(
+        "--spans",
+        type=Path,
+        metavar="FILE",
+        help="write the build's spans to FILE as JSON lines (the leadctx application sets up "
+        "the exporter; OTEL_EXPORTER_OTLP_ENDPOINT exports them too)",
+    )
     build.set_defaults(handler=_build_command)
 
 
@@ -86,7 +97,9 @@ def _build_command(args: argparse.Namespace) -> int:
         if args.profiles is not None:
             settings = BundleSettings(profiles=args.profiles)
             profile = load_profiles(settings)[bundle_input.pipeline]
-        bundle = build_bundle(bundle_input, profile=profile)
+        # The application passes its SDK-backed telemetry in; alone, the global API is used.
+        telemetry: GateTelemetry | None = getattr(args, "gate_telemetry", None)
+        bundle = build_traced(bundle_input, profile=profile, telemetry=telemetry)
     except (BundleInputError, ConfigurationError) as err:
         print(f"leadctx: {err}", file=sys.stderr)
         return 2

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from leadctx_flags.export import to_flagd
     from leadctx_flags.flags import SHARED_BUNDLE_FLAG
     from leadctx_flags.operations import Explanation, FlagdExport, explain, export_flagd
-    from leadctx_flags.provider import PROVIDER_NAME, LeadCtxProvider
+    from leadctx_flags.provider import FLAG_SET_ID, PROVIDER_NAME, LeadCtxProvider
     from leadctx_flags.settings import RolloutSettings
     from leadctx_flags.vocabulary import (
         FALLBACK_REASONS,
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 _EXPORTS: dict[str, str] = {
     "CLIENT_ID_ATTRIBUTE": "leadctx_flags.context",
     "FALLBACK_REASONS": "leadctx_flags.vocabulary",
+    "FLAG_SET_ID": "leadctx_flags.provider",
     "OVERRIDES_SCHEMA": "leadctx_flags.document",
     "PATHS": "leadctx_flags.vocabulary",
     "PIPELINES": "leadctx_flags.vocabulary",
@@ -70,6 +71,7 @@ _SUBMODULES = frozenset({"editing"})
 __all__ = [
     "CLIENT_ID_ATTRIBUTE",
     "FALLBACK_REASONS",
+    "FLAG_SET_ID",
     "OVERRIDES_SCHEMA",
     "PATHS",
     "PIPELINES",

@@ -44,9 +44,12 @@ from leadctx_flags.poller import OverridesPoller
 from leadctx_flags.settings import RolloutSettings
 from leadctx_flags.storage import read_document, write_document
 
-__all__ = ["PROVIDER_NAME", "LeadCtxProvider"]
+__all__ = ["FLAG_SET_ID", "PROVIDER_NAME", "LeadCtxProvider"]
 
 PROVIDER_NAME = "leadctx"
+
+FLAG_SET_ID = "leadctx"
+"""``flag_metadata["flagSetId"]`` of every result (OpenFeature's telemetry conventions)."""
 
 logger = logging.getLogger(__name__)
 
@@ -280,15 +283,17 @@ class LeadCtxProvider(AbstractProvider):
                 value=False,
                 reason=Reason.ERROR,
                 variant="off",
+                flag_metadata=_telemetry_metadata(self._state),
                 error_code=ErrorCode.INVALID_CONTEXT,
                 error_message=str(err),
             )
-        decision = decide(self._state, client_id)
+        state = self._state
+        decision = decide(state, client_id)
         return FlagResolutionDetails(
             value=decision.value,
             reason=decision.reason,
             variant=decision.variant,
-            flag_metadata=decision.metadata,
+            flag_metadata={**decision.metadata, **_telemetry_metadata(state)},
             error_code=decision.error_code,
             error_message=decision.error_message,
         )
@@ -337,6 +342,18 @@ def _kills(document: OverridesDocument) -> bool:
     )
 
 
+def _telemetry_metadata(state: RolloutState) -> dict[str, str]:
+    """OpenFeature's telemetry keys: ``flagSetId``, and ``version`` when a document is in force.
+
+    ``version`` is the overrides revision as a string: telemetry reads it as an opaque ruleset
+    identifier (``feature_flag.version``), and strings keep every provider's versions alike.
+    """
+    document = state.document
+    if document is None:
+        return {"flagSetId": FLAG_SET_ID}
+    return {"flagSetId": FLAG_SET_ID, "version": str(document.revision)}
+
+
 def _rules(flag: FlagOverride | None) -> tuple[bool, bool | None, dict[str, bool]]:
     """What decides evaluations; a reworded note changes no flag."""
     if flag is None:
@@ -348,6 +365,7 @@ def _not_found(flag_key: str, default_value: T) -> FlagResolutionDetails[T]:
     return FlagResolutionDetails(
         value=default_value,
         reason=Reason.ERROR,
+        flag_metadata={"flagSetId": FLAG_SET_ID},
         error_code=ErrorCode.FLAG_NOT_FOUND,
         error_message=f"flag {flag_key!r} is not served by the {PROVIDER_NAME} provider",
     )
@@ -359,6 +377,7 @@ def _wrong_type(flag_key: str, default_value: T, asked: str) -> FlagResolutionDe
     return FlagResolutionDetails(
         value=default_value,
         reason=Reason.ERROR,
+        flag_metadata={"flagSetId": FLAG_SET_ID},
         error_code=ErrorCode.TYPE_MISMATCH,
         error_message=f"flag {flag_key!r} is a boolean flag, not {asked}",
     )

@@ -44,7 +44,7 @@ def test_evaluates_through_the_default_client_after_set_provider_and_wait() -> N
         True,
         Reason.TARGETING_MATCH,
         "on",
-        {"source": "allowlist"},
+        {"source": "allowlist", "flagSetId": "leadctx"},
     )
     assert (off.value, off.reason, off.variant, off.flag_metadata["source"]) == (
         False,

@@ -1,0 +1,226 @@
+"""The shared path's deadline and the bounded worker pool it runs on.
+
+A source may hang (a stuck database read). The gate runs the shared path (sources and build)
+on a worker thread and waits at most its deadline; past it, the pipeline gets its legacy
+context and the hung call is left to finish on its own. Python cannot kill a thread, so hung
+calls are bounded instead: the pool has a fixed number of permits, one per running shared
+path, and when all are taken the gate falls back at once (``WorkerPoolSaturated``, reason
+``timeout``) rather than queue behind calls that may never return.
+
+Deadlines, in seconds, most specific first:
+
+1. the ``deadline_s`` argument of ``resolve_context``;
+2. ``LEADCTX_BUNDLE_DEADLINE_SECONDS_<PIPELINE>`` (``..._DRAFT``, ``..._OVERSEER``,
+   ``..._AUTO_SEND``, ``..._PROPOSED_TIMES``);
+3. ``LEADCTX_BUNDLE_DEADLINE_SECONDS`` (every pipeline);
+4. ``DEFAULT_DEADLINES`` below.
+
+The pool size is ``LEADCTX_BUNDLE_WORKERS`` (default ``DEFAULT_WORKERS``), read when the pool
+is first used. The pool is rebuilt in a forked child, whose worker threads did not survive
+the fork.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import math
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import MappingProxyType
+from typing import Final, TypeVar
+
+from leadctx_flags.errors import ConfigurationError
+from leadctx_flags.vocabulary import Pipeline
+
+__all__ = [
+    "DEADLINE_ENV",
+    "DEFAULT_DEADLINES",
+    "DEFAULT_WORKERS",
+    "WORKERS_ENV",
+    "DeadlineExceeded",
+    "SharedPathPool",
+    "WorkerPoolSaturated",
+    "deadline_env_name",
+    "deadline_for",
+    "shared_path_pool",
+]
+
+T = TypeVar("T")
+
+DEADLINE_ENV: Final = "LEADCTX_BUNDLE_DEADLINE_SECONDS"
+WORKERS_ENV: Final = "LEADCTX_BUNDLE_WORKERS"
+
+DEFAULT_DEADLINES: Final = MappingProxyType(
+    {
+        # A draft is written for a human to review: it can wait a little for better context.
+        Pipeline.DRAFT: 1.5,
+        # These decide in the request path (approve, send, book): keep them snappy.
+        Pipeline.OVERSEER: 1.0,
+        Pipeline.AUTO_SEND: 1.0,
+        Pipeline.PROPOSED_TIMES: 0.5,
+    }
+)
+"""Seconds the shared path may take per pipeline before the legacy context is used."""
+
+DEFAULT_WORKERS: Final = 16
+"""Shared paths that may run at once per process (hung ones included)."""
+
+
+class DeadlineExceeded(TimeoutError):  # noqa: N818 - named for what happened, like TimeoutError
+    """The shared path did not finish within its deadline (fallback reason ``timeout``)."""
+
+
+class WorkerPoolSaturated(DeadlineExceeded):
+    """Every worker is busy (possibly with hung sources): fall back now, do not queue."""
+
+
+def deadline_env_name(pipeline: Pipeline) -> str:
+    """``LEADCTX_BUNDLE_DEADLINE_SECONDS_<PIPELINE>``, e.g. ``..._AUTO_SEND``.
+
+    Args:
+        pipeline: The pipeline.
+    """
+    return f"{DEADLINE_ENV}_{pipeline.value.upper()}"
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(
+            f"{name}={raw!r}: expected a number of seconds greater than 0"
+        ) from None
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(f"{name}={raw!r}: expected a number of seconds greater than 0")
+    return value
+
+
+def deadline_for(pipeline: Pipeline, override: float | None = None) -> float:
+    """The shared path's deadline for ``pipeline``, in seconds.
+
+    Args:
+        pipeline: The pipeline asking.
+        override: The caller's deadline; wins over the environment and the defaults.
+
+    Raises:
+        ConfigurationError: ``override`` or an environment variable is not a finite number
+            greater than 0; the message names the argument or variable.
+    """
+    if override is not None:
+        if not isinstance(override, int | float) or not math.isfinite(override) or override <= 0:
+            raise ConfigurationError("deadline_s: expected a number of seconds greater than 0")
+        return float(override)
+    for name in (deadline_env_name(pipeline), DEADLINE_ENV):
+        raw = os.environ.get(name)
+        if raw is not None and raw.strip():
+            return _parse_seconds(name, raw.strip())
+    return DEFAULT_DEADLINES[pipeline]
+
+
+class SharedPathPool:
+    """A thread pool that refuses work instead of queueing it.
+
+    Args:
+        workers: Permits and threads; at most this many shared paths run at once.
+        name: Thread name prefix (shows in thread dumps and debuggers).
+    """
+
+    def __init__(self, workers: int, *, name: str = "leadctx-shared-path") -> None:
+        if workers < 1:
+            raise ValueError("workers: expected at least 1")
+        self.workers = workers
+        self._permits = threading.BoundedSemaphore(workers)
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+
+    def try_acquire(self) -> bool:
+        """Take a permit without waiting; ``False`` when the pool is saturated."""
+        return self._permits.acquire(blocking=False)
+
+    def release(self) -> None:
+        """Give back a permit taken with ``try_acquire``."""
+        self._permits.release()
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        """Run ``fn`` on a worker, in a copy of the caller's context (current span included).
+
+        Args:
+            fn: The work.
+
+        Raises:
+            WorkerPoolSaturated: No permit is free; nothing was started.
+        """
+        if not self.try_acquire():
+            raise WorkerPoolSaturated(f"all {self.workers} shared-path workers are busy")
+        context = contextvars.copy_context()
+
+        def run() -> T:
+            try:
+                return context.run(fn)
+            finally:
+                self.release()
+
+        try:
+            return self._executor.submit(run)
+        except BaseException:
+            self.release()
+            raise
+
+    def submit_held(self, fn: Callable[[], T]) -> Future[T]:
+        """Run ``fn`` on a worker under a permit the caller already holds (not released here).
+
+        Args:
+            fn: The work.
+        """
+        return self._executor.submit(contextvars.copy_context().run, fn)
+
+    def shutdown(self) -> None:
+        """Stop accepting work; running calls finish on their own (never waited for)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+_pool: SharedPathPool | None = None
+_pool_lock = threading.Lock()
+
+
+def _workers_from_env() -> int:
+    raw = os.environ.get(WORKERS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_WORKERS
+    try:
+        workers = int(raw)
+    except ValueError:
+        workers = 0
+    if workers < 1:
+        raise ConfigurationError(f"{WORKERS_ENV}={raw!r}: expected an integer of at least 1")
+    return workers
+
+
+def shared_path_pool() -> SharedPathPool:
+    """The process's pool, created on first use with ``LEADCTX_BUNDLE_WORKERS`` permits.
+
+    Raises:
+        ConfigurationError: ``LEADCTX_BUNDLE_WORKERS`` is not an integer of at least 1.
+    """
+    global _pool  # noqa: PLW0603 - one pool per process, rebuilt after a fork
+    pool = _pool
+    if pool is not None:
+        return pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = SharedPathPool(_workers_from_env())
+        return _pool
+
+
+def _forget_pool_in_child() -> None:
+    # The parent's worker threads do not exist in the child, and its lock may be held.
+    global _pool, _pool_lock  # noqa: PLW0603 - reset of the per-process singleton
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool_in_child)

@@ -1,0 +1,626 @@
+"""The gate: the shared bundle where the flag says so, the pipeline's own context otherwise.
+
+``resolve_context`` asks the OpenFeature client for ``shared_bundle.enabled`` (default off),
+and when it is on, reads the sources and builds the bundle on a bounded worker pool under a
+deadline. Whatever goes wrong on that path (a source raising or hanging, invalid rows, the
+budget arithmetic, the tokenizer) the pipeline gets ``legacy()`` instead, at once, with the
+reason recorded. Only ``legacy()`` itself may raise into the pipeline, unchanged.
+
+Each call leaves one span ``leadctx.context.resolve`` (with a child ``leadctx.bundle.build``
+when the shared path runs), metrics, one INFO log record, and ``ContextResolution.metadata()``
+for ``AIInteraction.metadata``: counts, names and reasons only, never content.
+``docs/telemetry.md`` has every name and the metadata's JSON shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol, runtime_checkable
+
+from openfeature import api
+from openfeature.client import OpenFeatureClient
+from openfeature.evaluation_context import EvaluationContext
+
+from leadctx_bundle.builder import build_bundle
+from leadctx_bundle.deadline import (
+    DeadlineExceeded,
+    WorkerPoolSaturated,
+    deadline_for,
+    shared_path_pool,
+)
+from leadctx_bundle.fallback import SharedPathFailure, Stage, classify
+from leadctx_bundle.models import (
+    BundleInput,
+    BundleRequest,
+    KnowledgeAsset,
+    LeadContextBundle,
+    LeadMemoryEntry,
+    ThreadMessage,
+)
+from leadctx_bundle.profiles import BundleProfile
+from leadctx_bundle.sources import ContextSource, Row
+from leadctx_bundle.stats import BundleStats
+from leadctx_bundle.telemetry import (
+    ATTR_BUNDLE_FALLBACK_REASON,
+    ATTR_BUNDLE_PATH,
+    ATTR_PIPELINE,
+    SPAN_BUNDLE_BUILD,
+    SPAN_CONTEXT_RESOLVE,
+    GateTelemetry,
+    error_type_of,
+    flag_attributes,
+    log_resolution,
+    stats_attributes,
+)
+from leadctx_bundle.validation import parse_bundle_input
+from leadctx_flags.context import CONTEXT_KIND
+from leadctx_flags.flags import SHARED_BUNDLE_FLAG
+from leadctx_flags.vocabulary import FallbackReason, Pipeline, ResolutionPath
+
+__all__ = [
+    "AsyncContextSource",
+    "ContextResolution",
+    "FlagOutcome",
+    "build_traced",
+    "resolve_context",
+    "resolve_context_async",
+]
+
+logger = logging.getLogger(__name__)
+
+_ROW_SECTIONS: Final = ("knowledge_assets", "lead_memory", "thread")
+_DEFAULT_TELEMETRY = GateTelemetry()
+_DEADLINE_ERROR_TYPE: Final = error_type_of(DeadlineExceeded())
+
+
+@runtime_checkable
+class AsyncContextSource(Protocol):
+    """A ``ContextSource`` whose methods are coroutines (for ``resolve_context_async``)."""
+
+    async def knowledge_assets(self, client_id: str) -> Iterable[KnowledgeAsset | Row]:
+        """The client's knowledge assets."""
+        ...
+
+    async def lead_memory(self, lead_id: str) -> Iterable[LeadMemoryEntry | Row]:
+        """The lead's memory entries."""
+        ...
+
+    async def thread(self, lead_id: str) -> Iterable[ThreadMessage | Row]:
+        """The lead's thread; may be empty."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FlagOutcome:
+    """What the OpenFeature client answered for ``shared_bundle.enabled``.
+
+    Args:
+        key: The flag key.
+        value: The value used (``False`` whenever ``error_code`` is set).
+        variant: The provider's variant (``on``/``off`` for leadctx), if any.
+        reason: OpenFeature's reason as given (``TARGETING_MATCH``...), if any.
+        source: ``flag_metadata["source"]``: which leadctx precedence rule decided.
+        version: ``flag_metadata["version"]``: the overrides revision in force, as a string.
+        set_id: ``flag_metadata["flagSetId"]``.
+        provider: The provider's name.
+        error_code: OpenFeature's error code (``PROVIDER_NOT_READY``, ``GENERAL``...) when
+            the evaluation failed.
+    """
+
+    key: str
+    value: bool
+    variant: str | None = None
+    reason: str | None = None
+    source: str | None = None
+    version: str | None = None
+    set_id: str | None = None
+    provider: str | None = None
+    error_code: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``flag`` object of ``metadata()``."""
+        return {
+            "key": self.key,
+            "value": self.value,
+            "variant": self.variant,
+            "reason": self.reason,
+            "source": self.source,
+            "version": self.version,
+            "set_id": self.set_id,
+            "provider": self.provider,
+            "error_code": self.error_code,
+        }
+
+
+_NOT_EVALUATED = FlagOutcome(key=SHARED_BUNDLE_FLAG, value=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ContextResolution:
+    """The context a pipeline puts in its prompt, and how it was had.
+
+    Args:
+        text: The context: the shared bundle's text, or what ``legacy()`` returned. Left out
+            of ``repr`` and of ``metadata()``: it is content.
+        path: ``shared`` (the bundle), ``legacy`` (flag off or not evaluable) or
+            ``fallback`` (flag on, shared path failed).
+        fallback_reason: Why, when ``path`` is ``fallback``.
+        stats: The bundle's stats when ``path`` is ``shared``, else ``None``.
+        flag: The flag evaluation.
+        pipeline: The pipeline that asked; ``None`` only if the request did not validate.
+        error_type: The class of the exception behind a fallback (``error.type``).
+    """
+
+    text: str = field(repr=False)
+    path: ResolutionPath
+    fallback_reason: FallbackReason | None
+    stats: BundleStats | None
+    flag: FlagOutcome
+    pipeline: Pipeline | None
+    error_type: str | None = None
+
+    def metadata(self) -> dict[str, Any]:
+        """``{"leadctx": {...}}`` for ``AIInteraction.metadata``: no content, JSON-ready.
+
+        Shape (documented in ``docs/telemetry.md``)::
+
+            {"leadctx": {"path": "shared", "fallback_reason": null, "error_type": null,
+                         "pipeline": "draft",
+                         "flag": {"key": ..., "value": true, "variant": "on", ...},
+                         "stats": {<BundleStats JSON>} | null}}
+        """
+        return {
+            "leadctx": {
+                "path": self.path.value,
+                "fallback_reason": None
+                if self.fallback_reason is None
+                else str(self.fallback_reason),
+                "error_type": self.error_type,
+                "pipeline": None if self.pipeline is None else self.pipeline.value,
+                "flag": self.flag.to_json(),
+                "stats": None if self.stats is None else self.stats.model_dump(mode="json"),
+            }
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What the caller's thread decided before any source is read."""
+
+    request: BundleRequest | None
+    data: BundleInput | Mapping[str, Any] | None
+    flag: FlagOutcome
+    deadline_s: float | None = None
+    failure: SharedPathFailure | None = None
+
+    @property
+    def shared(self) -> bool:
+        return self.failure is None and self.flag.value and self.flag.error_code is None
+
+
+def _str_or_none(value: object) -> str | None:
+    """A metadata value as a string; booleans and structures are not identifiers."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _evaluate_flag(client: OpenFeatureClient | None, request: BundleRequest) -> FlagOutcome:
+    """Ask for the flag, always with default ``False``; never raises."""
+    try:
+        resolved = client if client is not None else api.get_client()
+        details = resolved.get_boolean_details(
+            SHARED_BUNDLE_FLAG,
+            False,
+            EvaluationContext(
+                targeting_key=request.client_id,
+                attributes={"kind": CONTEXT_KIND, "pipeline": request.pipeline.value},
+            ),
+        )
+    except Exception as exc:  # noqa: BLE001 - the OpenFeature client should not raise; if it does, flag off
+        logger.debug("OpenFeature client raised %s; flag off", error_type_of(exc))
+        return FlagOutcome(key=SHARED_BUNDLE_FLAG, value=False, error_code="GENERAL")
+    provider: str | None
+    try:
+        provider = resolved.provider.get_metadata().name
+    except Exception:  # noqa: BLE001 - a provider without metadata is still a provider
+        provider = None
+    metadata = details.flag_metadata or {}
+    error_code = None if details.error_code is None else str(details.error_code)
+    return FlagOutcome(
+        key=SHARED_BUNDLE_FLAG,
+        value=details.value is True and error_code is None,
+        variant=details.variant if isinstance(details.variant, str) else None,
+        reason=None if details.reason is None else str(details.reason),
+        source=_str_or_none(metadata.get("source")),
+        version=_str_or_none(metadata.get("version")),
+        set_id=_str_or_none(metadata.get("flagSetId")),
+        provider=provider,
+        error_code=error_code,
+    )
+
+
+def _plan(
+    request: BundleRequest | Mapping[str, Any],
+    client: OpenFeatureClient | None,
+    deadline_s: float | None,
+) -> _Plan:
+    data: BundleInput | Mapping[str, Any] | None = None
+    try:
+        if isinstance(request, BundleInput):
+            parsed, data = request.request, request
+        elif isinstance(request, BundleRequest):
+            parsed = request
+        else:
+            data = request
+            parsed = BundleRequest.model_validate(
+                {key: request.get(key) for key in ("client_id", "lead_id", "pipeline")}
+            )
+    except Exception as exc:  # noqa: BLE001 - a request that cannot be read is invalid data
+        failure = SharedPathFailure(FallbackReason.INVALID_DATA, error_type_of(exc))
+        return _Plan(None, None, _NOT_EVALUATED, failure=failure)
+    flag = _evaluate_flag(client, parsed)
+    plan = _Plan(parsed, data, flag)
+    if not plan.shared:
+        return plan
+    try:
+        deadline = deadline_for(parsed.pipeline, deadline_s)
+    except Exception as exc:  # noqa: BLE001 - a bad deadline setting falls back, never raises
+        return _Plan(
+            parsed,
+            data,
+            flag,
+            failure=SharedPathFailure(classify(exc, Stage.BUILD), error_type_of(exc)),
+        )
+    return _Plan(parsed, data, flag, deadline_s=deadline)
+
+
+def _rows_from(data: BundleInput | Mapping[str, Any] | None) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if isinstance(data, BundleInput):
+        return {key: getattr(data, key) for key in (*_ROW_SECTIONS, "budgets")}
+    return {key: data[key] for key in (*_ROW_SECTIONS, "budgets") if key in data}
+
+
+def _build(
+    request: BundleRequest, rows: Mapping[str, Any], data: BundleInput | Mapping[str, Any] | None
+) -> LeadContextBundle:
+    inline = _rows_from(data)
+    payload = {**request.model_dump(), **inline, **rows}
+    return build_bundle(parse_bundle_input(payload))
+
+
+def _fail(
+    telemetry: GateTelemetry, span: Any, exc: BaseException, stage: Stage
+) -> SharedPathFailure:
+    reason = classify(exc, stage)
+    error_type = exc.error_type if isinstance(exc, SharedPathFailure) else error_type_of(exc)
+    telemetry.mark_failed(span, error_type, f"shared build failed: {reason}")
+    return SharedPathFailure(reason, error_type)
+
+
+def _shared_path(
+    telemetry: GateTelemetry,
+    request: BundleRequest,
+    data: BundleInput | Mapping[str, Any] | None,
+    source: ContextSource | None,
+) -> LeadContextBundle:
+    """Read the sources and build; runs on a pool worker, under the caller's span."""
+    started = time.perf_counter()
+    pipeline = request.pipeline.value
+    with telemetry.span(SPAN_BUNDLE_BUILD, {ATTR_PIPELINE: pipeline}) as span:
+        stage = Stage.SOURCE
+        try:
+            rows: dict[str, Any] = {}
+            if source is not None:
+                rows = {
+                    "knowledge_assets": list(source.knowledge_assets(request.client_id)),
+                    "lead_memory": list(source.lead_memory(request.lead_id)),
+                    "thread": list(source.thread(request.lead_id)),
+                }
+            stage = Stage.BUILD
+            bundle = _build(request, rows, data)
+        except Exception as exc:
+            failure = _fail(telemetry, span, exc, stage)
+            telemetry.record_build(
+                pipeline, time.perf_counter() - started, None, failure.error_type
+            )
+            raise failure from exc
+        # The stats go on the resolve span (set once, where operators search); the build span
+        # carries the timing and, on failure, error.type.
+        telemetry.record_build(pipeline, time.perf_counter() - started, bundle.stats, None)
+        return bundle
+
+
+def build_traced(
+    data: BundleInput | Mapping[str, Any],
+    *,
+    profile: BundleProfile | None = None,
+    telemetry: GateTelemetry | None = None,
+) -> LeadContextBundle:
+    """``build_bundle`` inside a ``leadctx.bundle.build`` span, with its build metrics.
+
+    For callers that build without the gate (``leadctx bundle build``). Exceptions propagate
+    unchanged; the span records only their type.
+
+    Args:
+        data: As for ``build_bundle``.
+        profile: As for ``build_bundle``.
+        telemetry: Where spans and metrics go; ``None``: OpenTelemetry's global providers.
+
+    Raises:
+        BundleInputError: As ``build_bundle``.
+        ConfigurationError: As ``build_bundle``.
+        EncodingDataError: As ``build_bundle``.
+    """
+    tel = telemetry if telemetry is not None else _DEFAULT_TELEMETRY
+    started = time.perf_counter()
+    with tel.span(SPAN_BUNDLE_BUILD) as span:
+        pipeline = "unknown"
+        try:
+            bundle_input = parse_bundle_input(data)
+            pipeline = bundle_input.pipeline.value
+            tel.set_attributes(span, {ATTR_PIPELINE: pipeline, ATTR_BUNDLE_PATH: "shared"})
+            bundle = build_bundle(bundle_input, profile=profile)
+        except Exception as exc:
+            failure = _fail(tel, span, exc, Stage.BUILD)
+            tel.record_build(pipeline, time.perf_counter() - started, None, failure.error_type)
+            raise
+        tel.set_attributes(span, stats_attributes(bundle.stats))
+        tel.record_build(pipeline, time.perf_counter() - started, bundle.stats, None)
+        return bundle
+
+
+def _fallback_from(exc: BaseException) -> SharedPathFailure:
+    if isinstance(exc, SharedPathFailure):
+        return exc
+    if isinstance(exc, TimeoutError):
+        # Ours (a saturated pool) or the future's wait running out: both are the deadline.
+        name = error_type_of(exc) if isinstance(exc, DeadlineExceeded) else _DEADLINE_ERROR_TYPE
+        return SharedPathFailure(FallbackReason.TIMEOUT, name)
+    return SharedPathFailure(classify(exc, Stage.BUILD), error_type_of(exc))
+
+
+def _finish(
+    telemetry: GateTelemetry,
+    span: Any,
+    plan: _Plan,
+    *,
+    text: str,
+    bundle: LeadContextBundle | None,
+    failure: SharedPathFailure | None,
+) -> ContextResolution:
+    """The result, and its span attributes, metric and log record."""
+    if bundle is not None:
+        path = ResolutionPath.SHARED
+    elif failure is not None:
+        path = ResolutionPath.FALLBACK
+    else:
+        path = ResolutionPath.LEGACY
+    request = plan.request
+    resolution = ContextResolution(
+        text=text,
+        path=path,
+        fallback_reason=None if failure is None else failure.reason,
+        stats=None if bundle is None else bundle.stats,
+        flag=plan.flag,
+        pipeline=None if request is None else request.pipeline,
+        error_type=None if failure is None else failure.error_type,
+    )
+    if GateTelemetry.is_recording(span):
+        # Built only for a span that keeps them: without an SDK this costs nothing.
+        attributes: dict[str, Any] = {ATTR_BUNDLE_PATH: path.value}
+        if request is not None:
+            attributes[ATTR_PIPELINE] = request.pipeline.value
+            if plan.flag is not _NOT_EVALUATED:
+                attributes.update(flag_attributes(plan.flag, request.client_id))
+        if bundle is not None:
+            attributes.update(stats_attributes(bundle.stats))
+        if failure is not None:
+            attributes[ATTR_BUNDLE_FALLBACK_REASON] = failure.reason.value
+        telemetry.set_attributes(span, attributes)
+        if failure is not None:
+            telemetry.mark_failed(
+                span,
+                failure.error_type,
+                f"shared path failed ({failure.reason}); legacy context used",
+            )
+    telemetry.record_resolution(resolution)
+    log_resolution(logger, resolution)
+    return resolution
+
+
+def _legacy_failed(telemetry: GateTelemetry, span: Any, exc: BaseException) -> None:
+    telemetry.mark_failed(span, error_type_of(exc), "legacy context assembly raised")
+
+
+def resolve_context(
+    request: BundleRequest | Mapping[str, Any],
+    *,
+    legacy: Callable[[], str],
+    source: ContextSource | None = None,
+    client: OpenFeatureClient | None = None,
+    deadline_s: float | None = None,
+    telemetry: GateTelemetry | None = None,
+) -> ContextResolution:
+    """The context for one pipeline call: the shared bundle if the flag is on, else ``legacy()``.
+
+    Args:
+        request: A ``BundleRequest`` (or ``BundleInput``), or a mapping with ``client_id``,
+            ``lead_id``, ``pipeline`` and optionally inline rows (``knowledge_assets``,
+            ``lead_memory``, ``thread``) and ``budgets``, as ``build_bundle`` takes them.
+        legacy: The pipeline's current context assembly. Called when the flag is off or
+            cannot be evaluated (path ``legacy``) or the shared path fails (``fallback``).
+            Its exceptions propagate unchanged.
+        source: Where rows come from; rows it returns replace inline rows of the same
+            section. ``None``: the request's inline rows only.
+        client: The OpenFeature client; ``None``: ``openfeature.api.get_client()``.
+        deadline_s: Seconds the shared path may take; ``None``: the pipeline's deadline from
+            the environment or the defaults (see ``leadctx_bundle.deadline``).
+        telemetry: Where spans and metrics go; ``None``: OpenTelemetry's global providers.
+
+    Returns:
+        The context and how it was had. Never raises but for ``legacy()``'s own exceptions:
+        an invalid request, a flag error, a failing or hanging source, bad rows, a budget or
+        tokenizer error all end in ``legacy()`` with the reason recorded.
+    """
+    tel = telemetry if telemetry is not None else _DEFAULT_TELEMETRY
+    with tel.span(SPAN_CONTEXT_RESOLVE) as span:
+        plan = _plan(request, client, deadline_s)
+        bundle: LeadContextBundle | None = None
+        failure = plan.failure
+        if plan.shared and plan.request is not None and plan.deadline_s is not None:
+            try:
+                future: Future[LeadContextBundle] = shared_path_pool().submit(
+                    functools.partial(_shared_path, tel, plan.request, plan.data, source)
+                )
+                bundle = future.result(timeout=plan.deadline_s)
+            except Exception as exc:  # noqa: BLE001 - every shared-path failure falls back
+                failure = _fallback_from(exc)
+        if bundle is not None:
+            return _finish(tel, span, plan, text=bundle.text, bundle=bundle, failure=None)
+        try:
+            text = legacy()
+        except BaseException as exc:
+            _legacy_failed(tel, span, exc)
+            raise
+        return _finish(tel, span, plan, text=text, bundle=None, failure=failure)
+
+
+async def _read_async(
+    source: AsyncContextSource | ContextSource, request: BundleRequest
+) -> dict[str, Any]:
+    calls: list[Awaitable[Iterable[Any]]] = [
+        source.knowledge_assets(request.client_id),  # type: ignore[list-item]
+        source.lead_memory(request.lead_id),  # type: ignore[list-item]
+        source.thread(request.lead_id),  # type: ignore[list-item]
+    ]
+    results = await asyncio.gather(*calls)
+    return {name: list(rows) for name, rows in zip(_ROW_SECTIONS, results, strict=True)}
+
+
+async def _shared_path_async(
+    telemetry: GateTelemetry,
+    request: BundleRequest,
+    data: BundleInput | Mapping[str, Any] | None,
+    source: AsyncContextSource,
+) -> LeadContextBundle:
+    """Await the async source's rows, then build on a pool worker (CPU work off the loop)."""
+    started = time.perf_counter()
+    pipeline = request.pipeline.value
+    pool = shared_path_pool()
+    with telemetry.span(SPAN_BUNDLE_BUILD, {ATTR_PIPELINE: pipeline}) as span:
+        stage = Stage.SOURCE
+        try:
+            rows = await _read_async(source, request)
+            stage = Stage.BUILD
+            bundle = await asyncio.wrap_future(
+                pool.submit_held(functools.partial(_build, request, rows, data))
+            )
+        except Exception as exc:
+            failure = _fail(telemetry, span, exc, stage)
+            telemetry.record_build(
+                pipeline, time.perf_counter() - started, None, failure.error_type
+            )
+            raise failure from exc
+        # The stats go on the resolve span (set once, where operators search); the build span
+        # carries the timing and, on failure, error.type.
+        telemetry.record_build(pipeline, time.perf_counter() - started, bundle.stats, None)
+        return bundle
+
+
+def _is_async_source(source: object) -> bool:
+    return inspect.iscoroutinefunction(getattr(source, "knowledge_assets", None))
+
+
+async def _run_shared_async(
+    telemetry: GateTelemetry, plan: _Plan, source: ContextSource | AsyncContextSource | None
+) -> LeadContextBundle:
+    assert plan.request is not None  # noqa: S101 - only called when the plan is shared
+    assert plan.deadline_s is not None  # noqa: S101 - same
+    pool = shared_path_pool()
+    task: asyncio.Future[LeadContextBundle]
+    if source is not None and _is_async_source(source):
+        if not pool.try_acquire():
+            raise WorkerPoolSaturated(f"all {pool.workers} shared-path workers are busy")
+        task = asyncio.ensure_future(
+            _shared_path_async(telemetry, plan.request, plan.data, source)  # type: ignore[arg-type]
+        )
+        task.add_done_callback(lambda _: pool.release())
+    else:
+        task = asyncio.wrap_future(
+            pool.submit(
+                functools.partial(_shared_path, telemetry, plan.request, plan.data, source)  # type: ignore[arg-type]
+            )
+        )
+    # asyncio.wait, not wait_for: a source that ignores cancellation must not hold us up.
+    done, _ = await asyncio.wait({task}, timeout=plan.deadline_s)
+    if not done:
+        task.cancel()
+        task.add_done_callback(_consume)
+        raise DeadlineExceeded("shared path exceeded its deadline")
+    return task.result()
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    # Read the abandoned task's outcome so asyncio does not log "exception never retrieved".
+    with contextlib.suppress(BaseException):
+        task.exception()
+
+
+async def resolve_context_async(
+    request: BundleRequest | Mapping[str, Any],
+    *,
+    legacy: Callable[[], str | Awaitable[str]],
+    source: ContextSource | AsyncContextSource | None = None,
+    client: OpenFeatureClient | None = None,
+    deadline_s: float | None = None,
+    telemetry: GateTelemetry | None = None,
+) -> ContextResolution:
+    """``resolve_context`` for asyncio pipelines; never blocks the event loop on a source.
+
+    Args:
+        request: As for ``resolve_context``.
+        legacy: The pipeline's current assembly: a function returning the text or an
+            awaitable of it. Its exceptions propagate unchanged.
+        source: A ``ContextSource`` (run on the worker pool, so a blocking read never stalls
+            the loop) or an ``AsyncContextSource`` (awaited; cancelled at the deadline).
+        client: The OpenFeature client; ``None``: ``openfeature.api.get_client()``. Flag
+            evaluation runs on the loop: OpenFeature providers answer from memory.
+        deadline_s: As for ``resolve_context``.
+        telemetry: As for ``resolve_context``.
+
+    Returns:
+        As ``resolve_context``.
+    """
+    tel = telemetry if telemetry is not None else _DEFAULT_TELEMETRY
+    with tel.span(SPAN_CONTEXT_RESOLVE) as span:
+        plan = _plan(request, client, deadline_s)
+        bundle: LeadContextBundle | None = None
+        failure = plan.failure
+        if plan.shared:
+            try:
+                bundle = await _run_shared_async(tel, plan, source)
+            except Exception as exc:  # noqa: BLE001 - every shared-path failure falls back
+                failure = _fallback_from(exc)
+        if bundle is not None:
+            return _finish(tel, span, plan, text=bundle.text, bundle=bundle, failure=None)
+        try:
+            text = legacy()
+            if inspect.isawaitable(text):
+                text = await text
+        except BaseException as exc:
+            _legacy_failed(tel, span, exc)
+            raise
+        return _finish(tel, span, plan, text=str(text), bundle=None, failure=failure)
