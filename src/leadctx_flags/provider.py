@@ -256,19 +256,18 @@ class LeadCtxProvider(AbstractProvider):
         default_value: bool,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[bool]:
-        """Resolve a boolean flag; the only kind this provider serves."""
-        if flag_key not in KNOWN_FLAGS:
-            return _not_found(flag_key, default_value)
+        """Resolve a boolean flag; the only kind this provider serves. Never raises."""
         try:
+            if flag_key not in KNOWN_FLAGS:
+                return _not_found(flag_key, default_value)
             client_id = client_id_of(evaluation_context)
         except InvalidClientContext as err:
-            return FlagResolutionDetails(
-                value=False,
-                reason=Reason.ERROR,
-                variant="off",
-                error_code=ErrorCode.INVALID_CONTEXT,
-                error_message=str(err),
-            )
+            return _off(ErrorCode.INVALID_CONTEXT, str(err))
+        except Exception as err:  # noqa: BLE001 - evaluation must never raise into a pipeline
+            # An argument of a type nobody planned for (an unhashable flag key, a context
+            # whose attributes are not a mapping): off, like any other error.
+            logger.warning("shared bundle evaluation failed, answering off: %s", type(err).__name__)
+            return _off(ErrorCode.GENERAL, f"evaluation failed: {type(err).__name__}")
         decision = decide(self._state, client_id)
         return FlagResolutionDetails(
             value=decision.value,
@@ -321,6 +320,12 @@ def _rules(flag: FlagOverride | None) -> tuple[bool, bool | None, dict[str, bool
     if flag is None:
         return False, None, {}
     return flag.kill, flag.default, flag.clients
+
+
+def _off(code: ErrorCode, message: str) -> FlagResolutionDetails[bool]:
+    return FlagResolutionDetails(
+        value=False, reason=Reason.ERROR, variant="off", error_code=code, error_message=message
+    )
 
 
 def _not_found(flag_key: str, default_value: T) -> FlagResolutionDetails[T]:
