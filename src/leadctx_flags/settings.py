@@ -113,6 +113,9 @@ class RolloutSettings(EnvSettings):
         flag_overrides: ``LEADCTX_FLAG_OVERRIDES``, where the remote overrides document lives:
             a file path, ``file://`` or ``https://`` URL.
         flag_overrides_poll_seconds: ``LEADCTX_FLAG_OVERRIDES_POLL_SECONDS``, poll interval.
+        flag_overrides_fetch_timeout_seconds: ``LEADCTX_FLAG_OVERRIDES_FETCH_TIMEOUT_SECONDS``,
+            the deadline for one whole https fetch (connect, headers and body), 10 s unless
+            set. ``initialize`` waits at most this long for the first fetch.
         flag_overrides_token: ``LEADCTX_FLAG_OVERRIDES_TOKEN``, bearer token for https.
         flag_overrides_cache: ``LEADCTX_FLAG_OVERRIDES_CACHE``, file keeping the last good
             document, read at start when the source is down.
@@ -137,6 +140,7 @@ class RolloutSettings(EnvSettings):
     shared_bundle_kill: bool = False
     flag_overrides: str | None = None
     flag_overrides_poll_seconds: float = Field(default=10.0, gt=0, le=3600)
+    flag_overrides_fetch_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     flag_overrides_token: SecretStr | None = None
     flag_overrides_cache: Path | None = None
     flag_overrides_required: bool = False
