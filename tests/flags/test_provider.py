@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 import pytest
 from openfeature import api
@@ -117,7 +118,14 @@ def test_global_and_invocation_contexts_merge_as_the_sdk_defines() -> None:
     # The SDK merges API-level context with the invocation's; the targeting key still decides.
     api.set_evaluation_context(EvaluationContext(attributes={"region": "eu"}))
     api.set_provider_and_wait(provider_with(shared_bundle_clients="acme"))
-    assert api.get_client().get_boolean_value(SHARED_BUNDLE_FLAG, False, client_context("acme"))
+    details = api.get_client().get_boolean_details(
+        SHARED_BUNDLE_FLAG, False, client_context("acme")
+    )
+    assert (details.value, details.reason, details.flag_metadata["source"]) == (
+        True,
+        Reason.TARGETING_MATCH,
+        "allowlist",
+    )
 
 
 TRUTHY_NON_STRING_IDS = [
@@ -252,8 +260,11 @@ def test_non_boolean_resolve_of_an_unknown_flag_is_flag_not_found() -> None:
 
 def test_every_resolution_sets_a_reason() -> None:
     provider = provider_with(shared_bundle_clients="acme")
-    for context in (None, client_context("acme"), client_context("globex")):
-        assert provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, False, context).reason
+    reasons = [
+        provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, False, context).reason
+        for context in (None, client_context("acme"), client_context("globex"))
+    ]
+    assert reasons == [Reason.DEFAULT, Reason.TARGETING_MATCH, Reason.STATIC]
     assert provider.resolve_boolean_details("other", False).reason == Reason.ERROR
 
 
@@ -308,12 +319,20 @@ def test_required_overrides_without_a_location_are_off_for_everyone() -> None:
     )
 
 
-def test_initialize_and_shutdown_without_overrides_are_quick_and_idempotent() -> None:
+def test_initialize_and_shutdown_without_overrides_start_no_thread_and_are_idempotent() -> None:
+    threads_before = threading.active_count()
     provider = LeadCtxProvider()
     provider.initialize(EvaluationContext())
+    assert threading.active_count() == threads_before
+    assert not any(t.name == "leadctx-overrides-poller" for t in threading.enumerate())
     provider.shutdown()
     provider.shutdown()
-    assert provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, False).value is False
+    details = provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, False)
+    assert (details.value, details.reason, details.flag_metadata["source"]) == (
+        False,
+        Reason.DEFAULT,
+        "env",
+    )
 
 
 def test_update_overrides_emits_configuration_changed_with_flags_changed() -> None:
@@ -343,9 +362,12 @@ def test_update_overrides_emits_configuration_changed_with_flags_changed() -> No
     # Then exactly one event was emitted, naming the flag, and handlers receive it
     assert [details.flags_changed for details in emitted] == [[SHARED_BUNDLE_FLAG]]
     assert emitted[0].metadata == {"revision": 1}
-    wait_for(lambda: bool(seen))  # the SDK runs handlers on its own executor
+    wait_for(lambda: len(seen) > 0)  # the SDK runs handlers on its own executor
     assert (seen[0].provider_name, seen[0].flags_changed) == (PROVIDER_NAME, [SHARED_BUNDLE_FLAG])
-    assert not api.get_client().get_boolean_value(SHARED_BUNDLE_FLAG, True, client_context("acme"))
+    assert (
+        api.get_client().get_boolean_value(SHARED_BUNDLE_FLAG, True, client_context("acme"))
+        is False
+    )
 
 
 def test_a_change_that_leaves_the_flag_alone_reports_no_flag_changed() -> None:
