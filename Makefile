@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# A second environment holding the lowest version of each dependency that pyproject.toml allows.
+FLOORS_VENV ?= .venv-floors
 
-.PHONY: test lint typecheck check demo bench clean
+.PHONY: test coverage floors lint typecheck check demo bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +16,24 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The suite under coverage; prints the per-file table and the total.
+coverage: $(STAMP)
+	$(BIN)/python -m coverage erase
+	$(BIN)/python -m coverage run -m pytest -q
+	$(BIN)/python -m coverage report
+
+# Proves the floors in pyproject.toml: the suite (under coverage, whose floor it also proves) and
+# ruff run against the lowest version of every direct dependency, resolved by uv.
+floors: $(STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	rm -rf $(FLOORS_VENV)
+	$(BIN)/uv venv --quiet --python $(PYTHON) $(FLOORS_VENV)
+	VIRTUAL_ENV=$(FLOORS_VENV) $(BIN)/uv pip install --quiet --resolution lowest-direct -e '.[dev]'
+	VIRTUAL_ENV=$(FLOORS_VENV) $(BIN)/uv pip list --quiet 2>/dev/null | grep -E '^(openfeature|opentelemetry|pydantic|httpx|tiktoken|launchdarkly-openfeature|pytest |hypothesis|ruff|coverage)'
+	$(FLOORS_VENV)/bin/python -m coverage run -m pytest -q -p no:cacheprovider
+	$(FLOORS_VENV)/bin/ruff check src tests examples benchmarks
+	$(FLOORS_VENV)/bin/ruff format --check src tests examples benchmarks
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks
@@ -32,4 +52,4 @@ bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(BIN)/python "$$script" || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist build
+	rm -rf $(VENV) $(FLOORS_VENV) .coverage .pytest_cache .mypy_cache .ruff_cache .hypothesis dist build

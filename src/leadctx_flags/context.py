@@ -16,7 +16,7 @@ CONTEXT_KIND: Final = "client"
 
 
 class InvalidClientContext(ValueError):  # noqa: N818 - named for the OpenFeature error code it becomes
-    """The context's client id attribute is not a string."""
+    """The context's ``targeting_key`` or ``clientId`` attribute is not a string."""
 
 
 def client_context(client_id: str, **attributes: EvaluationContextAttribute) -> EvaluationContext:
@@ -37,22 +37,35 @@ def client_context(client_id: str, **attributes: EvaluationContextAttribute) -> 
 def client_id_of(context: EvaluationContext | None) -> str | None:
     """The client id in ``context``: its ``targeting_key``, else its ``clientId`` attribute.
 
+    Args:
+        context: The evaluation context as the OpenFeature SDK passes it, or ``None``.
+
     Returns:
-        The id, or ``None`` when the context names no client (empty strings count as none).
+        The id, or ``None`` when the context names no client (``None`` and empty strings
+        count as none).
 
     Raises:
-        InvalidClientContext: ``clientId`` is present but not a string.
+        InvalidClientContext: The ``targeting_key`` or the ``clientId`` attribute is present
+            but not a string (a list, a number, a mapping...). Types are not enforced by the
+            SDK at run time, and an id of another type must never be matched or stringified.
     """
     if context is None:
         return None
-    if context.targeting_key:
-        return context.targeting_key
-    attribute = context.attributes.get(CLIENT_ID_ATTRIBUTE)
+    key: object = context.targeting_key
+    if key is not None and key != "":
+        return _checked(key, "targeting_key")
+    attribute: object = context.attributes.get(CLIENT_ID_ATTRIBUTE)
     if attribute is None or attribute == "":
         return None
-    if not isinstance(attribute, str):
+    return _checked(attribute, f"attribute {CLIENT_ID_ATTRIBUTE!r}")
+
+
+def _checked(value: object, where: str) -> str:
+    # The type's name is safe to echo; the value is not (it may be anything a caller put in).
+    if not isinstance(value, str):
         raise InvalidClientContext(
-            f"evaluation context attribute {CLIENT_ID_ATTRIBUTE!r} must be a string, "
-            f"got {type(attribute).__name__}"
+            f"evaluation context {where} must be a string, got {type(value).__name__}"
         )
-    return attribute
+    # A str subclass (a StrEnum, say) becomes the plain string, so that matching against the
+    # rules cannot run a subclass's own __eq__ or __hash__.
+    return str.__str__(value)

@@ -8,8 +8,12 @@ the provider do that.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
+import logging
+import math
+import threading
 from pathlib import Path
 from typing import Final, Protocol
 from urllib.parse import unquote, urlsplit
@@ -19,8 +23,10 @@ import httpx
 from leadctx_flags.document import MAX_DOCUMENT_BYTES, DocumentError, OverridesDocument
 from leadctx_flags.document import parse_document as _parse
 from leadctx_flags.errors import ConfigurationError
+from leadctx_flags.forking import after_fork_in_child
 
 __all__ = [
+    "DEFAULT_FETCH_DEADLINE",
     "FileSource",
     "HttpSource",
     "OverridesSource",
@@ -30,7 +36,11 @@ __all__ = [
 
 DEFAULT_CONNECT_TIMEOUT: Final = 2.0
 DEFAULT_READ_TIMEOUT: Final = 5.0
+DEFAULT_FETCH_DEADLINE: Final = 10.0
+"""Seconds for one whole fetch (connect, headers and body) unless configured otherwise."""
 _LOCATION_VARIABLE: Final = "LEADCTX_FLAG_OVERRIDES"
+
+logger = logging.getLogger(__name__)
 
 
 class SourceError(Exception):
@@ -121,15 +131,25 @@ class HttpSource:
     Redirects are not followed (a redirect could lead to plain http or another host), bodies
     over 1 MiB are refused while streaming, and plain ``http://`` is allowed only to loopback.
 
+    Every fetch has one total deadline covering connect, headers and body: a server that
+    answers one byte a second cannot hold a fetch longer than ``deadline``. ``close()`` from
+    another thread cancels a fetch in flight at once. The fetch runs on a private event loop
+    (httpx's async client) because cancelling a coroutine is the one way to stop a request
+    at any point, a DNS lookup included, without waiting for a socket timeout.
+
+    After ``os.fork()`` the child drops the parent's loop and connections (their file
+    descriptors are shared with the parent) and opens its own on its first fetch.
+
     Args:
         url: ``https://...`` (or ``http://`` to 127.0.0.0/8, ``::1`` or ``localhost``).
         token: Bearer token sent in ``Authorization``; never logged.
-        connect_timeout: Seconds to establish a connection.
-        read_timeout: Seconds to wait for each read; a server that accepts and never answers
-            costs the poller this long, never an evaluation.
+        connect_timeout: Seconds to establish a connection (at most ``deadline``).
+        read_timeout: Seconds to wait for each read (at most ``deadline``).
+        deadline: Seconds for a whole fetch: connect, headers and body.
 
     Raises:
         ConfigurationError: The URL is not https, or http to a non-loopback host.
+        ValueError: A timeout or the deadline is not a positive finite number.
     """
 
     def __init__(
@@ -139,53 +159,146 @@ class HttpSource:
         token: str | None = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         read_timeout: float = DEFAULT_READ_TIMEOUT,
+        deadline: float = DEFAULT_FETCH_DEADLINE,
     ) -> None:
+        for name, seconds in (
+            ("connect_timeout", connect_timeout),
+            ("read_timeout", read_timeout),
+            ("deadline", deadline),
+        ):
+            if not (math.isfinite(seconds) and seconds > 0):
+                raise ValueError(f"{name} must be a positive number of seconds, got {seconds}")
         self._url = url
         self._description = _check_url(url)
         headers = {"Accept": "application/json", "User-Agent": "leadctx-flags"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._headers = headers
-        self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
-        self._client: httpx.Client | None = None
+        self._deadline = deadline
+        self._timeout = httpx.Timeout(
+            min(read_timeout, deadline), connect=min(connect_timeout, deadline)
+        )
         self._etag: str | None = None
+        # `_guard` protects the fields below; the fetch itself runs outside it.
+        self._guard = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._busy = False  # a fetch is using the loop
+        self._task: asyncio.Task[OverridesDocument | None] | None = None
+        self._close_requested = False
+        after_fork_in_child(self._after_fork_in_child)
 
     @property
     def description(self) -> str:
         """The URL without credentials or query string."""
         return self._description
 
+    @property
+    def deadline(self) -> float:
+        """Seconds allowed for one whole fetch."""
+        return self._deadline
+
     def fetch(self) -> OverridesDocument | None:
-        """GET the document unless the server says it is unchanged (HTTP 304)."""
-        headers = {"If-None-Match": self._etag} if self._etag else {}
-        if self._client is None:  # opened lazily, so a closed source can be polled again
-            self._client = httpx.Client(
-                headers=self._headers,
-                timeout=self._timeout,
-                follow_redirects=False,
-                trust_env=False,  # no proxy or netrc from the environment for a rollback switch
-            )
+        """GET the document unless the server says it is unchanged (HTTP 304).
+
+        Raises:
+            SourceError: Unreachable, an HTTP error, an invalid document, the deadline passed
+                (kind ``FetchDeadline``), or ``close()`` cancelled the fetch (kind ``Closed``).
+        """
+        with self._guard:
+            if self._busy:
+                raise SourceError(f"{self._description}: a fetch is in flight", kind="Busy")
+            if self._loop is None or self._client is None:  # lazily: a closed source reopens
+                self._loop = asyncio.new_event_loop()
+                self._client = httpx.AsyncClient(
+                    headers=self._headers,
+                    timeout=self._timeout,
+                    follow_redirects=False,
+                    trust_env=False,  # no proxy or netrc from the environment for a rollback
+                )
+            loop, client = self._loop, self._client
+            self._busy, self._close_requested = True, False
         try:
-            with self._client.stream("GET", self._url, headers=headers) as response:
-                if response.status_code == httpx.codes.NOT_MODIFIED:
-                    return None
-                if response.status_code != httpx.codes.OK:
-                    kind = f"HTTP {response.status_code}"
-                    raise SourceError(f"{self._description}: {kind}", kind=kind)
-                raw = _read_capped(response, self._description)
-                etag = response.headers.get("ETag")
-        except httpx.HTTPError as err:
-            kind = type(err).__name__
-            raise SourceError(f"{self._description}: {kind}", kind=kind) from err
+            raw, etag = loop.run_until_complete(self._fetch_within_deadline(client))
+        except asyncio.CancelledError:
+            raise SourceError(f"{self._description}: fetch cancelled", kind="Closed") from None
+        finally:
+            with self._guard:
+                self._busy, self._task = False, None
+                release = self._close_requested
+            if release:
+                self._release()
+        if raw is None:
+            return None
         document = _parse_or_raise(raw, self._description)
         self._etag = etag
         return document
 
+    async def _fetch_within_deadline(
+        self, client: httpx.AsyncClient
+    ) -> tuple[bytes | None, str | None]:
+        task = asyncio.current_task()
+        with self._guard:
+            if self._close_requested:  # close() came between fetch() and this task starting
+                raise asyncio.CancelledError
+            self._task = task
+        headers = {"If-None-Match": self._etag} if self._etag else {}
+        try:
+            async with asyncio.timeout(self._deadline):
+                async with client.stream("GET", self._url, headers=headers) as response:
+                    if response.status_code == httpx.codes.NOT_MODIFIED:
+                        return None, None
+                    if response.status_code != httpx.codes.OK:
+                        kind = f"HTTP {response.status_code}"
+                        raise SourceError(f"{self._description}: {kind}", kind=kind)
+                    raw = await _read_capped(response, self._description)
+                    return raw, response.headers.get("ETag")
+        except TimeoutError:
+            raise SourceError(
+                f"{self._description}: no complete answer within {self._deadline:g} s",
+                kind="FetchDeadline",
+            ) from None
+        except httpx.HTTPError as err:
+            kind = type(err).__name__
+            raise SourceError(f"{self._description}: {kind}", kind=kind) from err
+
     def close(self) -> None:
-        """Close the connection pool; idempotent. A later ``fetch()`` opens a new one."""
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        """Cancel a fetch in flight and close the connection pool; idempotent, thread-safe.
+
+        Returns at once: a fetch in flight on another thread ends with ``SourceError`` (kind
+        ``Closed``) and releases the pool itself. A later ``fetch()`` opens a new pool.
+        """
+        with self._guard:
+            if self._busy:
+                self._close_requested = True
+                task, loop = self._task, self._loop
+                if task is not None and loop is not None:
+                    loop.call_soon_threadsafe(task.cancel)
+                return
+        self._release()
+
+    def _release(self) -> None:
+        with self._guard:
+            loop, client = self._loop, self._client
+            self._loop = self._client = None
+        if loop is None:
+            return
+        try:
+            if client is not None:
+                loop.run_until_complete(client.aclose())
+        except Exception as err:  # noqa: BLE001 - closing must not raise into shutdown
+            logger.debug("closing %s: %s", self._description, type(err).__name__)
+        finally:
+            # Not loop.shutdown_default_executor(): a DNS lookup stuck in the executor would
+            # block it; its thread ends on its own.
+            loop.close()
+
+    def _after_fork_in_child(self) -> None:
+        # The loop's selector and the pool's sockets are the parent's file descriptors: using
+        # or closing them here would disturb the parent's connections. Forget them instead.
+        self._guard = threading.Lock()  # the parent may have held it while forking
+        self._loop = self._client = self._task = None
+        self._busy = self._close_requested = False
 
 
 def open_source(
@@ -194,8 +307,17 @@ def open_source(
     token: str | None = None,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     read_timeout: float = DEFAULT_READ_TIMEOUT,
+    deadline: float = DEFAULT_FETCH_DEADLINE,
 ) -> OverridesSource:
     """The source for a ``LEADCTX_FLAG_OVERRIDES`` value: a path, ``file://`` or ``https://``.
+
+    Args:
+        location: The value: a path, ``file://`` URL or ``https://`` URL.
+        token: Bearer token for https.
+        connect_timeout: Seconds to connect (https).
+        read_timeout: Seconds per read (https).
+        deadline: Seconds for one whole fetch (https;
+            ``LEADCTX_FLAG_OVERRIDES_FETCH_TIMEOUT_SECONDS``).
 
     Raises:
         ConfigurationError: An unsupported scheme, or http to a non-loopback host.
@@ -203,7 +325,11 @@ def open_source(
     scheme = urlsplit(location).scheme.lower()
     if scheme in {"https", "http"}:
         return HttpSource(
-            location, token=token, connect_timeout=connect_timeout, read_timeout=read_timeout
+            location,
+            token=token,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            deadline=deadline,
         )
     if scheme == "file":
         parts = urlsplit(location)
@@ -243,7 +369,7 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _read_capped(response: httpx.Response, description: str) -> bytes:
+async def _read_capped(response: httpx.Response, description: str) -> bytes:
     declared = response.headers.get("Content-Length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
         raise SourceError(
@@ -251,7 +377,7 @@ def _read_capped(response: httpx.Response, description: str) -> bytes:
             kind="BodyTooLarge",
         )
     received = bytearray()
-    for chunk in response.iter_bytes():
+    async for chunk in response.aiter_bytes():
         received += chunk
         if len(received) > MAX_DOCUMENT_BYTES:
             raise SourceError(

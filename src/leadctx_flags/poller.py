@@ -1,9 +1,10 @@
 """``OverridesPoller``: one background thread that keeps asking a source for new documents.
 
 The thread is a named daemon sleeping on ``Event.wait(delay)``, so ``shutdown()`` wakes it at
-once and joins it. After a failure the delay doubles, capped at five poll intervals, so a
-failing source is not hammered and a recovered one is read again within that cap; a local
-file (``backoff = False``) is simply read again every interval.
+once, cancels a fetch in flight by closing the source, and joins it. After a failure the
+delay doubles, capped at five poll intervals, so a failing source is not hammered and a
+recovered one is read again within that cap; a local file (``backoff = False``) is simply read
+again every interval.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from typing import Final
 from leadctx_flags.document import OverridesDocument
 from leadctx_flags.overrides_sources import OverridesSource, SourceError
 
-__all__ = ["MAX_BACKOFF_FACTOR", "STALE_AFTER_FAILURES", "OverridesPoller"]
+__all__ = ["MAX_BACKOFF_FACTOR", "SHUTDOWN_TIMEOUT", "STALE_AFTER_FAILURES", "OverridesPoller"]
 
 MAX_BACKOFF_FACTOR: Final = 5
 """Backoff after failures is capped at this many poll intervals."""
 
 STALE_AFTER_FAILURES: Final = 3
 """Consecutive failed polls after which the source is reported stale."""
+
+SHUTDOWN_TIMEOUT: Final = 1.5
+"""Seconds ``shutdown()`` waits for the thread, leaving room within OpenFeature's 2 s."""
 
 logger = logging.getLogger(__name__)
 
@@ -130,12 +134,15 @@ class OverridesPoller:
             if not self._closed and not self._thread.is_alive():
                 self._thread.start()
 
-    def shutdown(self, timeout: float | None = None) -> None:
-        """Stop polling, join the thread and close the source. Idempotent.
+    def shutdown(self, timeout: float = SHUTDOWN_TIMEOUT) -> None:
+        """Stop polling, cancel a fetch in flight, join the thread, close the source.
+
+        Idempotent. Returns within about ``timeout`` seconds even in the middle of a fetch:
+        closing the source cancels it (``HttpSource`` does; a source that cannot be
+        interrupted is left to finish on its daemon thread, and a warning says so).
 
         Args:
-            timeout: Seconds to wait for the thread; ``None`` waits until it ends (at most
-                one in-flight fetch, bounded by the source's own timeouts).
+            timeout: Seconds to wait for the thread to end.
         """
         with self._lifecycle:
             if self._closed:
@@ -143,13 +150,37 @@ class OverridesPoller:
             self._closed = True
             self._stop.set()
             started = self._thread.ident is not None
+        self._source.close()  # cancels a fetch in flight, so the join below is short
         if started and self._thread is not threading.current_thread():
             self._thread.join(timeout)
-        self._source.close()
+            if self._thread.is_alive():
+                logger.warning(
+                    "overrides poller for %s still busy after %.1f s; left to end on its own",
+                    self._source.description,
+                    timeout,
+                )
+
+    def successor(self) -> OverridesPoller:
+        """A new, unstarted poller with this one's source, interval and callbacks.
+
+        After ``os.fork()`` the child has this object but not its thread; the provider starts
+        a successor there.
+        """
+        return OverridesPoller(
+            self._source,
+            interval=self._interval,
+            on_document=self._on_document,
+            on_stale=self._on_stale,
+            on_recovered=self._on_recovered,
+            stale_after=self._stale_after,
+            name=self._thread.name,
+        )
 
     def _run(self) -> None:
         while not self._stop.wait(self.next_delay()):
             self.poll_once()
+            if self._stop.is_set():  # shutdown() closed the source while this poll used it
+                self._source.close()
 
     def _record_failure(self, err: SourceError) -> None:
         self._failures += 1

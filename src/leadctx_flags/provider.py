@@ -14,8 +14,9 @@ never waits on I/O and never takes a lock. Every problem becomes an OpenFeature 
 with the flag off.
 
 With ``LEADCTX_FLAG_OVERRIDES`` set, ``initialize()`` loads the cached document (if any), polls
-the source once, then keeps polling on a daemon thread; each new document replaces the
-snapshot whole. ``shutdown()`` stops the thread.
+the source once (within the fetch deadline), then keeps polling on a daemon thread; each new
+document replaces the snapshot whole. ``shutdown()`` stops the thread, cancelling a fetch in
+flight. A process forked after ``initialize()`` starts its own poller thread.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -39,6 +41,7 @@ from leadctx_flags.decision import EnvRules, RolloutState, decide
 from leadctx_flags.document import DocumentError, FlagOverride, OverridesDocument
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.flags import KNOWN_FLAGS
+from leadctx_flags.forking import after_fork_in_child
 from leadctx_flags.overrides_sources import OverridesSource, SourceError, open_source
 from leadctx_flags.poller import OverridesPoller
 from leadctx_flags.settings import RolloutSettings
@@ -101,6 +104,7 @@ class LeadCtxProvider(AbstractProvider):
         self._source: OverridesSource | None = None
         self._cache: Path | None = None
         self._interval = 10.0
+        after_fork_in_child(self._after_fork_in_child)
         try:
             if settings is None:
                 settings = RolloutSettings()
@@ -109,6 +113,7 @@ class LeadCtxProvider(AbstractProvider):
                 source = open_source(
                     settings.flag_overrides,
                     token=None if token is None else token.get_secret_value(),
+                    deadline=settings.flag_overrides_fetch_timeout_seconds,
                 )
         except ConfigurationError as err:
             self._state = RolloutState(configuration_error=str(err))
@@ -147,9 +152,11 @@ class LeadCtxProvider(AbstractProvider):
     def initialize(self, evaluation_context: EvaluationContext) -> None:
         """Load the cached document, poll the overrides source once, then keep polling.
 
-        Never raises: a source that is down leaves the cached document (or the environment's
-        rules, or, when overrides are required, off for everyone) in force while polling goes
-        on in the background.
+        Never raises, and returns within the fetch deadline
+        (``LEADCTX_FLAG_OVERRIDES_FETCH_TIMEOUT_SECONDS``, 10 s by default): a source that is
+        down or slow leaves the cached document (or the environment's rules, or, when
+        overrides are required, off for everyone) in force while polling goes on in the
+        background.
         """
         if self._source is None or self._poller is not None:
             return
@@ -166,12 +173,26 @@ class LeadCtxProvider(AbstractProvider):
         self._poller.start()
 
     def shutdown(self) -> None:
-        """Stop polling and join the poller thread. Idempotent; ``initialize()`` may follow."""
+        """Stop polling and join the poller thread. Idempotent; ``initialize()`` may follow.
+
+        Returns within 2 s even in the middle of a fetch, which it cancels.
+        """
         poller, self._poller = self._poller, None
         if poller is not None:
             poller.shutdown()
         elif self._source is not None:
             self._source.close()
+
+    def _after_fork_in_child(self) -> None:
+        # The child has this provider and its snapshot but not the poller's thread; without a
+        # new one it would answer from the snapshot of the fork for ever, a kill included.
+        # The lock is replaced too: the parent's poller may have held it while forking.
+        self._writer = threading.Lock()
+        poller = self._poller
+        if poller is not None:
+            self._poller = poller.successor()
+            self._poller.start()
+            logger.debug("overrides poller restarted in forked process %d", os.getpid())
 
     def update_overrides(self, document: OverridesDocument, *, origin: str = "api") -> bool:
         """Put ``document`` in force unless it is older than the one in force.
@@ -273,20 +294,18 @@ class LeadCtxProvider(AbstractProvider):
         default_value: bool,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[bool]:
-        """Resolve a boolean flag; the only kind this provider serves."""
-        if flag_key not in KNOWN_FLAGS:
-            return _not_found(flag_key, default_value)
+        """Resolve a boolean flag; the only kind this provider serves. Never raises."""
         try:
+            if flag_key not in KNOWN_FLAGS:
+                return _not_found(flag_key, default_value)
             client_id = client_id_of(evaluation_context)
         except InvalidClientContext as err:
-            return FlagResolutionDetails(
-                value=False,
-                reason=Reason.ERROR,
-                variant="off",
-                flag_metadata=_telemetry_metadata(self._state),
-                error_code=ErrorCode.INVALID_CONTEXT,
-                error_message=str(err),
-            )
+            return _off(ErrorCode.INVALID_CONTEXT, str(err), self._state)
+        except Exception as err:  # noqa: BLE001 - evaluation must never raise into a pipeline
+            # An argument of a type nobody planned for (an unhashable flag key, a context
+            # whose attributes are not a mapping): off, like any other error.
+            logger.warning("shared bundle evaluation failed, answering off: %s", type(err).__name__)
+            return _off(ErrorCode.GENERAL, f"evaluation failed: {type(err).__name__}", self._state)
         state = self._state
         decision = decide(state, client_id)
         return FlagResolutionDetails(
@@ -359,6 +378,17 @@ def _rules(flag: FlagOverride | None) -> tuple[bool, bool | None, dict[str, bool
     if flag is None:
         return False, None, {}
     return flag.kill, flag.default, flag.clients
+
+
+def _off(code: ErrorCode, message: str, state: RolloutState) -> FlagResolutionDetails[bool]:
+    return FlagResolutionDetails(
+        value=False,
+        reason=Reason.ERROR,
+        variant="off",
+        flag_metadata=_telemetry_metadata(state),
+        error_code=code,
+        error_message=message,
+    )
 
 
 def _not_found(flag_key: str, default_value: T) -> FlagResolutionDetails[T]:

@@ -136,6 +136,10 @@ class RolloutSettings(EnvSettings):
             a file path, ``file://`` or ``https://`` URL.
         flag_overrides_poll_seconds: ``LEADCTX_FLAG_OVERRIDES_POLL_SECONDS``, poll interval:
             a finite number of seconds, above 0 and at most 3600.
+        flag_overrides_fetch_timeout_seconds: ``LEADCTX_FLAG_OVERRIDES_FETCH_TIMEOUT_SECONDS``,
+            the deadline for one whole https fetch (connect, headers and body): a finite
+            number of seconds, above 0 and at most 300; 10 unless set. ``initialize`` waits at
+            most this long for the first fetch.
         flag_overrides_token: ``LEADCTX_FLAG_OVERRIDES_TOKEN``, bearer token for https:
             visible ASCII (it is sent in an HTTP header).
         flag_overrides_cache: ``LEADCTX_FLAG_OVERRIDES_CACHE``, file keeping the last good
@@ -164,6 +168,7 @@ class RolloutSettings(EnvSettings):
     shared_bundle_kill: bool = False
     flag_overrides: str | None = None
     flag_overrides_poll_seconds: float = 10.0
+    flag_overrides_fetch_timeout_seconds: float = 10.0
     flag_overrides_token: SecretStr | None = None
     flag_overrides_cache: Path | None = None
     flag_overrides_required: bool = False
@@ -197,11 +202,12 @@ class RolloutSettings(EnvSettings):
     @field_validator("flag_overrides_poll_seconds", mode="after")
     @classmethod
     def _poll_seconds(cls, value: float) -> float:
-        if not math.isfinite(value) or not 0 < value <= _MAX_POLL_SECONDS:
-            raise ValueError(
-                f"must be a finite number of seconds, above 0 and at most {_MAX_POLL_SECONDS}"
-            )
-        return value
+        return _seconds(value, _MAX_POLL_SECONDS)
+
+    @field_validator("flag_overrides_fetch_timeout_seconds", mode="after")
+    @classmethod
+    def _fetch_timeout_seconds(cls, value: float) -> float:
+        return _seconds(value, _MAX_FETCH_TIMEOUT_SECONDS)
 
     @field_validator("flag_overrides_token", mode="after")
     @classmethod
@@ -227,6 +233,7 @@ class RolloutSettings(EnvSettings):
 
 
 _MAX_POLL_SECONDS: Final = 3600
+_MAX_FETCH_TIMEOUT_SECONDS: Final = 300
 
 
 def env_name(field: str) -> str:
@@ -298,3 +305,10 @@ def _unclaimed_namespace(variable: str) -> bool:
     return any(
         variable.startswith(prefix) and not registered for prefix, registered in _namespaces.items()
     )
+
+
+def _seconds(value: float, maximum: int) -> float:
+    """``value`` if it is a usable duration: finite, above 0, at most ``maximum`` seconds."""
+    if not math.isfinite(value) or not 0 < value <= maximum:
+        raise ValueError(f"must be a finite number of seconds, above 0 and at most {maximum}")
+    return value

@@ -35,7 +35,7 @@ def test_the_first_item_that_does_not_fit_is_cut_and_closes_the_section() -> Non
     fill = fill_section(HEADING, items, 22, min_item_tokens=4, counter=counter())
     assert [p.block.body for p in fill.items] == ["ab", "012345"]
     cut = fill.items[1]
-    assert cut.truncated
+    assert cut.truncated is True
     assert cut.tokens == 10  # "- 012345\n\n"
     assert cut.tokens_cut == 14 - 10
     assert fill.tokens == 22  # "x" would have fitted after a drop, but the section is closed

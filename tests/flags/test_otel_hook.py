@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 import pytest
 from openfeature import api
 from openfeature.contrib.hook.opentelemetry import OTEL_EVENT_NAME, TracingHook
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -126,17 +127,24 @@ def test_configuration_error_is_an_error_event_with_the_variant_off(
     assert event["feature_flag.result.variant"] == "off"
 
 
-def test_without_an_active_span_the_hook_records_nothing_and_evaluation_works(
-    exporter: InMemorySpanExporter,
+def test_an_evaluation_outside_any_span_leaves_no_event_on_a_later_span(
+    tracer: Tracer, exporter: InMemorySpanExporter
 ) -> None:
+    # Given the hook registered and no span current
     api.add_hooks([TracingHook()])
     api.set_provider_and_wait(
         LeadCtxProvider(RolloutSettings(shared_bundle_clients="acme")), domain=DOMAIN
     )
+    assert not trace.get_current_span().get_span_context().is_valid
 
-    value = api.get_client(domain=DOMAIN).get_boolean_value(
-        SHARED_BUNDLE_FLAG, False, client_context("acme")
-    )
+    # When the flag is evaluated there, and then again inside a span started afterwards
+    client = api.get_client(domain=DOMAIN)
+    outside = client.get_boolean_details(SHARED_BUNDLE_FLAG, False, client_context("acme"))
+    with tracer.start_as_current_span("leadctx.context.resolve"):
+        client.get_boolean_details(SHARED_BUNDLE_FLAG, False, client_context("globex"))
 
-    assert value is True
-    assert exporter.get_finished_spans() == ()
+    # Then the evaluation outside worked, and the span holds only the evaluation made in it
+    assert (outside.value, outside.reason, outside.error_code) == (True, "TARGETING_MATCH", None)
+    (span,) = exporter.get_finished_spans()
+    events = [dict(event.attributes or {}) for event in span.events]
+    assert [event["feature_flag.context.id"] for event in events] == ["globex"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 import pytest
 from openfeature import api
@@ -117,24 +118,108 @@ def test_global_and_invocation_contexts_merge_as_the_sdk_defines() -> None:
     # The SDK merges API-level context with the invocation's; the targeting key still decides.
     api.set_evaluation_context(EvaluationContext(attributes={"region": "eu"}))
     api.set_provider_and_wait(provider_with(shared_bundle_clients="acme"))
-    assert api.get_client().get_boolean_value(SHARED_BUNDLE_FLAG, False, client_context("acme"))
-
-
-def test_a_non_string_client_id_attribute_is_invalid_context_and_off() -> None:
-    provider = provider_with(shared_bundle_enabled=True)
-    api.set_provider_and_wait(provider)
-    context = EvaluationContext(attributes={"clientId": 42})
-    # The provider's own answer is off whatever the caller's default...
-    assert provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, True, context).value is False
-    # ...and through the client an error yields the caller's default, which is always False.
-    details = api.get_client().get_boolean_details(SHARED_BUNDLE_FLAG, False, context)
-    assert (details.value, details.reason, details.error_code) == (
-        False,
-        Reason.ERROR,
-        ErrorCode.INVALID_CONTEXT,
+    details = api.get_client().get_boolean_details(
+        SHARED_BUNDLE_FLAG, False, client_context("acme")
     )
-    assert details.error_message is not None
-    assert "clientId" in details.error_message
+    assert (details.value, details.reason, details.flag_metadata["source"]) == (
+        True,
+        Reason.TARGETING_MATCH,
+        "allowlist",
+    )
+
+
+TRUTHY_NON_STRING_IDS = [
+    pytest.param(["acme"], id="list"),
+    pytest.param(42, id="int"),
+    pytest.param({"id": "acme"}, id="dict"),
+    pytest.param(True, id="bool"),
+    pytest.param(float("nan"), id="nan"),
+]
+# The SDK's context merge keeps a targeting key with `or`, so a falsy one never reaches the
+# provider through the client; called directly, the provider still refuses it.
+NON_STRING_IDS = [
+    *TRUTHY_NON_STRING_IDS,
+    pytest.param(0, id="zero"),
+    pytest.param([], id="empty-list"),
+]
+
+
+def non_string_contexts(bad: object) -> list[tuple[str, EvaluationContext]]:
+    """The same bad id as the targeting key and as the clientId attribute, with the message."""
+    kind = type(bad).__name__
+    return [
+        (
+            f"evaluation context targeting_key must be a string, got {kind}",
+            EvaluationContext(targeting_key=bad),  # type: ignore[arg-type]
+        ),
+        (
+            f"evaluation context attribute 'clientId' must be a string, got {kind}",
+            EvaluationContext(attributes={"clientId": bad}),  # type: ignore[dict-item]
+        ),
+    ]
+
+
+@pytest.mark.parametrize("bad", NON_STRING_IDS)
+def test_a_non_string_id_is_invalid_context_and_off_from_the_provider(bad: object) -> None:
+    # Given a provider that would turn the flag on for anyone (acme is allowlisted too)
+    provider = provider_with(shared_bundle_enabled=True, shared_bundle_clients="acme")
+    for message, context in non_string_contexts(bad):
+        # When resolved directly with the caller's default True, Then it does not raise and
+        # answers off with INVALID_CONTEXT, naming where the id was and its type only
+        details = provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, True, context)
+        assert (details.value, details.reason, details.variant, details.error_code) == (
+            False,
+            Reason.ERROR,
+            "off",
+            ErrorCode.INVALID_CONTEXT,
+        ), message
+        assert details.error_message == message
+
+
+@pytest.mark.parametrize("bad", TRUTHY_NON_STRING_IDS)
+def test_a_non_string_id_is_off_through_the_client_with_default_true(
+    bad: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    api.set_provider_and_wait(provider_with(shared_bundle_enabled=True))
+    client = api.get_client()
+    with caplog.at_level(logging.DEBUG):
+        for message, context in non_string_contexts(bad):
+            details = client.get_boolean_details(SHARED_BUNDLE_FLAG, True, context)
+            # The provider answered off (variant "off", INVALID_CONTEXT); on any error the
+            # OpenFeature client hands back the caller's default, here True, as the
+            # specification requires. That is why pipelines pass False.
+            assert (details.value, details.variant, details.reason, details.error_code) == (
+                True,
+                "off",
+                Reason.ERROR,
+                ErrorCode.INVALID_CONTEXT,
+            ), message
+            assert details.error_message == message
+    # No traceback from the SDK: the provider answered, it did not raise
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_a_context_whose_attributes_are_broken_is_off_not_a_raise(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    provider = provider_with(shared_bundle_enabled=True)
+    broken = EvaluationContext()
+    broken.attributes = None  # type: ignore[assignment]
+    with caplog.at_level(logging.WARNING, logger="leadctx_flags"):
+        details = provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, True, broken)
+    assert (details.value, details.error_code, details.error_message) == (
+        False,
+        ErrorCode.GENERAL,
+        "evaluation failed: AttributeError",
+    )
+    assert [r.getMessage() for r in caplog.records] == [
+        "shared bundle evaluation failed, answering off: AttributeError"
+    ]
+
+
+def test_an_unhashable_flag_key_is_not_a_raise() -> None:
+    details = LeadCtxProvider().resolve_boolean_details(["x"], True)  # type: ignore[arg-type]
+    assert (details.value, details.error_code) == (False, ErrorCode.GENERAL)
 
 
 def test_an_unknown_flag_is_flag_not_found_with_the_callers_default() -> None:
@@ -175,8 +260,11 @@ def test_non_boolean_resolve_of_an_unknown_flag_is_flag_not_found() -> None:
 
 def test_every_resolution_sets_a_reason() -> None:
     provider = provider_with(shared_bundle_clients="acme")
-    for context in (None, client_context("acme"), client_context("globex")):
-        assert provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, False, context).reason
+    reasons = [
+        provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, False, context).reason
+        for context in (None, client_context("acme"), client_context("globex"))
+    ]
+    assert reasons == [Reason.DEFAULT, Reason.TARGETING_MATCH, Reason.STATIC]
     assert provider.resolve_boolean_details("other", False).reason == Reason.ERROR
 
 
@@ -232,12 +320,20 @@ def test_required_overrides_without_a_location_are_off_for_everyone() -> None:
     )
 
 
-def test_initialize_and_shutdown_without_overrides_are_quick_and_idempotent() -> None:
+def test_initialize_and_shutdown_without_overrides_start_no_thread_and_are_idempotent() -> None:
+    threads_before = threading.active_count()
     provider = LeadCtxProvider()
     provider.initialize(EvaluationContext())
+    assert threading.active_count() == threads_before
+    assert not any(t.name == "leadctx-overrides-poller" for t in threading.enumerate())
     provider.shutdown()
     provider.shutdown()
-    assert provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, False).value is False
+    details = provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, False)
+    assert (details.value, details.reason, details.flag_metadata["source"]) == (
+        False,
+        Reason.DEFAULT,
+        "env",
+    )
 
 
 def test_update_overrides_emits_configuration_changed_with_flags_changed() -> None:
@@ -267,9 +363,12 @@ def test_update_overrides_emits_configuration_changed_with_flags_changed() -> No
     # Then exactly one event was emitted, naming the flag, and handlers receive it
     assert [details.flags_changed for details in emitted] == [[SHARED_BUNDLE_FLAG]]
     assert emitted[0].metadata == {"revision": 1}
-    wait_for(lambda: bool(seen))  # the SDK runs handlers on its own executor
+    wait_for(lambda: len(seen) > 0)  # the SDK runs handlers on its own executor
     assert (seen[0].provider_name, seen[0].flags_changed) == (PROVIDER_NAME, [SHARED_BUNDLE_FLAG])
-    assert not api.get_client().get_boolean_value(SHARED_BUNDLE_FLAG, True, client_context("acme"))
+    assert (
+        api.get_client().get_boolean_value(SHARED_BUNDLE_FLAG, True, client_context("acme"))
+        is False
+    )
 
 
 def test_a_change_that_leaves_the_flag_alone_reports_no_flag_changed() -> None:
