@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
@@ -269,5 +269,7 @@ def _naive_utc(value: datetime) -> datetime:
 def _sqlite_value(value: object) -> object:
     """SQLite stores times as ISO-8601 UTC text with milliseconds, the form the queries compare."""
     if isinstance(value, datetime):
-        return _naive_utc(value).strftime(_SQLITE_TIME)[:-3]
+        # Rounded to the millisecond, as PostgreSQL's TIMESTAMP(3) rounds.
+        rounded = _naive_utc(value) + timedelta(microseconds=500)
+        return rounded.strftime(_SQLITE_TIME)[:-3]
     return value

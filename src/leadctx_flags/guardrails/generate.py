@@ -227,7 +227,8 @@ class _Plan:
         indices = range(len(self.clients))
         drafts_left = config.drafts
         for position in range(total):
-            created = config.start + step * position
+            # Milliseconds, as Prisma's TIMESTAMP(3) stores them, so both dialects hold the same.
+            created = _to_millisecond(config.start + step * position)
             after = created >= config.switch_time
             index = rng.choices(indices, weights_after if after else weights_before)[0]
             client = self.clients[index]
@@ -334,6 +335,10 @@ class _Plan:
         }
         row = (*interaction[:4], json.dumps(leadctx, separators=(",", ":")))
         return row, "parse", ()
+
+
+def _to_millisecond(value: datetime) -> datetime:
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 class _MetadataCache:
