@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -103,7 +104,7 @@ def test_missing_columns_are_named(tmp_path: Path) -> None:
     ],
 )
 def test_bad_urls_are_named(url: str, message: str) -> None:
-    with pytest.raises(DatabaseInputError, match=message):
+    with pytest.raises(DatabaseInputError, match=re.escape(message)):
         connect(url)
 
 
