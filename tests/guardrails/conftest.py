@@ -17,7 +17,6 @@ import pytest
 
 from leadctx_flags.guardrails.db import Database, connect
 
-
 # Read at import: the root conftest clears LEADCTX_* from each test's environment.
 REQUIRE_POSTGRES = os.environ.get("LEADCTX_REQUIRE_POSTGRES", "").strip() == "1"
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "pg_throwaway.sh"

@@ -104,7 +104,7 @@ class Database:
         return list(self.connection.execute(sql, prepared).fetchall())
 
     def insert_many(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-        """Insert ``rows`` into ``table`` in bulk (``executemany`` on SQLite, ``COPY`` on PostgreSQL).
+        """Insert ``rows`` into ``table`` in bulk: ``executemany`` (SQLite), ``COPY`` (PostgreSQL).
 
         Args:
             table: One of the known tables (the name is quoted, never taken from input).
@@ -246,7 +246,8 @@ def _connect_postgresql(url: str) -> Database:
         import psycopg  # noqa: PLC0415 - optional extra, loaded only for postgresql:// URLs
     except ImportError:
         raise DatabaseInputError(
-            "--db: postgresql:// needs psycopg 3; install the extra: pip install 'leadctx[postgres]'"
+            "--db: postgresql:// needs psycopg 3; "
+            "install the extra: pip install 'leadctx[postgres]'"
         ) from None
     try:
         connection = psycopg.connect(url, connect_timeout=10)

@@ -217,36 +217,35 @@ class _Plan:
     def records(self) -> Iterator[tuple[tuple[Any, ...], str, tuple[Any, ...]]]:
         config = self.config
         rng = self.random
-        gate = config.overseer_per_draft
-        extract = gate * config.extract_share
-        parses = config.parses_per_draft
-        total = int(config.drafts * (1 + gate + extract + parses))
-        step = config.span / max(total - 1, 1)
+        # Exact counts per kind, in a seeded random order.
+        gate = round(config.drafts * config.overseer_per_draft)
+        extract = round(gate * config.extract_share)
+        parses = round(config.drafts * config.parses_per_draft)
+        kinds = bytearray([0] * config.drafts + [1] * gate + [2] * extract + [3] * parses)
+        rng.shuffle(kinds)
+        step = config.span / max(len(kinds) - 1, 1)
         weights_before = list(config.client_weights or [1.0] * len(self.clients))
         weights_after = list(config.client_weights_after or weights_before)
         indices = range(len(self.clients))
-        drafts_left = config.drafts
-        for position in range(total):
+        for position, kind in enumerate(kinds):
             # Milliseconds, as Prisma's TIMESTAMP(3) stores them, so both dialects hold the same.
             created = _to_millisecond(config.start + step * position)
             after = created >= config.switch_time
             index = rng.choices(indices, weights_after if after else weights_before)[0]
             client = self.clients[index]
             on = after and client in self.canary
-            kind = rng.random() * (1 + gate + extract + parses)
-            if kind < 1 and drafts_left > 0:
-                drafts_left -= 1
+            if kind == 0:
                 yield self._draft(index, client, created, on)
-            elif kind < 1 + gate:
+            elif kind == 1:
                 yield self._decision(client, created, on, stage="gate")
-            elif kind < 1 + gate + extract:
+            elif kind == 2:
                 yield self._decision(client, created, on, stage="extract")
             else:
                 yield self._parse(client, created, on)
 
-    def _interaction(self, client: str, created: datetime, on: bool, prompt_key: str) -> tuple[
-        tuple[Any, ...], str
-    ]:
+    def _interaction(
+        self, client: str, created: datetime, on: bool, prompt_key: str
+    ) -> tuple[tuple[Any, ...], str]:
         self.counter += 1
         interaction_id = f"int-{self.counter:09d}"
         config = self.config
@@ -310,7 +309,15 @@ class _Plan:
         decision = "revise" if rng.random() < revise else "approve"
         confidence = round(min(max(rng.gauss(0.7, 0.15), 0.0), 1.0), 4)
         self.counter += 1
-        row = (f"mod-{self.counter:09d}", client, created, interaction_id, stage, decision, confidence)
+        row = (
+            f"mod-{self.counter:09d}",
+            client,
+            created,
+            interaction_id,
+            stage,
+            decision,
+            confidence,
+        )
         return interaction, "decision", row
 
     def _parse(

@@ -1,6 +1,6 @@
 """Every SQL statement the guardrails run, one set per dialect, aggregating in the database.
 
-Python receives counts grouped by client × arm × outcome (× confidence bucket), never rows, so
+Python receives counts grouped by client, arm and outcome (and confidence bucket), never rows, so
 the report's memory does not grow with the number of records. The statements differ between
 dialects only where JSON access and time parsing do (``json_extract`` vs ``#>>``); print them
 with ``python -m leadctx_flags.guardrails.queries sqlite|postgresql`` to paste into a shell.
@@ -443,33 +443,59 @@ def _read_one(database: Database, window: Window) -> Collected:
         "all_clients": 1 if window.clients is None else 0,
         "clients": json.dumps(list(window.clients or ())),
     }
-    counts: dict[tuple[str, Arm], dict[str, Any]] = defaultdict(_empty_counts)
-    quality: dict[str, int] = defaultdict(int)
-    excluded: dict[str, int] = defaultdict(int)
-
+    tally = _Tally()
     for row in database.fetch(sql["drafts"], params):
+        tally.add_drafts(row)
+    for row in database.fetch(sql["overseer"], params):
+        tally.add_overseer(row)
+    for row in database.fetch(sql["interactions"], params):
+        tally.add_interactions(row)
+    bounds = database.fetch(sql["bounds"], params)
+    switch_time, first, last = bounds[0] if bounds else (None, None, None)
+    signals = Signals(
+        by_client={key: _freeze(value) for key, value in sorted(tally.counts.items())},
+        quality=DataQuality(**tally.quality),
+        window_start=_iso(window.since) if window.since else _iso_or_none(first),
+        window_end=_iso(window.until) if window.until else _iso_or_none(last),
+        switch_time=_iso_or_none(switch_time),
+    )
+    return Collected(signals=signals, excluded=Excluded(**tally.excluded))
+
+
+@dataclass(slots=True)
+class _Tally:
+    """Adds the grouped rows of each statement into per-(client, arm) counts."""
+
+    counts: dict[tuple[str, Arm], dict[str, Any]] = field(
+        default_factory=lambda: defaultdict(_empty_counts)
+    )
+    quality: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    excluded: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def target(self, client: str | None, arm: str, records: int) -> dict[str, Any] | None:
+        """The counts a group adds to, or ``None`` after counting why it has no arm."""
+        if arm in {_MISSING_INTERACTION, _MALFORMED}:
+            self.quality[arm] += records
+            return None
+        if client is None:
+            self.excluded[_NO_CLIENT] += records
+            return None
+        if arm in {_NO_TIMESTAMP, _NO_CLIENT, _LEGACY_AFTER_SWITCH}:
+            self.excluded[arm] += records
+            return None
+        return self.counts[str(client), Arm(arm)]
+
+    def add_drafts(self, row: Sequence[Any]) -> None:
         client, arm, bucket, records, *values = row
-        (
-            evaluated,
-            auto_sent,
-            needs_review,
-            resolved,
-            edited,
-            unknown_action,
-            unknown_status,
-            null_conf,
-            out_of_range,
-            conf_sum,
-            conf_sq,
-        ) = values
-        quality["unknown_action"] += int(unknown_action)
-        quality["unknown_status"] += int(unknown_status)
-        quality["null_confidence"] += int(null_conf)
-        quality["confidence_out_of_range"] += int(out_of_range)
-        key = _arm_key(client, arm, int(records), quality, excluded)
-        if key is None:
-            continue
-        target = counts[key]
+        evaluated, auto_sent, needs_review, resolved, edited = values[:5]
+        unknown_action, unknown_status, null_conf, out_of_range, conf_sum, conf_sq = values[5:]
+        self.quality["unknown_action"] += int(unknown_action)
+        self.quality["unknown_status"] += int(unknown_status)
+        self.quality["null_confidence"] += int(null_conf)
+        self.quality["confidence_out_of_range"] += int(out_of_range)
+        target = self.target(client, arm, int(records))
+        if target is None:
+            return
         target["drafts_evaluated"] += int(evaluated)
         target["auto_sent"] += int(auto_sent)
         target["needs_review"] += int(needs_review)
@@ -477,39 +503,36 @@ def _read_one(database: Database, window: Window) -> Collected:
         target["review_edited"] += int(edited)
         _add_moments(target["confidence"], bucket, int(records), conf_sum, conf_sq)
 
-    for row in database.fetch(sql["overseer"], params):
-        client, arm, stage, decision, bucket, records, null_conf, out_of_range, conf_sum, conf_sq = (
-            row
-        )
+    def add_overseer(self, row: Sequence[Any]) -> None:
+        client, arm, stage, decision, bucket, records, *values = row
+        null_conf, out_of_range, conf_sum, conf_sq = values
         if stage == "extract":
-            excluded["overseer_other_stage"] += int(records)
-            continue
+            self.excluded["overseer_other_stage"] += int(records)
+            return
         if stage != "gate":
-            excluded["overseer_unknown_stage"] += int(records)
-            continue
-        quality["null_confidence"] += int(null_conf)
-        quality["confidence_out_of_range"] += int(out_of_range)
+            self.excluded["overseer_unknown_stage"] += int(records)
+            return
+        self.quality["null_confidence"] += int(null_conf)
+        self.quality["confidence_out_of_range"] += int(out_of_range)
         if decision == "unknown":
-            quality["unknown_overseer_decision"] += int(records)
-        key = _arm_key(client, arm, int(records), quality, excluded)
-        if key is None or decision == "unknown":
-            continue
-        target = counts[key]
+            self.quality["unknown_overseer_decision"] += int(records)
+        target = self.target(client, arm, int(records))
+        if target is None or decision == "unknown":
+            return
         target["overseer_gate"] += int(records)
         if decision == "revise":
             target["overseer_revise"] += int(records)
         moments = target[f"overseer_confidence_{decision}"]
         _add_moments(moments, bucket, int(records), conf_sum, conf_sq)
 
-    for row in database.fetch(sql["interactions"], params):
+    def add_interactions(self, row: Sequence[Any]) -> None:
         client, arm, records, flag_on, fallback, no_stats, assets, memory, *times = row
         parses, parse_no_times, matched, attempted, wrong = times
-        key = _arm_key(client, arm, int(records), quality, excluded)
-        if key is None:
-            continue
+        target = self.target(client, arm, int(records))
+        if target is None:
+            return
         # Counted into the arm as calls, and as unreadable parts of otherwise usable records.
-        quality["malformed_metadata"] += int(no_stats) + int(parse_no_times)
-        target = counts[key]
+        self.quality["malformed_metadata"] += int(no_stats) + int(parse_no_times)
         target["calls"] += int(records)
         target["calls_flag_on"] += int(flag_on)
         target["calls_fallback"] += int(fallback)
@@ -519,17 +542,6 @@ def _read_one(database: Database, window: Window) -> Collected:
         target["proposed_matched"] += int(matched)
         target["booking_attempted"] += int(attempted)
         target["booking_wrong"] += int(wrong)
-
-    bounds = database.fetch(sql["bounds"], params)
-    switch_time, first, last = bounds[0] if bounds else (None, None, None)
-    signals = Signals(
-        by_client={key: _freeze(value) for key, value in sorted(counts.items())},
-        quality=DataQuality(**quality),
-        window_start=_iso(window.since) if window.since else _iso_or_none(first),
-        window_end=_iso(window.until) if window.until else _iso_or_none(last),
-        switch_time=_iso_or_none(switch_time),
-    )
-    return Collected(signals=signals, excluded=Excluded(**excluded))
 
 
 _MOMENT_FIELDS: Final = frozenset(
@@ -575,23 +587,6 @@ def _freeze(values: Mapping[str, Any]) -> ClientArmSignals:
         else:
             frozen[name] = value
     return ClientArmSignals(**frozen)
-
-
-def _arm_key(
-    client: str | None,
-    arm: str,
-    records: int,
-    quality: dict[str, int],
-    excluded: dict[str, int],
-) -> tuple[str, Arm] | None:
-    """The (client, arm) a group counts into, or ``None`` after counting why it has none."""
-    if arm in {_MISSING_INTERACTION, _MALFORMED}:
-        quality[arm] += records
-        return None
-    if arm in {_NO_TIMESTAMP, _NO_CLIENT, _LEGACY_AFTER_SWITCH} or client is None:
-        excluded[arm if client is not None else _NO_CLIENT] += records
-        return None
-    return (str(client), Arm(arm))
 
 
 def _aware(value: datetime) -> datetime:
