@@ -1,0 +1,786 @@
+"""The metric catalogue: each metric turns ``Signals`` into a ``MetricResult`` with a verdict.
+
+Cohorts. The canary's records after the switch (``Arm.CANARY_AFTER``) are compared with the
+same clients before it (``Arm.CANARY_BEFORE``), stratified by client with Mantel-Haenszel
+weights, so a change in which clients send the traffic is not read as a change in any client.
+When control clients (still on legacy) were seen before and after the switch time, the
+control's own change is subtracted (difference-in-differences): a regression must show in the
+canary's change *and* exceed the control's, or it is only a ``warn`` (a trend common to every
+client is not the bundle's doing). The concurrent difference canary-after minus control-after
+is reported as a description (different clients: not stratifiable).
+
+Directions (a change this way is a regression) and why:
+
+* ``auto_send.confidence`` up: the seed's concern is confidence drift that causes unsafe
+  auto-sends; a higher mean confidence with no better drafts pushes more drafts over the
+  threshold. A drop shows as more needs-review, which has its own guardrail. It is the one
+  *drift* metric: it rolls back only after ``drift_confirmations`` consecutive regress checks.
+* ``auto_send.rate`` up: more drafts sent without a human, the exposure the rollout guards.
+* ``auto_send.needs_review_rate`` up: the evaluator trusts the drafts less.
+* ``auto_send.edited_share`` up: reviewers had to edit more of the drafts they resolved.
+* ``overseer.revise_rate`` up: the meeting overseer's gate sent more drafts back.
+* ``proposed_times.attempts_per_parse`` up: an over-eager parser books more (the seed's
+  booking mistakes); ``proposed_times.match_rate`` down: fewer proposed times matched.
+* ``proposed_times.wrong_bookings``: critical; a count against ``wrong_bookings_allowed``.
+* ``bundle.*``: the canary's own fallback and truncation rates against thresholds, and a
+  warning against the previous window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum, unique
+from typing import Any
+
+from leadctx_flags.guardrails.classical import (
+    StratifiedDifference,
+    Stratum,
+    clopper_pearson_upper,
+    ks_from_histograms,
+    mantel_haenszel_difference,
+    psi,
+    stratified_odds_ratio,
+    wasserstein_over_sigma,
+)
+from leadctx_flags.guardrails.policy import GuardrailPolicy, MetricName
+from leadctx_flags.guardrails.sequential import lower_bound, upper_bound
+from leadctx_flags.guardrails.signals import (
+    CONFIDENCE_BUCKETS,
+    Arm,
+    ClientArmSignals,
+    Moments,
+    Signals,
+)
+
+__all__ = [
+    "RATE_METRICS",
+    "Direction",
+    "MetricName",
+    "MetricResult",
+    "MetricSpec",
+    "Verdict",
+    "evaluate_metrics",
+]
+
+
+@unique
+class Verdict(StrEnum):
+    """A metric's verdict at one check."""
+
+    OK = "ok"
+    WARN = "warn"
+    REGRESS = "regress"
+    INSUFFICIENT_DATA = "insufficient_data"
+
+
+@unique
+class Direction(StrEnum):
+    """Which way a change is a regression."""
+
+    UP = "up"
+    DOWN = "down"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricResult:
+    """One metric at one check: its verdict and the figures behind it (counts, never content).
+
+    Args:
+        name: The metric's ``MetricName`` value.
+        verdict: ``ok | warn | regress | insufficient_data``.
+        reason: One plain-English line.
+        critical: A regress rolls back at once, whatever else holds.
+        baseline: ``{"n": ..., "value": ...}`` for the comparison side (the canary before).
+        canary: ``{"n": ..., "value": ...}`` for the canary after the switch.
+        delta: The (stratified) change, canary minus baseline, or None.
+        interval: ``(lower, upper)`` anytime-valid bound on ``delta`` (one side is infinite),
+            or None.
+        clients: The canary clients whose data drives a regress (empty otherwise).
+        extra: Further figures (descriptions, cohort comparisons); JSON-ready values.
+    """
+
+    name: str
+    verdict: Verdict
+    reason: str
+    critical: bool = False
+    baseline: Mapping[str, Any] = field(default_factory=dict)
+    canary: Mapping[str, Any] = field(default_factory=dict)
+    delta: float | None = None
+    interval: tuple[float, float] | None = None
+    clients: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """This result as JSON-ready values; an infinite interval end becomes None."""
+        interval = (
+            None
+            if self.interval is None
+            else [_finite_or_none(self.interval[0]), _finite_or_none(self.interval[1])]
+        )
+        return {
+            "name": self.name,
+            "verdict": str(self.verdict),
+            "reason": self.reason,
+            "critical": self.critical,
+            "baseline": dict(self.baseline),
+            "canary": dict(self.canary),
+            "delta": self.delta,
+            "interval": interval,
+            "clients": list(self.clients),
+            "extra": dict(self.extra),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> MetricResult:
+        """Read back what :meth:`to_json` wrote (a None interval end is infinite again).
+
+        Args:
+            data: One element of the report's ``metrics`` list.
+        """
+        raw = data.get("interval")
+        interval = (
+            None
+            if raw is None
+            else (
+                -math.inf if raw[0] is None else float(raw[0]),
+                math.inf if raw[1] is None else float(raw[1]),
+            )
+        )
+        return cls(
+            name=str(data["name"]),
+            verdict=Verdict(data["verdict"]),
+            reason=str(data.get("reason", "")),
+            critical=bool(data.get("critical", False)),
+            baseline=dict(data.get("baseline", {})),
+            canary=dict(data.get("canary", {})),
+            delta=None if data.get("delta") is None else float(data["delta"]),
+            interval=interval,
+            clients=tuple(str(c) for c in data.get("clients", ())),
+            extra=dict(data.get("extra", {})),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """A tested rate or mean: how to count it and which way is worse.
+
+    Args:
+        name: The metric's name.
+        direction: Which way a change is a regression.
+        numerator / denominator: The counts of one client in one arm (for a rate).
+        drift: Needs ``drift_confirmations`` consecutive regress checks to roll back.
+    """
+
+    name: MetricName
+    direction: Direction
+    numerator: Callable[[ClientArmSignals], int]
+    denominator: Callable[[ClientArmSignals], int]
+    drift: bool = False
+
+
+RATE_METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec(
+        MetricName.AUTO_SEND_RATE, Direction.UP, lambda s: s.auto_sent, lambda s: s.drafts_evaluated
+    ),
+    MetricSpec(
+        MetricName.NEEDS_REVIEW_RATE,
+        Direction.UP,
+        lambda s: s.needs_review,
+        lambda s: s.drafts_evaluated,
+    ),
+    MetricSpec(
+        MetricName.EDITED_SHARE,
+        Direction.UP,
+        lambda s: s.review_edited,
+        lambda s: s.review_resolved,
+    ),
+    MetricSpec(
+        MetricName.OVERSEER_REVISE_RATE,
+        Direction.UP,
+        lambda s: s.overseer_revise,
+        lambda s: s.overseer_gate,
+    ),
+    MetricSpec(
+        MetricName.BOOKING_ATTEMPTS,
+        Direction.UP,
+        lambda s: s.booking_attempted,
+        lambda s: s.proposed_parses,
+    ),
+    MetricSpec(
+        MetricName.MATCH_RATE,
+        Direction.DOWN,
+        lambda s: s.proposed_matched,
+        lambda s: s.proposed_parses,
+    ),
+)
+"""The stratified rate metrics, in report order."""
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _arm(signals: Signals, arm: Arm) -> dict[str, ClientArmSignals]:
+    return {client: counts for (client, a), counts in signals.by_client.items() if a is arm}
+
+
+def _moments_stratum(label: str, after: Moments, before: Moments) -> Stratum:
+    def mean_var(m: Moments) -> tuple[float, float]:
+        if m.n == 0:
+            return 0.0, 0.0
+        mean = m.total / m.n
+        # Sample variance from the sums; floored at 0 against rounding in the database's sums.
+        var = max(m.total_sq - m.n * mean * mean, 0.0) / max(m.n - 1, 1)
+        return mean, var
+
+    m1, v1 = mean_var(after)
+    m0, v0 = mean_var(before)
+    return Stratum(label, after.n, m1, v1, before.n, m0, v0)
+
+
+def _strata(
+    after: Mapping[str, ClientArmSignals],
+    before: Mapping[str, ClientArmSignals],
+    make: Callable[[str, ClientArmSignals, ClientArmSignals], Stratum],
+) -> list[Stratum]:
+    return [
+        make(client, after[client], before[client]) for client in sorted(after) if client in before
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Cohorts:
+    canary_after: dict[str, ClientArmSignals]
+    canary_before: dict[str, ClientArmSignals]
+    control_after: dict[str, ClientArmSignals]
+    control_before: dict[str, ClientArmSignals]
+
+    @classmethod
+    def of(cls, signals: Signals) -> _Cohorts:
+        return cls(
+            _arm(signals, Arm.CANARY_AFTER),
+            _arm(signals, Arm.CANARY_BEFORE),
+            _arm(signals, Arm.CONTROL_AFTER),
+            _arm(signals, Arm.CONTROL_BEFORE),
+        )
+
+
+def _compare(
+    name: MetricName,
+    direction: Direction,
+    canary: StratifiedDifference | None,
+    control: StratifiedDifference | None,
+    *,
+    policy: GuardrailPolicy,
+    previous: MetricResult | None,
+    drift: bool,
+    baseline: dict[str, Any],
+    canary_side: dict[str, Any],
+    extra: dict[str, Any],
+) -> MetricResult:
+    """The shared verdict logic of every stratified comparison."""
+    if canary is None or min(canary.n1, canary.n0) < policy.min_samples:
+        have = (0, 0) if canary is None else (canary.n1, canary.n0)
+        return MetricResult(
+            name,
+            Verdict.INSUFFICIENT_DATA,
+            f"{have[0]} canary and {have[1]} baseline records from the same clients; "
+            f"needs {policy.min_samples} per side",
+            baseline=baseline,
+            canary=canary_side,
+            extra=extra,
+        )
+    alpha = policy.alpha(name)
+    t = min(canary.n1, canary.n0)
+    up = direction is Direction.UP
+    bound_of = lower_bound if up else upper_bound
+    cs = bound_of(canary.estimate, canary.se, t, policy.planned_n_per_side, alpha)
+    interval = (cs.bound, math.inf) if up else (-math.inf, cs.bound)
+    confirmed = cs.bound > 0 if up else cs.bound < 0
+    streak = 0
+    extra = {**extra, "alpha": alpha, "strata": canary.strata}
+    worse = "up" if up else "down"
+    did_confirms = True
+    if control is not None and min(control.n1, control.n0) >= policy.min_samples:
+        did = canary.estimate - control.estimate
+        did_cs = bound_of(
+            did, math.hypot(canary.se, control.se), t, policy.planned_n_per_side, alpha
+        )
+        did_confirms = did_cs.bound > 0 if up else did_cs.bound < 0
+        extra |= {"control_delta": control.estimate, "did": did, "did_bound": did_cs.bound}
+    if confirmed and did_confirms:
+        previous_streak = 0 if previous is None else int(previous.extra.get("regress_streak", 0))
+        streak = previous_streak + 1
+    extra["regress_streak"] = streak
+    common: dict[str, Any] = {
+        "baseline": baseline,
+        "canary": canary_side,
+        "delta": canary.estimate,
+        "interval": interval,
+        "extra": extra,
+    }
+    if confirmed and not did_confirms:
+        return MetricResult(
+            name,
+            Verdict.WARN,
+            f"canary went {worse}, but control clients moved too (difference-in-differences "
+            "not confirmed)",
+            **common,
+        )
+    if confirmed:
+        if drift and streak < policy.drift_confirmations:
+            return MetricResult(
+                name,
+                Verdict.WARN,
+                f"confirmed {worse} at {streak} consecutive check(s); a drift metric needs "
+                f"{policy.drift_confirmations} to roll back",
+                **common,
+            )
+        drivers = tuple(c for c, v in canary.contributions.items() if (v > 0 if up else v < 0))
+        return MetricResult(
+            name,
+            Verdict.REGRESS,
+            f"anytime-valid bound confirms a change {worse} at alpha {alpha:.4g}",
+            clients=drivers,
+            **common,
+        )
+    trending = (
+        canary.estimate > policy.practical_margin
+        if up
+        else canary.estimate < -policy.practical_margin
+    )
+    if trending:
+        return MetricResult(
+            name,
+            Verdict.WARN,
+            f"change {worse} beyond the practical margin {policy.practical_margin:g}, "
+            "not confirmed",
+            **common,
+        )
+    return MetricResult(name, Verdict.OK, f"no confirmed change {worse}", **common)
+
+
+def _pooled(arm: Mapping[str, ClientArmSignals], count: Callable[[ClientArmSignals], int]) -> int:
+    return sum(count(s) for s in arm.values())
+
+
+def _side(n: int, x: int) -> dict[str, Any]:
+    return {"n": n, "value": (x / n) if n else None}
+
+
+def rate_metric(
+    spec: MetricSpec,
+    cohorts: _Cohorts,
+    policy: GuardrailPolicy,
+    previous: MetricResult | None,
+) -> MetricResult:
+    """A stratified rate comparison (canary after vs the same clients before, and the control).
+
+    Args:
+        spec: The metric.
+        cohorts: The signals split by arm.
+        policy: Thresholds and error split.
+        previous: This metric in the previous report (for the drift streak), or None.
+    """
+    num, den = spec.numerator, spec.denominator
+
+    def stratum(client: str, a: ClientArmSignals, b: ClientArmSignals) -> Stratum:
+        return Stratum.of_rates(client, num(a), den(a), num(b), den(b))
+
+    strata = _strata(cohorts.canary_after, cohorts.canary_before, stratum)
+    canary = mantel_haenszel_difference(strata)
+    control = mantel_haenszel_difference(
+        _strata(cohorts.control_after, cohorts.control_before, stratum)
+    )
+    extra: dict[str, Any] = {}
+    n_control = _pooled(cohorts.control_after, den)
+    if n_control:
+        n_canary = _pooled(cohorts.canary_after, den)
+        extra["vs_control_after"] = (
+            _pooled(cohorts.canary_after, num) / n_canary if n_canary else 0.0
+        ) - _pooled(cohorts.control_after, num) / n_control
+    odds = (
+        stratified_odds_ratio([(num(a), den(a), num(b), den(b)) for a, b in _pairs(cohorts)])
+        if policy.odds_ratio_descriptions
+        else None
+    )
+    if odds is not None:
+        extra |= {"mh_odds_ratio": odds.odds_ratio, "cmh_p_value": odds.p_value}
+    return _compare(
+        spec.name,
+        spec.direction,
+        canary,
+        control,
+        policy=policy,
+        previous=previous,
+        drift=spec.drift,
+        baseline=_side(_pooled(cohorts.canary_before, den), _pooled(cohorts.canary_before, num)),
+        canary_side=_side(_pooled(cohorts.canary_after, den), _pooled(cohorts.canary_after, num)),
+        extra=extra,
+    )
+
+
+def _pairs(cohorts: _Cohorts) -> list[tuple[ClientArmSignals, ClientArmSignals]]:
+    return [
+        (cohorts.canary_after[c], cohorts.canary_before[c])
+        for c in sorted(cohorts.canary_after)
+        if c in cohorts.canary_before
+    ]
+
+
+def _sum_histograms(moments: list[Moments]) -> list[int]:
+    total = [0] * CONFIDENCE_BUCKETS
+    for m in moments:
+        for i, count in enumerate(m.histogram):
+            total[i] += count
+    return total
+
+
+def _moments_side(moments: list[Moments]) -> dict[str, Any]:
+    n = sum(m.n for m in moments)
+    return {"n": n, "value": (sum(m.total for m in moments) / n) if n else None}
+
+
+def confidence_metric(
+    cohorts: _Cohorts, policy: GuardrailPolicy, previous: MetricResult | None
+) -> MetricResult:
+    """The auto-send confidence: a stratified mean shift drives it; drift descriptions warn.
+
+    PSI (baseline deciles, from 500 records per side), KS and Wasserstein/sigma compare the
+    pooled histograms of the canary after and before; they are not sequentially valid, so they
+    may turn an ``ok`` into a ``warn`` (hold) but never into a regress.
+
+    Args:
+        cohorts: The signals split by arm.
+        policy: Thresholds and error split.
+        previous: This metric in the previous report (for the drift streak), or None.
+    """
+    pairs = _pairs(cohorts)
+    canary = mantel_haenszel_difference(
+        [
+            _moments_stratum(
+                c, cohorts.canary_after[c].confidence, cohorts.canary_before[c].confidence
+            )
+            for c in sorted(cohorts.canary_after)
+            if c in cohorts.canary_before
+        ]
+    )
+    control = mantel_haenszel_difference(
+        [
+            _moments_stratum(
+                c, cohorts.control_after[c].confidence, cohorts.control_before[c].confidence
+            )
+            for c in sorted(cohorts.control_after)
+            if c in cohorts.control_before
+        ]
+    )
+    after = [a.confidence for a, _ in pairs]
+    before = [b.confidence for _, b in pairs]
+    hist_after, hist_before = _sum_histograms(after), _sum_histograms(before)
+    extra: dict[str, Any] = {"histogram_baseline": hist_before, "histogram_canary": hist_after}
+    drift_psi = psi(hist_before, hist_after)
+    ks = ks_from_histograms(hist_before, hist_after)
+    w_sigma = wasserstein_over_sigma(hist_before, hist_after)
+    extra |= {
+        "psi": drift_psi,
+        "ks": None if ks is None else ks.statistic,
+        "ks_p_value": None if ks is None else ks.p_value,
+        "wasserstein_over_sigma": w_sigma,
+    }
+    result = _compare(
+        MetricName.CONFIDENCE,
+        Direction.UP,
+        canary,
+        control,
+        policy=policy,
+        previous=previous,
+        drift=True,
+        baseline=_moments_side(before),
+        canary_side=_moments_side(after),
+        extra=extra,
+    )
+    if result.verdict is not Verdict.OK:
+        return result
+    described = [
+        label
+        for label, hit in (
+            ("PSI", drift_psi is not None and drift_psi >= policy.psi_warn),
+            ("KS", ks is not None and ks.p_value < policy.ks_p_warn),
+            ("Wasserstein/sigma", w_sigma is not None and w_sigma >= policy.wasserstein_warn),
+        )
+        if hit
+    ]
+    if not described:
+        return result
+    return MetricResult(
+        result.name,
+        Verdict.WARN,
+        f"distribution moved ({', '.join(described)}); the mean test does not confirm a regression",
+        baseline=result.baseline,
+        canary=result.canary,
+        delta=result.delta,
+        interval=result.interval,
+        extra=result.extra,
+    )
+
+
+def wrong_bookings_metric(cohorts: _Cohorts, policy: GuardrailPolicy) -> MetricResult:
+    """Wrong bookings in the canary: critical, a count against ``wrong_bookings_allowed``.
+
+    The Clopper-Pearson upper bound of the wrong-booking rate per attempted booking is
+    reported; with no wrong booking and fewer than ``min_samples`` attempts the metric is
+    ``insufficient_data`` (no evidence either way).
+
+    Args:
+        cohorts: The signals split by arm.
+        policy: The allowance and the bound's level.
+    """
+    wrong = _pooled(cohorts.canary_after, lambda s: s.booking_wrong)
+    attempts = _pooled(cohorts.canary_after, lambda s: s.booking_attempted)
+    wrong_before = _pooled(cohorts.canary_before, lambda s: s.booking_wrong)
+    attempts_before = _pooled(cohorts.canary_before, lambda s: s.booking_attempted)
+    upper = clopper_pearson_upper(wrong, max(attempts, wrong), policy.wrong_booking_alpha)
+    common: dict[str, Any] = {
+        "critical": True,
+        "baseline": {"n": attempts_before, "value": wrong_before},
+        "canary": {"n": attempts, "value": wrong},
+        "delta": float(wrong - wrong_before),
+        "interval": (0.0, upper),
+        "extra": {"wrong_rate_upper": upper, "level": 1.0 - policy.wrong_booking_alpha},
+    }
+    if wrong > policy.wrong_bookings_allowed:
+        clients = tuple(c for c, s in sorted(cohorts.canary_after.items()) if s.booking_wrong)
+        return MetricResult(
+            MetricName.WRONG_BOOKINGS,
+            Verdict.REGRESS,
+            f"{wrong} wrong booking(s) in the canary; {policy.wrong_bookings_allowed} allowed",
+            clients=clients,
+            **common,
+        )
+    if attempts < policy.min_samples:
+        return MetricResult(
+            MetricName.WRONG_BOOKINGS,
+            Verdict.INSUFFICIENT_DATA,
+            f"{attempts} booking attempts in the canary; needs {policy.min_samples}",
+            **common,
+        )
+    return MetricResult(
+        MetricName.WRONG_BOOKINGS,
+        Verdict.OK,
+        f"no wrong booking beyond the allowance; rate below {upper:.4f} "
+        f"at {1.0 - policy.wrong_booking_alpha:.0%}",
+        **common,
+    )
+
+
+def _health_metric(
+    name: MetricName,
+    threshold: float,
+    *,
+    num: Callable[[ClientArmSignals], int],
+    den: Callable[[ClientArmSignals], int],
+    cohorts: _Cohorts,
+    previous_after: Mapping[str, ClientArmSignals] | None,
+    policy: GuardrailPolicy,
+) -> MetricResult:
+    n = _pooled(cohorts.canary_after, den)
+    x = _pooled(cohorts.canary_after, num)
+    extra: dict[str, Any] = {"threshold": threshold}
+    previous_rate: float | None = None
+    if previous_after is not None:
+        prev_n = _pooled(previous_after, den)
+        if prev_n >= policy.min_samples:
+            previous_rate = _pooled(previous_after, num) / prev_n
+            extra["previous_window"] = {"n": prev_n, "value": previous_rate}
+    side = _side(n, x)
+    if n < policy.min_samples:
+        return MetricResult(
+            name,
+            Verdict.INSUFFICIENT_DATA,
+            f"{n} canary calls; needs {policy.min_samples}",
+            baseline={"n": 0, "value": threshold},
+            canary=side,
+            extra=extra,
+        )
+    rate = x / n
+    alpha = policy.alpha(name)
+    cs = lower_bound(rate, math.sqrt(rate * (1.0 - rate) / n), n, policy.planned_n_per_side, alpha)
+    extra["alpha"] = alpha
+    common: dict[str, Any] = {
+        "baseline": {"n": 0, "value": threshold},
+        "canary": side,
+        "delta": rate - threshold,
+        "interval": (cs.bound - threshold, math.inf),
+        "extra": extra,
+    }
+    if cs.bound > threshold:
+        clients = tuple(
+            c
+            for c, s in sorted(cohorts.canary_after.items())
+            if den(s) and num(s) / den(s) > threshold
+        )
+        return MetricResult(
+            name,
+            Verdict.REGRESS,
+            f"rate confirmed above the threshold {threshold:g} at alpha {alpha:.4g}",
+            clients=clients,
+            **common,
+        )
+    if rate > threshold:
+        return MetricResult(
+            name, Verdict.WARN, f"rate above the threshold {threshold:g}, not confirmed", **common
+        )
+    if previous_rate is not None and rate > previous_rate + policy.previous_window_margin:
+        return MetricResult(
+            name,
+            Verdict.WARN,
+            f"rate up more than {policy.previous_window_margin:g} on the previous window",
+            **common,
+        )
+    return MetricResult(name, Verdict.OK, f"rate within the threshold {threshold:g}", **common)
+
+
+def health_metrics(
+    signals: Signals, cohorts: _Cohorts, policy: GuardrailPolicy
+) -> list[MetricResult]:
+    """The bundle's own health in the canary: fallback rate and truncation rates.
+
+    Fallback is counted among calls with the flag on; truncation among calls that took the
+    shared path (flag on, no fallback), since only those carry truncation stats.
+
+    Args:
+        signals: This check's signals (``previous`` gives the previous window).
+        cohorts: The signals split by arm.
+        policy: Thresholds and error split.
+    """
+    previous_after = None if signals.previous is None else _arm(signals.previous, Arm.CANARY_AFTER)
+
+    def shared_calls(s: ClientArmSignals) -> int:
+        return s.calls_flag_on - s.calls_fallback
+
+    return [
+        _health_metric(
+            MetricName.FALLBACK_RATE,
+            policy.max_fallback_rate,
+            num=lambda s: s.calls_fallback,
+            den=lambda s: s.calls_flag_on,
+            cohorts=cohorts,
+            previous_after=previous_after,
+            policy=policy,
+        ),
+        _health_metric(
+            MetricName.ASSETS_TRUNCATION,
+            policy.max_assets_truncation_rate,
+            num=lambda s: s.calls_assets_truncated,
+            den=shared_calls,
+            cohorts=cohorts,
+            previous_after=previous_after,
+            policy=policy,
+        ),
+        _health_metric(
+            MetricName.MEMORY_TRUNCATION,
+            policy.max_memory_truncation_rate,
+            num=lambda s: s.calls_memory_truncated,
+            den=shared_calls,
+            cohorts=cohorts,
+            previous_after=previous_after,
+            policy=policy,
+        ),
+    ]
+
+
+def _volume(arm: Mapping[str, ClientArmSignals]) -> int:
+    return sum(s.drafts_evaluated + s.overseer_gate + s.calls for s in arm.values())
+
+
+def volume_metric(signals: Signals, cohorts: _Cohorts, policy: GuardrailPolicy) -> MetricResult:
+    """Critical: the canary's records collapsing against the previous window of equal length.
+
+    Args:
+        signals: This check's signals (``previous`` gives the previous window).
+        cohorts: The signals split by arm.
+        policy: The collapse ratio and the previous window's minimum.
+    """
+    now = _volume(cohorts.canary_after)
+    if signals.previous is None:
+        return MetricResult(
+            MetricName.VOLUME,
+            Verdict.OK,
+            "no previous window to compare",
+            critical=True,
+            canary={"n": now, "value": now},
+        )
+    before = _volume(_arm(signals.previous, Arm.CANARY_AFTER))
+    common: dict[str, Any] = {
+        "critical": True,
+        "baseline": {"n": before, "value": before},
+        "canary": {"n": now, "value": now},
+        "delta": float(now - before),
+    }
+    if before >= policy.volume_min_previous and now < policy.volume_collapse_ratio * before:
+        return MetricResult(
+            MetricName.VOLUME,
+            Verdict.REGRESS,
+            f"canary records fell below {policy.volume_collapse_ratio:.0%} of the previous window",
+            clients=tuple(sorted(cohorts.canary_after)),
+            **common,
+        )
+    return MetricResult(MetricName.VOLUME, Verdict.OK, "canary volume holds", **common)
+
+
+def quality_metric(signals: Signals, policy: GuardrailPolicy) -> MetricResult:
+    """Unusable records (``DataQuality``) against all records read: warn above the share.
+
+    Args:
+        signals: This check's signals.
+        policy: The tolerated share.
+    """
+    q = signals.quality
+    unusable = sum(
+        (
+            q.null_confidence,
+            q.confidence_out_of_range,
+            q.unknown_action,
+            q.unknown_status,
+            q.unknown_overseer_decision,
+            q.malformed_metadata,
+            q.missing_interaction,
+        )
+    )
+    total = sum(s.drafts_evaluated + s.overseer_gate + s.calls for s in signals.by_client.values())
+    side = {"n": total + unusable, "value": unusable}
+    if unusable > policy.max_unusable_share * (total + unusable):
+        return MetricResult(
+            MetricName.DATA_QUALITY,
+            Verdict.WARN,
+            f"{unusable} unusable records (over {policy.max_unusable_share:.0%}); see quality",
+            canary=side,
+        )
+    return MetricResult(
+        MetricName.DATA_QUALITY, Verdict.OK, f"{unusable} unusable records", canary=side
+    )
+
+
+def evaluate_metrics(
+    signals: Signals,
+    policy: GuardrailPolicy,
+    previous: Mapping[str, MetricResult] | None = None,
+) -> tuple[MetricResult, ...]:
+    """Every metric of the catalogue at one check, in report order.
+
+    Args:
+        signals: This check's signals.
+        policy: Thresholds and error split.
+        previous: The previous report's metrics by name (drift streaks), or None.
+    """
+    cohorts = _Cohorts.of(signals)
+    prev = previous or {}
+    results = [confidence_metric(cohorts, policy, prev.get(MetricName.CONFIDENCE))]
+    results += [rate_metric(spec, cohorts, policy, prev.get(spec.name)) for spec in RATE_METRICS]
+    results.append(wrong_bookings_metric(cohorts, policy))
+    results += health_metrics(signals, cohorts, policy)
+    results.append(volume_metric(signals, cohorts, policy))
+    results.append(quality_metric(signals, policy))
+    return tuple(results)

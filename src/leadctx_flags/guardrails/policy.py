@@ -1,0 +1,157 @@
+"""What the guardrails tolerate: the family error and its split, minimum samples, thresholds.
+
+The family error (``family_alpha``, 5%) bounds the chance that a rollout with no true effect is
+ever rolled back by a statistical metric, over every check at once: each metric's confidence
+sequence is anytime-valid at its own ``alpha_i = family_alpha * weight_i`` and the weights sum
+to at most 1 (Bonferroni over metrics, so no independence is assumed). The weights favour the
+needs-review rate, the metric the rollout is most likely to move: an even split over five
+metrics gives 73-77% power at +5 pp with 2,000 drafts per side; 60% of the budget on
+needs-review gives about 84% (``docs/guardrails.md`` has the measured figures).
+
+Deterministic rules spend no error: wrong bookings (any one in the canary rolls back by
+default: the count is compared, not tested) and the canary's volume collapsing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum, unique
+from types import MappingProxyType
+
+__all__ = ["DEFAULT_ALPHA_WEIGHTS", "DEFAULT_POLICY", "GuardrailPolicy", "MetricName"]
+
+
+@unique
+class MetricName(StrEnum):
+    """The metric catalogue's names: stable, they key the JSON report and the policy."""
+
+    CONFIDENCE = "auto_send.confidence"
+    AUTO_SEND_RATE = "auto_send.rate"
+    NEEDS_REVIEW_RATE = "auto_send.needs_review_rate"
+    EDITED_SHARE = "auto_send.edited_share"
+    OVERSEER_REVISE_RATE = "overseer.revise_rate"
+    BOOKING_ATTEMPTS = "proposed_times.attempts_per_parse"
+    MATCH_RATE = "proposed_times.match_rate"
+    WRONG_BOOKINGS = "proposed_times.wrong_bookings"
+    FALLBACK_RATE = "bundle.fallback_rate"
+    ASSETS_TRUNCATION = "bundle.assets_truncation_rate"
+    MEMORY_TRUNCATION = "bundle.memory_truncation_rate"
+    VOLUME = "canary.volume"
+    DATA_QUALITY = "data.quality"
+
+
+DEFAULT_ALPHA_WEIGHTS: Mapping[str, float] = MappingProxyType(
+    {
+        MetricName.NEEDS_REVIEW_RATE: 0.60,  # 0.03: the likeliest to move; most of the power
+        MetricName.CONFIDENCE: 0.06,  # 0.003 each for the four other auto-send/overseer metrics
+        MetricName.AUTO_SEND_RATE: 0.06,
+        MetricName.EDITED_SHARE: 0.06,
+        MetricName.OVERSEER_REVISE_RATE: 0.06,
+        MetricName.BOOKING_ATTEMPTS: 0.04,  # 0.002 each: proposed-times volume is small
+        MetricName.MATCH_RATE: 0.04,
+        MetricName.FALLBACK_RATE: 0.02,  # 0.001 each: thresholds an operator sets, rarely near
+        MetricName.ASSETS_TRUNCATION: 0.02,
+        MetricName.MEMORY_TRUNCATION: 0.02,
+    }
+)
+"""Shares of ``family_alpha`` per sequentially tested metric (sum 0.98 <= 1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailPolicy:
+    """The guardrails' settings; every field has a documented default.
+
+    Args:
+        family_alpha: Bound on the chance of a false rollback over all metrics and all checks.
+        alpha_weights: Share of ``family_alpha`` per tested metric name; must sum to <= 1.
+        planned_n_per_side: The sample size per side at which the confidence sequences are
+            tuned to be narrowest (they stay valid before and after it).
+        min_samples: Records per side below which a tested metric is ``insufficient_data``.
+        practical_margin: A rate or mean change in the regressing direction, not yet
+            confirmed, that is large enough to hold (``warn``) rather than expand.
+        drift_confirmations: Consecutive regress checks a drift metric needs before it rolls
+            back (the first ones hold).
+        wrong_bookings_allowed: Wrong bookings the canary may have before it rolls back.
+        wrong_booking_alpha: Level of the reported Clopper-Pearson upper bound.
+        max_fallback_rate / max_assets_truncation_rate / max_memory_truncation_rate: Bundle
+            health thresholds on the canary's own rates.
+        previous_window_margin: A bundle-health rate this much above the previous window's warns.
+        volume_collapse_ratio: The canary's record count below this share of the previous
+            window's rolls back (something stopped writing records).
+        volume_min_previous: The previous window needs this many canary records to compare.
+        psi_warn / ks_p_warn / wasserstein_warn: Description thresholds (warn only).
+        max_unusable_share: Unusable records (``DataQuality``) above this share of records warn.
+        odds_ratio_descriptions: Add statsmodels' stratified odds ratio and CMH p-value to each
+            rate metric's figures (descriptions only; the simulations turn them off for speed).
+    """
+
+    family_alpha: float = 0.05
+    alpha_weights: Mapping[str, float] = field(default_factory=lambda: DEFAULT_ALPHA_WEIGHTS)
+    planned_n_per_side: int = 2_000
+    min_samples: int = 100
+    practical_margin: float = 0.05
+    drift_confirmations: int = 2
+    wrong_bookings_allowed: int = 0
+    wrong_booking_alpha: float = 0.05
+    max_fallback_rate: float = 0.05
+    max_assets_truncation_rate: float = 0.30
+    max_memory_truncation_rate: float = 0.30
+    previous_window_margin: float = 0.05
+    volume_collapse_ratio: float = 0.5
+    volume_min_previous: int = 200
+    psi_warn: float = 0.2
+    ks_p_warn: float = 0.001
+    wasserstein_warn: float = 0.25
+    max_unusable_share: float = 0.01
+    odds_ratio_descriptions: bool = True
+
+    def __post_init__(self) -> None:
+        """Refuse a policy whose error split or thresholds make no sense, naming the field."""
+        if not 0.0 < self.family_alpha < 1.0:
+            raise ValueError(f"family_alpha must be in (0, 1), got {self.family_alpha}")
+        unknown = sorted(set(self.alpha_weights) - {str(m) for m in MetricName})
+        if unknown:
+            raise ValueError(f"alpha_weights names unknown metrics: {', '.join(unknown)}")
+        if any(w <= 0 or not math.isfinite(w) for w in self.alpha_weights.values()):
+            raise ValueError("alpha_weights must be positive and finite")
+        if math.fsum(self.alpha_weights.values()) > 1.0 + 1e-9:
+            raise ValueError(
+                f"alpha_weights sum to {math.fsum(self.alpha_weights.values()):.4f}; at most 1"
+            )
+        for name in ("planned_n_per_side", "min_samples", "drift_confirmations"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in (
+            "max_fallback_rate",
+            "max_assets_truncation_rate",
+            "max_memory_truncation_rate",
+            "volume_collapse_ratio",
+            "max_unusable_share",
+            "wrong_booking_alpha",
+        ):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.wrong_bookings_allowed < 0:
+            raise ValueError(
+                f"wrong_bookings_allowed must be >= 0, got {self.wrong_bookings_allowed}"
+            )
+
+    def alpha(self, metric: str) -> float:
+        """The one-sided error this metric's confidence sequence is run at.
+
+        Args:
+            metric: A ``MetricName`` value.
+
+        Raises:
+            KeyError: The metric has no share of the family error (it is not tested).
+        """
+        try:
+            return self.family_alpha * self.alpha_weights[metric]
+        except KeyError:
+            raise KeyError(f"metric {metric!r} has no alpha weight in the policy") from None
+
+
+DEFAULT_POLICY = GuardrailPolicy()
+"""The policy ``evaluate`` uses when given none."""

@@ -1,0 +1,98 @@
+"""Validation by simulation (fast versions; the full run is benchmarks/bench_guardrails.py).
+
+Each test simulates 200 rollouts of 20 checks over growing data with a fixed seed and runs the
+whole ``evaluate`` at every check, the previous report passed along as the CLI's state would.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from leadctx_flags.guardrails.policy import GuardrailPolicy, MetricName
+from leadctx_flags.guardrails.signals import Arm, Signals
+from leadctx_flags.guardrails.simulate import (
+    Scenario,
+    contrast_rate,
+    run_rollouts,
+    simulate_checks,
+    summarise,
+)
+
+ROLLOUTS = 200
+SEED = 20261126
+# The odds-ratio descriptions do not change a verdict; skipping them halves the run time.
+FAST = GuardrailPolicy(odds_ratio_descriptions=False)
+MIX = Scenario(
+    needs_review_rates=(0.1, 0.2, 0.4),
+    mix_before=(0.5, 0.3, 0.2),
+    mix_after=(0.3, 0.3, 0.4),
+    confidence_means=(0.80, 0.75, 0.65),
+)
+
+
+def test_no_true_effect_rolls_back_at_most_five_percent_of_rollouts() -> None:
+    # Given 200 rollouts with no effect, 20 checks each up to 2,000 drafts per side
+    rollouts = simulate_checks(Scenario(), ROLLOUTS, SEED)
+    summary = summarise(rollouts, FAST)
+    # Then at most 5% end in a rollback, over every metric and every check at once
+    assert summary.rollback_rate <= 0.05
+    # while a 5% one-sided z-test of the needs-review rate re-checked at every look, on the
+    # very same rollouts, rolls back far more of them.
+    assert contrast_rate(rollouts, test="z") >= 0.10
+
+
+def test_a_five_point_needs_review_regression_is_caught_at_least_80_percent() -> None:
+    summary = run_rollouts(Scenario(needs_review_delta=0.05), ROLLOUTS, SEED, FAST)
+    assert summary.rollback_rate >= 0.80
+    assert set(summary.by_metric) == {MetricName.NEEDS_REVIEW_RATE}
+
+
+def test_a_client_mix_shift_without_per_client_effect_rolls_back_at_most_five_percent() -> None:
+    rollouts = simulate_checks(MIX, ROLLOUTS, SEED)
+    assert summarise(rollouts, FAST).rollback_rate <= 0.05
+    # The same sequence on pooled (unstratified) rates reads the mix shift as a regression.
+    assert contrast_rate(rollouts, test="pooled_sequence") >= 0.5
+
+
+def test_any_wrong_booking_in_the_canary_rolls_back_at_the_first_check_that_sees_it() -> None:
+    # Given rollouts where about 3 of the canary's 300 booking attempts go wrong (some none)
+    rollouts = simulate_checks(Scenario(wrong_booking_rate=0.01), 40, SEED)
+    summary = summarise(rollouts, FAST)
+
+    def first_wrong(checks: list[Signals]) -> int | None:
+        for k, s in enumerate(checks):
+            if any(
+                c.booking_wrong for (_, arm), c in s.by_client.items() if arm is Arm.CANARY_AFTER
+            ):
+                return k
+        return None
+
+    expected = [first_wrong(c) for c in rollouts]
+    # Then each rollout rolls back exactly at its first check with a wrong booking, if any.
+    assert [o.check for o in summary.outcomes] == expected
+    assert 30 <= sum(k is not None for k in expected) < 40  # both cases are exercised
+    assert all(MetricName.WRONG_BOOKINGS in o.metrics for o in summary.outcomes if o.rolled_back)
+
+
+def test_the_same_seed_gives_the_same_rollouts() -> None:
+    a = simulate_checks(Scenario(checks=3, drafts_per_side=300), 2, 7)
+    b = simulate_checks(Scenario(checks=3, drafts_per_side=300), 2, 7)
+    c = simulate_checks(Scenario(checks=3, drafts_per_side=300), 2, 8)
+    assert a == b
+    assert a != c
+    # Data grows: the last check holds every record of each arm.
+    last = a[0][-1]
+    assert sum(s.drafts_evaluated for s in last.by_client.values()) == 600
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"mix_before": (0.5, 0.5, 0.5)}, "mix_before"),
+        ({"needs_review_rates": (0.2,)}, "needs_review_rates"),
+        ({"checks": 0}, "checks"),
+    ],
+)
+def test_bad_scenarios_are_refused_naming_the_knob(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Scenario(**kwargs)  # type: ignore[arg-type]
