@@ -23,6 +23,12 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "pg_throwaway.sh"
 NO_BINARIES = 3  # the script's exit status when the server binaries are missing
 
 
+@pytest.fixture(autouse=True)
+def _in_a_temporary_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report writes its state file to the working directory by default: keep it here."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """The URL of a throwaway PostgreSQL server's ``postgres`` database."""

@@ -7,6 +7,7 @@ It lets the report command's tests check the whole path (queries â†’ decision â†
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -35,6 +36,9 @@ class FakeReport:
     metrics: tuple[FakeMetric, ...]
     affected_clients: tuple[str, ...] = field(default=())
 
+    def dumps(self) -> str:
+        return json.dumps(self.to_json())
+
     def to_json(self) -> dict[str, Any]:
         return {
             "decision": self.decision,
@@ -43,7 +47,7 @@ class FakeReport:
         }
 
 
-def evaluate(signals: Signals) -> FakeReport:
+def evaluate(signals: Signals, previous: object = None) -> FakeReport:
     """Needs-review rate canary-after vs canary-before; any wrong booking rolls back."""
     sides = {arm: [0, 0] for arm in (Arm.CANARY_BEFORE, Arm.CANARY_AFTER)}
     wrong: set[str] = set()

@@ -79,6 +79,38 @@ def test_filters_reach_the_queries(db_url: str, capsys: pytest.CaptureFixture[st
     }
 
 
+def test_the_previous_check_is_read_back(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[object] = []
+
+    def evaluate(signals: object, previous: object = None) -> fake_stats.FakeReport:
+        seen.append(previous)
+        return fake_stats.evaluate(signals, previous)  # type: ignore[arg-type]
+
+    def check(*extra: str) -> int:
+        args = app_cli.build_parser().parse_args(["guardrails", "report", "--db", db_url, *extra])
+        return guardrails_cli.run_report(args, evaluate)
+
+    decision = pytest.importorskip("leadctx_flags.guardrails.decision")
+    assert check("--json") == 0
+    state = tmp_path / "guardrails-state.json"
+    assert json.loads(state.read_text())["decision"] == "expand"
+    # The fake's state is not a real report: it is ignored, with a word on stderr
+    assert check("--json") == 0
+    assert seen == [None, None]
+    # A real report's state is read back and passed on
+    real = decision.GuardrailReport(decision=decision.RolloutDecision.HOLD, metrics=())
+    state.write_text(real.dumps())
+    assert check("--json") == 0
+    assert seen[-1] == real
+    # --no-state neither reads nor writes it
+    state.unlink()
+    assert check("--json", "--no-state") == 0
+    assert seen[-1] is None
+    assert not state.exists()
+
+
 @pytest.fixture
 def fake_statistics(monkeypatch: pytest.MonkeyPatch) -> None:
     """``leadctx guardrails report`` decides with the stand-in statistics."""

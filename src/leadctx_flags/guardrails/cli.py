@@ -26,15 +26,18 @@ from leadctx_flags.guardrails import report as rendering
 from leadctx_flags.guardrails.apply import apply_rollback
 from leadctx_flags.guardrails.db import DatabaseInputError, connect
 from leadctx_flags.guardrails.queries import Collected, Window
-from leadctx_flags.guardrails.signals import Signals
+from leadctx_flags.storage import atomic_write
 
 __all__ = ["PLOT_CHECKS", "Evaluator", "add_commands", "run_report"]
 
 PLOT_CHECKS = 8
 """Cut-off times at which ``--plot`` re-runs the check to draw each difference over time."""
 
-Evaluator = Callable[[Signals], Any]
-"""Signals -> a ``GuardrailReport`` (``decision.evaluate`` with the default policy)."""
+Evaluator = Callable[..., Any]
+"""``evaluate(signals, previous=report_or_None)`` -> a ``GuardrailReport``."""
+
+DEFAULT_STATE = Path("guardrails-state.json")
+"""Where the previous check's report is kept, so drift metrics can confirm across checks."""
 
 _EXTRA_HINT = "install the extra: pip install 'leadctx[guardrails]'"
 
@@ -69,6 +72,16 @@ def add_commands(subparsers: Any) -> None:
         help="on rollback, write the affected clients off (or the kill) into --overrides",
     )
     report.add_argument("--overrides", type=Path, metavar="PATH", help="the overrides document")
+    report.add_argument(
+        "--state",
+        type=Path,
+        default=DEFAULT_STATE,
+        metavar="PATH",
+        help=f"the previous check's report, read then replaced (default: ./{DEFAULT_STATE})",
+    )
+    report.add_argument(
+        "--no-state", action="store_true", help="neither read nor write the state file"
+    )
     report.set_defaults(handler=_report_command)
 
 
@@ -92,7 +105,7 @@ def run_report(args: argparse.Namespace, evaluate: Evaluator) -> int:
 
     Args:
         args: The parsed ``leadctx guardrails report`` arguments.
-        evaluate: Signals -> report (the statistics; tests pass their own).
+        evaluate: ``decision.evaluate`` or a stand-in with its signature (tests).
     """
     window = Window(since=args.since, until=args.until, clients=args.clients)
     try:
@@ -103,7 +116,10 @@ def run_report(args: argparse.Namespace, evaluate: Evaluator) -> int:
     except DatabaseInputError as err:
         print(f"leadctx: {err}", file=sys.stderr)
         return 2
-    report = evaluate(collected.signals)
+    state = None if args.no_state else args.state
+    report = evaluate(collected.signals, previous=_read_state(state))
+    if state is not None:
+        _write_state(state, report)
     applied, status = _apply(args, report, collected)
     try:
         _write_outputs(args, report, collected, sequence)
@@ -180,8 +196,32 @@ def _sequence(
         cut = first + (last - first) * index / PLOT_CHECKS
         # The window's own start stays, so each check is the one an operator would have run.
         earlier = Window(since=window.since, until=cut, clients=window.clients)
-        sequence.append((cut, evaluate(queries.read_signals(database, earlier).signals)))
+        signals_then = queries.read_signals(database, earlier).signals
+        sequence.append((cut, evaluate(signals_then, previous=None)))
     return sequence
+
+
+def _read_state(path: Path | None) -> Any:
+    """The previous check's report, or ``None`` (no file, or one that cannot be read).
+
+    Without a previous report the drift metrics start their streak again, which can only
+    delay a rollback, never cause one; an unreadable file is said on stderr.
+    """
+    if path is None or not path.exists():
+        return None
+    try:
+        decision = importlib.import_module("leadctx_flags.guardrails.decision")
+        return decision.GuardrailReport.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        print(f"leadctx: ignoring the state file {path}: {type(err).__name__}", file=sys.stderr)
+        return None
+
+
+def _write_state(path: Path, report: Any) -> None:
+    try:
+        atomic_write(path, (report.dumps() + "\n").encode())
+    except OSError as err:
+        print(f"leadctx: state file {path} not written: {err.strerror}", file=sys.stderr)
 
 
 def _default_evaluator() -> Evaluator:
