@@ -32,10 +32,10 @@ def test_table_is_readable_at_100_columns(db_url: str, capsys: pytest.CaptureFix
     assert run(["--db", db_url]) == 0
     out = capsys.readouterr().out
     assert "decision: EXPAND" in out
-    for column in ("metric", "baseline n/value", "canary", "delta", "interval", "verdict"):
+    for column in ("metric", "baseline", "canary", "n/value", "delta", "interval", "verdict"):
         assert column in out
     assert "needs_review_rate" in out
-    assert "wrong_bookings (critical)" in out
+    assert "wrong_bookings*" in out
     assert "data quality: " in out
     assert max(len(line) for line in out.splitlines()) <= 100
 

@@ -38,13 +38,19 @@ def write_plot(
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     series = _series(sequence)
-    origin = sequence[0][0] if sequence else datetime.now(UTC)
+    switch = collected.signals.switch_time
+    origin = (
+        datetime.fromisoformat(switch.replace("Z", "+00:00"))
+        if switch
+        else sequence[0][0]
+        if sequence
+        else datetime.now(UTC)
+    )
     rows = 1 + max(1, math.ceil(len(series) / 2))
     figure = plt.figure(figsize=(12, 3.2 * rows), layout="constrained")
     grid = figure.add_gridspec(rows, 2)
     histogram = figure.add_subplot(grid[0, :])
     edges = [index / CONFIDENCE_BUCKETS for index in range(CONFIDENCE_BUCKETS)]
-    width = 1 / CONFIDENCE_BUCKETS
     for arm in Arm:
         counts = [0] * CONFIDENCE_BUCKETS
         for (_, each), signals in collected.signals.by_client.items():
@@ -53,10 +59,13 @@ def write_plot(
         total = sum(counts)
         if total:
             shares = [count / total for count in counts]
-            histogram.step(edges, shares, where="post", label=f"{arm.value} (n={total})")
+            # The last bucket's step is drawn to 1.0 (its closed end).
+            histogram.step(
+                [*edges, 1.0], [*shares, shares[-1]], where="post", label=f"{arm.value} (n={total})"
+            )
     histogram.set_title("autoSendConfidence by arm (share of drafts per bucket)")
     histogram.set_xlabel("confidence")
-    histogram.set_xlim(0, 1 + width)
+    histogram.set_xlim(0, 1)
     histogram.legend(fontsize="small")
 
     for index, (name, points) in enumerate(sorted(series.items())):
@@ -68,7 +77,7 @@ def write_plot(
         axes.fill_between(times, lows, highs, alpha=0.25, label="interval")
         axes.axhline(0, color="grey", linewidth=0.8)
         axes.set_title(name, fontsize="medium")
-        axes.set_xlabel(f"hours since {origin:%Y-%m-%d %H:%M} UTC", fontsize="small")
+        axes.set_xlabel(f"hours since {origin:%Y-%m-%d %H:%M} UTC (switch)", fontsize="small")
     if not series:
         figure.text(0.5, 0.25, "no metric has a difference to plot yet", ha="center")
     figure.savefig(path, format="png", dpi=100)

@@ -110,18 +110,21 @@ def table(report: ReportLike, collected: Collected, *, width: int = 100) -> str:
         f"switch:   {signals.switch_time or '-'}",
         "",
     ]
-    body = rows(report)
-    figures = [row[:6] for row in body]
-    headers = _COLUMNS[:6]
-    widths = [
-        max(len(header), *(len(row[index]) for row in figures)) if figures else len(header)
-        for index, header in enumerate(headers)
-    ]
-    lines.append(_line(headers, widths, width))
-    lines.append("-" * min(width, sum(widths) + 2 * (len(widths) - 1)))
+    body = [(_short(row[0]), *row[1:]) for row in rows(report)]
+    headers = ("metric", "baseline", "canary", "delta", "interval", "verdict")
+    widths = [max([len(headers[index])] + [len(row[index]) for row in body]) for index in range(6)]
+    # The metric column takes what the figures leave; a longer name gets a line of its own.
+    widths[0] = min(widths[0], max(12, width - sum(widths[1:]) - 2 * 5))
+    lines.append("baseline and canary: n/value; * critical: a regress rolls back at once")
+    lines.append(_line(headers, widths))
+    lines.append("-" * min(width, sum(widths) + 2 * 5))
     indent = "    "
     for row in body:
-        lines.append(_line(row[:6], widths, width))
+        if len(row[0]) > widths[0]:
+            lines.append(row[0])
+            lines.append(_line(("", *row[1:6]), widths))
+        else:
+            lines.append(_line(row[:6], widths))
         if row[6]:
             lines.extend(
                 textwrap.wrap(row[6], width, initial_indent=indent, subsequent_indent=indent)
@@ -138,17 +141,12 @@ def table(report: ReportLike, collected: Collected, *, width: int = 100) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _line(cells: Sequence[str], widths: Sequence[int], width: int) -> str:
-    text = "  ".join(cell.ljust(size) for cell, size in zip(cells, widths, strict=True))
-    text = text.rstrip()
-    # A metric name too long for the line keeps its figures on the next one.
-    if len(text) > width:
-        head, rest = (
-            cells[0],
-            "  ".join(cell.ljust(size) for cell, size in zip(cells[1:], widths[1:], strict=True)),
-        )
-        return head + "\n" + (" " * 4 + rest.rstrip())[:width]
-    return text
+def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
+    return "  ".join(cell.ljust(size) for cell, size in zip(cells, widths, strict=True)).rstrip()
+
+
+def _short(name: str) -> str:
+    return name.replace(" (critical)", "*")
 
 
 def markdown(report: ReportLike, collected: Collected) -> str:
