@@ -182,18 +182,23 @@ _FALLBACK: Final = ResolutionPath.FALLBACK.value
 _LEGACY: Final = ResolutionPath.LEGACY.value
 
 
-def _common(f: _Fragments) -> str:
-    """Interactions with their cohort path, and each canary client's switch time."""
-    path = f.text("m", ("leadctx", "path"))
-    return f"""WITH interactions AS (
+def _common(f: _Fragments, *, metadata: bool = False) -> str:
+    """Interactions with their cohort path (and metadata), each canary client's switch time."""
+    keep = ", m" if metadata else ""
+    # The path is read once per interaction here; every later step reads the column.
+    return f"""WITH parsed AS (
     SELECT "id" AS id, "clientId" AS client, {f.time('"createdAt"')} AS ts,
            "promptKey" AS prompt_key, {f.metadata} AS m
     FROM "AIInteraction"
 ),
+interactions AS (
+    SELECT id, client, ts, prompt_key{keep}, {f.text("m", ("leadctx", "path"))} AS path
+    FROM parsed
+),
 switches AS (
     SELECT client, MIN(ts) AS switched_at
     FROM interactions
-    WHERE {path} IN ('{_SHARED}', '{_FALLBACK}')
+    WHERE path IN ('{_SHARED}', '{_FALLBACK}')
       AND ts >= :since AND ts < :until
       AND (:all_clients = 1 OR {f.in_json_list("client", "clients")})
     GROUP BY client
@@ -204,8 +209,8 @@ first_switch AS (
 
 
 def _arm(f: _Fragments, record: str) -> str:
-    """The arm of a row ``{record}`` with columns client, ts, interaction_id, m."""
-    path = f.text(f"{record}.m", ("leadctx", "path"))
+    """The arm of a row ``{record}`` with columns client, ts, interaction_id, path."""
+    path = f"{record}.path"
     return f"""CASE
         WHEN {record}.ts IS NULL THEN '{_NO_TIMESTAMP}'
         WHEN {record}.client IS NULL THEN '{_NO_CLIENT}'
@@ -232,7 +237,7 @@ def _drafts(f: _Fragments) -> str:
 drafts AS (
     SELECT d."clientId" AS client, {f.time('d."createdAt"')} AS ts, d."status" AS status,
            d."autoSendAction" AS action, d."autoSendConfidence" AS confidence,
-           i.id AS interaction_id, i.m AS m
+           i.id AS interaction_id, i.path AS path
     FROM "AIDraft" d
     LEFT JOIN interactions i ON i.id = d."aiInteractionId"
 ),
@@ -275,7 +280,7 @@ def _overseer(f: _Fragments) -> str:
 decisions AS (
     SELECT o."clientId" AS client, {f.time('o."createdAt"')} AS ts, o."stage" AS stage,
            o."decision" AS decision, o."confidence" AS confidence,
-           i.id AS interaction_id, i.m AS m
+           i.id AS interaction_id, i.path AS path
     FROM "MeetingOverseerDecision" o
     LEFT JOIN interactions i ON i.id = o."aiInteractionId"
 ),
@@ -306,13 +311,12 @@ ORDER BY client, arm, stage, decision, bucket"""
 
 
 def _interactions(f: _Fragments) -> str:
-    path = f.text("r.m", ("leadctx", "path"))
     sections = ("leadctx", "stats", "sections")
-    return f"""{_common(f)},
+    return f"""{_common(f, metadata=True)},
 classified AS (
     SELECT {_arm(f, "r")} AS arm,
            r.client,
-           {path} AS path,
+           r.path,
            CASE WHEN {f.is_object("r.m", ("leadctx", "stats"))} THEN 1 ELSE 0 END AS has_stats,
            CASE WHEN {f.positive("r.m", (*sections, "knowledge_assets", "items_truncated"))}
                 THEN 1 ELSE 0 END AS assets_truncated,
