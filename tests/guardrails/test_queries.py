@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 
 import pytest
 
 from leadctx_flags.guardrails import queries
 from leadctx_flags.guardrails.db import Database, Dialect, connect
+from leadctx_flags.guardrails.generate import GeneratorConfig, generate
 from leadctx_flags.guardrails.queries import PROPOSED_TIMES_PROMPT_KEY, Excluded, Window
 from leadctx_flags.guardrails.signals import Arm, DataQuality
 
@@ -148,3 +150,31 @@ def test_statements_are_printable_for_a_shell(
     # The dialects differ in JSON access, and only the right one appears
     assert ("json_extract" in out) is (dialect is Dialect.SQLITE)
     assert ("#>>" in out) is (dialect is Dialect.POSTGRESQL)
+
+
+def test_python_side_memory_does_not_grow_with_rows(tmp_path: Path) -> None:
+    # Given the same clients with 2,000 and 20,000 drafts
+    peaks = []
+    for drafts in (2_000, 20_000):
+        url = f"sqlite:///{tmp_path / f'{drafts}.db'}"
+        config = GeneratorConfig(
+            seed=1,
+            drafts=drafts,
+            clients=2,
+            canary_clients=1,
+            overseer_per_draft=0.1,
+            parses_per_draft=0.1,
+        )
+        generate(url, config)
+        with connect(url) as database:
+            # When the signals are read, with Python's allocations traced
+            tracemalloc.start()
+            try:
+                signals = queries.read_signals(database).signals
+                peaks.append(tracemalloc.get_traced_memory()[1])
+            finally:
+                tracemalloc.stop()
+        assert sum(c.drafts_evaluated for c in signals.by_client.values()) > drafts * 0.9
+    # Then ten times the rows cost well under twice the memory: Python holds grouped counts
+    # (clients x arms x outcomes x buckets), never rows
+    assert peaks[1] < 2 * peaks[0], peaks

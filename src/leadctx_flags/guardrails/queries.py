@@ -117,7 +117,7 @@ def _json_path_pg(keys: Sequence[str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Fragments:
-    metadata: str  # parsed metadata, NULL when missing or not JSON
+    metadata: Callable[[str], str]  # parsed metadata, NULL when missing or not JSON
     time: Callable[[str], str]
     text: Callable[[str, Sequence[str]], str]  # JSON string at a path, as SQL text
     is_object: Callable[[str, Sequence[str]], str]
@@ -128,7 +128,7 @@ class _Fragments:
 
 
 _SQLITE: Final = _Fragments(
-    metadata='CASE WHEN json_valid("metadata") THEN "metadata" END',
+    metadata=lambda column: f"CASE WHEN json_valid({column}) THEN {column} END",
     # Prisma's SQLite connector stores DateTime as Unix milliseconds; text is ISO-8601.
     time=lambda column: (
         f"CASE WHEN typeof({column}) IN ('integer', 'real') "
@@ -150,7 +150,7 @@ _SQLITE: Final = _Fragments(
 )
 
 _POSTGRESQL: Final = _Fragments(
-    metadata='CAST("metadata" AS JSONB)',
+    metadata=lambda column: f"CAST({column} AS JSONB)",
     time=lambda column: column,
     text=lambda m, keys: f"({m} #>> {_json_path_pg(keys)})",
     is_object=lambda m, keys: f"jsonb_typeof({m} #> {_json_path_pg(keys)}) = 'object'",
@@ -182,25 +182,28 @@ _FALLBACK: Final = ResolutionPath.FALLBACK.value
 _LEGACY: Final = ResolutionPath.LEGACY.value
 
 
-def _common(f: _Fragments, *, metadata: bool = False) -> str:
-    """Interactions with their cohort path (and metadata), each canary client's switch time."""
-    keep = ", m" if metadata else ""
-    # The path is read once per interaction here; every later step reads the column.
-    return f"""WITH parsed AS (
-    SELECT "id" AS id, "clientId" AS client, {f.time('"createdAt"')} AS ts,
-           "promptKey" AS prompt_key, {f.metadata} AS m
-    FROM "AIInteraction"
-),
-interactions AS (
-    SELECT id, client, ts, prompt_key{keep}, {f.text("m", ("leadctx", "path"))} AS path
-    FROM parsed
-),
-switches AS (
+def _path(f: _Fragments, column: str) -> str:
+    """``metadata.leadctx.path`` of a raw metadata column (NULL when unreadable)."""
+    return f.text(f.metadata(column), ("leadctx", "path"))
+
+
+def _interaction_rows(f: _Fragments) -> str:
+    time = f.time('"createdAt"')
+    return (
+        f'SELECT "id" AS id, "clientId" AS client, {time} AS ts,\n'
+        '           "promptKey" AS prompt_key, "metadata" AS metadata\n'
+        '    FROM "AIInteraction"'
+    )
+
+
+def _switches(f: _Fragments, source: str, path: str) -> str:
+    """Each canary client's first shared/fallback record in the window, and the earliest."""
+    return f"""switches AS (
     SELECT client, MIN(ts) AS switched_at
-    FROM interactions
-    WHERE path IN ('{_SHARED}', '{_FALLBACK}')
-      AND ts >= :since AND ts < :until
+    FROM {source}
+    WHERE ts >= :since AND ts < :until
       AND (:all_clients = 1 OR {f.in_json_list("client", "clients")})
+      AND {path} IN ('{_SHARED}', '{_FALLBACK}')
     GROUP BY client
 ),
 first_switch AS (
@@ -208,19 +211,34 @@ first_switch AS (
 )"""
 
 
-def _arm(f: _Fragments, record: str) -> str:
-    """The arm of a row ``{record}`` with columns client, ts, interaction_id, path."""
-    path = f"{record}.path"
+def _common(f: _Fragments) -> str:
+    """The switch times, read from the window's interactions only."""
+    source = f"(\n    {_interaction_rows(f)}\n) w"
+    return "WITH " + _switches(f, source, _path(f, "w.metadata"))
+
+
+def _arm(record: str) -> str:
+    """The arm of a row ``{record}`` with columns client, ts, interaction_id, path.
+
+    ``CASE path WHEN ...`` reads the path once per row (it may be a JSON parse).
+    """
     return f"""CASE
         WHEN {record}.ts IS NULL THEN '{_NO_TIMESTAMP}'
         WHEN {record}.client IS NULL THEN '{_NO_CLIENT}'
         WHEN {record}.interaction_id IS NULL THEN '{_MISSING_INTERACTION}'
-        WHEN {path} IN ('{_SHARED}', '{_FALLBACK}') THEN '{Arm.CANARY_AFTER}'
-        WHEN {path} IS NULL OR {path} <> '{_LEGACY}' THEN '{_MALFORMED}'
-        WHEN s.client IS NOT NULL AND {record}.ts < s.switched_at THEN '{Arm.CANARY_BEFORE}'
-        WHEN s.client IS NOT NULL THEN '{_LEGACY_AFTER_SWITCH}'
-        WHEN fs.switched_at IS NULL OR {record}.ts < fs.switched_at THEN '{Arm.CONTROL_BEFORE}'
-        ELSE '{Arm.CONTROL_AFTER}'
+        ELSE CASE {record}.path
+            WHEN '{_SHARED}' THEN '{Arm.CANARY_AFTER}'
+            WHEN '{_FALLBACK}' THEN '{Arm.CANARY_AFTER}'
+            WHEN '{_LEGACY}' THEN CASE
+                WHEN s.client IS NOT NULL AND {record}.ts < s.switched_at
+                    THEN '{Arm.CANARY_BEFORE}'
+                WHEN s.client IS NOT NULL THEN '{_LEGACY_AFTER_SWITCH}'
+                WHEN fs.switched_at IS NULL OR {record}.ts < fs.switched_at
+                    THEN '{Arm.CONTROL_BEFORE}'
+                ELSE '{Arm.CONTROL_AFTER}'
+            END
+            ELSE '{_MALFORMED}'
+        END
     END"""
 
 
@@ -237,12 +255,12 @@ def _drafts(f: _Fragments) -> str:
 drafts AS (
     SELECT d."clientId" AS client, {f.time('d."createdAt"')} AS ts, d."status" AS status,
            d."autoSendAction" AS action, d."autoSendConfidence" AS confidence,
-           i.id AS interaction_id, i.path AS path
+           i."id" AS interaction_id, {_path(f, 'i."metadata"')} AS path
     FROM "AIDraft" d
-    LEFT JOIN interactions i ON i.id = d."aiInteractionId"
+    LEFT JOIN "AIInteraction" i ON i."id" = d."aiInteractionId"
 ),
 classified AS (
-    SELECT {_arm(f, "r")} AS arm,
+    SELECT {_arm("r")} AS arm,
            r.client, r.status, r.action, r.confidence,
            {f.bucket("r.confidence")} AS bucket
     FROM drafts r
@@ -280,12 +298,12 @@ def _overseer(f: _Fragments) -> str:
 decisions AS (
     SELECT o."clientId" AS client, {f.time('o."createdAt"')} AS ts, o."stage" AS stage,
            o."decision" AS decision, o."confidence" AS confidence,
-           i.id AS interaction_id, i.path AS path
+           i."id" AS interaction_id, {_path(f, 'i."metadata"')} AS path
     FROM "MeetingOverseerDecision" o
-    LEFT JOIN interactions i ON i.id = o."aiInteractionId"
+    LEFT JOIN "AIInteraction" i ON i."id" = o."aiInteractionId"
 ),
 classified AS (
-    SELECT {_arm(f, "r")} AS arm,
+    SELECT {_arm("r")} AS arm,
            r.client,
            CASE WHEN r.stage IN ('gate', 'extract') THEN r.stage ELSE 'unknown' END AS stage,
            CASE WHEN r.decision IN ('approve', 'revise') THEN r.decision ELSE 'unknown' END
@@ -312,9 +330,20 @@ ORDER BY client, arm, stage, decision, bucket"""
 
 def _interactions(f: _Fragments) -> str:
     sections = ("leadctx", "stats", "sections")
-    return f"""{_common(f, metadata=True)},
+    # The window's interactions, parsed once (the statement reads them twice).
+    interactions = f"""interactions AS (
+    SELECT id, client, ts, prompt_key, m, {f.text("m", ("leadctx", "path"))} AS path
+    FROM (
+        SELECT id, client, ts, prompt_key, {f.metadata("metadata")} AS m
+        FROM ({_interaction_rows(f)}) raw
+        WHERE (ts IS NULL OR (ts >= :since AND ts < :until))
+          AND (:all_clients = 1 OR {f.in_json_list("client", "clients")})
+    ) p
+)"""
+    return f"""WITH {interactions},
+{_switches(f, "interactions", "path")},
 classified AS (
-    SELECT {_arm(f, "r")} AS arm,
+    SELECT {_arm("r")} AS arm,
            r.client,
            r.path,
            CASE WHEN {f.is_object("r.m", ("leadctx", "stats"))} THEN 1 ELSE 0 END AS has_stats,
@@ -360,7 +389,7 @@ def _bounds(f: _Fragments) -> str:
     return f"""{_common(f)}
 SELECT (SELECT switched_at FROM first_switch) AS switch_time,
        MIN(ts) AS first_record, MAX(ts) AS last_record
-FROM interactions
+FROM ({_interaction_rows(f)}) r
 WHERE ts >= :since AND ts < :until
   AND (:all_clients = 1 OR {f.in_json_list("client", "clients")})"""
 
