@@ -18,7 +18,7 @@ from leadctx_flags.guardrails.sequential import (
 
 def test_boundary_at_intrinsic_time_equal_to_rho_is_the_hand_computed_value() -> None:
     # Given v = rho = 1 and alpha = 0.05, u = sqrt(4 ln(sqrt(2) / 0.1 + 1)) = sqrt(4 ln 15.1421)
-    # = sqrt(4 * 2.71748) = 3.29696 (worked by hand from Howard et al. eq. (14)).
+    # = sqrt(4 * 2.71748) = 3.29696 (worked by hand from Howard et al.'s one-sided bound).
     assert normal_mixture_boundary(1.0, 1.0, 0.05) == pytest.approx(3.29696, abs=1e-5)
     # And it scales as sqrt: at v = rho = 4 the boundary doubles.
     assert normal_mixture_boundary(4.0, 4.0, 0.05) == pytest.approx(2 * 3.29696, abs=1e-4)

@@ -30,29 +30,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum, unique
+from dataclasses import dataclass
 from typing import Any
 
 from leadctx_flags.guardrails.classical import (
     StratifiedDifference,
     Stratum,
-    clopper_pearson_upper,
     ks_from_histograms,
     mantel_haenszel_difference,
     psi,
     stratified_odds_ratio,
     wasserstein_over_sigma,
 )
-from leadctx_flags.guardrails.policy import GuardrailPolicy, MetricName
-from leadctx_flags.guardrails.sequential import lower_bound, upper_bound
-from leadctx_flags.guardrails.signals import (
-    CONFIDENCE_BUCKETS,
-    Arm,
-    ClientArmSignals,
-    Moments,
-    Signals,
+from leadctx_flags.guardrails.cohorts import Cohorts, pairs, pooled, side
+from leadctx_flags.guardrails.health import (
+    health_metrics,
+    quality_metric,
+    volume_metric,
+    wrong_bookings_metric,
 )
+from leadctx_flags.guardrails.policy import GuardrailPolicy, MetricName
+from leadctx_flags.guardrails.results import Direction, MetricResult, Verdict
+from leadctx_flags.guardrails.sequential import lower_bound, upper_bound
+from leadctx_flags.guardrails.signals import CONFIDENCE_BUCKETS, ClientArmSignals, Moments, Signals
 
 __all__ = [
     "RATE_METRICS",
@@ -61,105 +61,10 @@ __all__ = [
     "MetricResult",
     "MetricSpec",
     "Verdict",
+    "confidence_metric",
     "evaluate_metrics",
+    "rate_metric",
 ]
-
-
-@unique
-class Verdict(StrEnum):
-    """A metric's verdict at one check."""
-
-    OK = "ok"
-    WARN = "warn"
-    REGRESS = "regress"
-    INSUFFICIENT_DATA = "insufficient_data"
-
-
-@unique
-class Direction(StrEnum):
-    """Which way a change is a regression."""
-
-    UP = "up"
-    DOWN = "down"
-
-
-@dataclass(frozen=True, slots=True)
-class MetricResult:
-    """One metric at one check: its verdict and the figures behind it (counts, never content).
-
-    Args:
-        name: The metric's ``MetricName`` value.
-        verdict: ``ok | warn | regress | insufficient_data``.
-        reason: One plain-English line.
-        critical: A regress rolls back at once, whatever else holds.
-        baseline: ``{"n": ..., "value": ...}`` for the comparison side (the canary before).
-        canary: ``{"n": ..., "value": ...}`` for the canary after the switch.
-        delta: The (stratified) change, canary minus baseline, or None.
-        interval: ``(lower, upper)`` anytime-valid bound on ``delta`` (one side is infinite),
-            or None.
-        clients: The canary clients whose data drives a regress (empty otherwise).
-        extra: Further figures (descriptions, cohort comparisons); JSON-ready values.
-    """
-
-    name: str
-    verdict: Verdict
-    reason: str
-    critical: bool = False
-    baseline: Mapping[str, Any] = field(default_factory=dict)
-    canary: Mapping[str, Any] = field(default_factory=dict)
-    delta: float | None = None
-    interval: tuple[float, float] | None = None
-    clients: tuple[str, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """This result as JSON-ready values; an infinite interval end becomes None."""
-        interval = (
-            None
-            if self.interval is None
-            else [_finite_or_none(self.interval[0]), _finite_or_none(self.interval[1])]
-        )
-        return {
-            "name": self.name,
-            "verdict": str(self.verdict),
-            "reason": self.reason,
-            "critical": self.critical,
-            "baseline": dict(self.baseline),
-            "canary": dict(self.canary),
-            "delta": self.delta,
-            "interval": interval,
-            "clients": list(self.clients),
-            "extra": dict(self.extra),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> MetricResult:
-        """Read back what :meth:`to_json` wrote (a None interval end is infinite again).
-
-        Args:
-            data: One element of the report's ``metrics`` list.
-        """
-        raw = data.get("interval")
-        interval = (
-            None
-            if raw is None
-            else (
-                -math.inf if raw[0] is None else float(raw[0]),
-                math.inf if raw[1] is None else float(raw[1]),
-            )
-        )
-        return cls(
-            name=str(data["name"]),
-            verdict=Verdict(data["verdict"]),
-            reason=str(data.get("reason", "")),
-            critical=bool(data.get("critical", False)),
-            baseline=dict(data.get("baseline", {})),
-            canary=dict(data.get("canary", {})),
-            delta=None if data.get("delta") is None else float(data["delta"]),
-            interval=interval,
-            clients=tuple(str(c) for c in data.get("clients", ())),
-            extra=dict(data.get("extra", {})),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,14 +123,6 @@ RATE_METRICS: tuple[MetricSpec, ...] = (
 """The stratified rate metrics, in report order."""
 
 
-def _finite_or_none(value: float) -> float | None:
-    return value if math.isfinite(value) else None
-
-
-def _arm(signals: Signals, arm: Arm) -> dict[str, ClientArmSignals]:
-    return {client: counts for (client, a), counts in signals.by_client.items() if a is arm}
-
-
 def _moments_stratum(label: str, after: Moments, before: Moments) -> Stratum:
     def mean_var(m: Moments) -> tuple[float, float]:
         if m.n == 0:
@@ -248,23 +145,6 @@ def _strata(
     return [
         make(client, after[client], before[client]) for client in sorted(after) if client in before
     ]
-
-
-@dataclass(frozen=True, slots=True)
-class _Cohorts:
-    canary_after: dict[str, ClientArmSignals]
-    canary_before: dict[str, ClientArmSignals]
-    control_after: dict[str, ClientArmSignals]
-    control_before: dict[str, ClientArmSignals]
-
-    @classmethod
-    def of(cls, signals: Signals) -> _Cohorts:
-        return cls(
-            _arm(signals, Arm.CANARY_AFTER),
-            _arm(signals, Arm.CANARY_BEFORE),
-            _arm(signals, Arm.CONTROL_AFTER),
-            _arm(signals, Arm.CONTROL_BEFORE),
-        )
 
 
 def _compare(
@@ -362,17 +242,9 @@ def _compare(
     return MetricResult(name, Verdict.OK, f"no confirmed change {worse}", **common)
 
 
-def _pooled(arm: Mapping[str, ClientArmSignals], count: Callable[[ClientArmSignals], int]) -> int:
-    return sum(count(s) for s in arm.values())
-
-
-def _side(n: int, x: int) -> dict[str, Any]:
-    return {"n": n, "value": (x / n) if n else None}
-
-
 def rate_metric(
     spec: MetricSpec,
-    cohorts: _Cohorts,
+    cohorts: Cohorts,
     policy: GuardrailPolicy,
     previous: MetricResult | None,
 ) -> MetricResult:
@@ -395,14 +267,14 @@ def rate_metric(
         _strata(cohorts.control_after, cohorts.control_before, stratum)
     )
     extra: dict[str, Any] = {}
-    n_control = _pooled(cohorts.control_after, den)
+    n_control = pooled(cohorts.control_after, den)
     if n_control:
-        n_canary = _pooled(cohorts.canary_after, den)
+        n_canary = pooled(cohorts.canary_after, den)
         extra["vs_control_after"] = (
-            _pooled(cohorts.canary_after, num) / n_canary if n_canary else 0.0
-        ) - _pooled(cohorts.control_after, num) / n_control
+            pooled(cohorts.canary_after, num) / n_canary if n_canary else 0.0
+        ) - pooled(cohorts.control_after, num) / n_control
     odds = (
-        stratified_odds_ratio([(num(a), den(a), num(b), den(b)) for a, b in _pairs(cohorts)])
+        stratified_odds_ratio([(num(a), den(a), num(b), den(b)) for a, b in pairs(cohorts)])
         if policy.odds_ratio_descriptions
         else None
     )
@@ -416,18 +288,10 @@ def rate_metric(
         policy=policy,
         previous=previous,
         drift=spec.drift,
-        baseline=_side(_pooled(cohorts.canary_before, den), _pooled(cohorts.canary_before, num)),
-        canary_side=_side(_pooled(cohorts.canary_after, den), _pooled(cohorts.canary_after, num)),
+        baseline=side(pooled(cohorts.canary_before, den), pooled(cohorts.canary_before, num)),
+        canary_side=side(pooled(cohorts.canary_after, den), pooled(cohorts.canary_after, num)),
         extra=extra,
     )
-
-
-def _pairs(cohorts: _Cohorts) -> list[tuple[ClientArmSignals, ClientArmSignals]]:
-    return [
-        (cohorts.canary_after[c], cohorts.canary_before[c])
-        for c in sorted(cohorts.canary_after)
-        if c in cohorts.canary_before
-    ]
 
 
 def _sum_histograms(moments: list[Moments]) -> list[int]:
@@ -444,7 +308,7 @@ def _moments_side(moments: list[Moments]) -> dict[str, Any]:
 
 
 def confidence_metric(
-    cohorts: _Cohorts, policy: GuardrailPolicy, previous: MetricResult | None
+    cohorts: Cohorts, policy: GuardrailPolicy, previous: MetricResult | None
 ) -> MetricResult:
     """The auto-send confidence: a stratified mean shift drives it; drift descriptions warn.
 
@@ -457,27 +321,19 @@ def confidence_metric(
         policy: Thresholds and error split.
         previous: This metric in the previous report (for the drift streak), or None.
     """
-    pairs = _pairs(cohorts)
+    matched = pairs(cohorts)
+
+    def stratum(client: str, a: ClientArmSignals, b: ClientArmSignals) -> Stratum:
+        return _moments_stratum(client, a.confidence, b.confidence)
+
     canary = mantel_haenszel_difference(
-        [
-            _moments_stratum(
-                c, cohorts.canary_after[c].confidence, cohorts.canary_before[c].confidence
-            )
-            for c in sorted(cohorts.canary_after)
-            if c in cohorts.canary_before
-        ]
+        _strata(cohorts.canary_after, cohorts.canary_before, stratum)
     )
     control = mantel_haenszel_difference(
-        [
-            _moments_stratum(
-                c, cohorts.control_after[c].confidence, cohorts.control_before[c].confidence
-            )
-            for c in sorted(cohorts.control_after)
-            if c in cohorts.control_before
-        ]
+        _strata(cohorts.control_after, cohorts.control_before, stratum)
     )
-    after = [a.confidence for a, _ in pairs]
-    before = [b.confidence for _, b in pairs]
+    after = [a.confidence for a, _ in matched]
+    before = [b.confidence for _, b in matched]
     hist_after, hist_before = _sum_histograms(after), _sum_histograms(before)
     extra: dict[str, Any] = {"histogram_baseline": hist_before, "histogram_canary": hist_after}
     drift_psi = psi(hist_before, hist_after)
@@ -526,243 +382,6 @@ def confidence_metric(
     )
 
 
-def wrong_bookings_metric(cohorts: _Cohorts, policy: GuardrailPolicy) -> MetricResult:
-    """Wrong bookings in the canary: critical, a count against ``wrong_bookings_allowed``.
-
-    The Clopper-Pearson upper bound of the wrong-booking rate per attempted booking is
-    reported; with no wrong booking and fewer than ``min_samples`` attempts the metric is
-    ``insufficient_data`` (no evidence either way).
-
-    Args:
-        cohorts: The signals split by arm.
-        policy: The allowance and the bound's level.
-    """
-    wrong = _pooled(cohorts.canary_after, lambda s: s.booking_wrong)
-    attempts = _pooled(cohorts.canary_after, lambda s: s.booking_attempted)
-    wrong_before = _pooled(cohorts.canary_before, lambda s: s.booking_wrong)
-    attempts_before = _pooled(cohorts.canary_before, lambda s: s.booking_attempted)
-    upper = clopper_pearson_upper(wrong, max(attempts, wrong), policy.wrong_booking_alpha)
-    common: dict[str, Any] = {
-        "critical": True,
-        "baseline": {"n": attempts_before, "value": wrong_before},
-        "canary": {"n": attempts, "value": wrong},
-        "delta": float(wrong - wrong_before),
-        "interval": (0.0, upper),
-        "extra": {"wrong_rate_upper": upper, "level": 1.0 - policy.wrong_booking_alpha},
-    }
-    if wrong > policy.wrong_bookings_allowed:
-        clients = tuple(c for c, s in sorted(cohorts.canary_after.items()) if s.booking_wrong)
-        return MetricResult(
-            MetricName.WRONG_BOOKINGS,
-            Verdict.REGRESS,
-            f"{wrong} wrong booking(s) in the canary; {policy.wrong_bookings_allowed} allowed",
-            clients=clients,
-            **common,
-        )
-    if attempts < policy.min_samples:
-        return MetricResult(
-            MetricName.WRONG_BOOKINGS,
-            Verdict.INSUFFICIENT_DATA,
-            f"{attempts} booking attempts in the canary; needs {policy.min_samples}",
-            **common,
-        )
-    return MetricResult(
-        MetricName.WRONG_BOOKINGS,
-        Verdict.OK,
-        f"no wrong booking beyond the allowance; rate below {upper:.4f} "
-        f"at {1.0 - policy.wrong_booking_alpha:.0%}",
-        **common,
-    )
-
-
-def _health_metric(
-    name: MetricName,
-    threshold: float,
-    *,
-    num: Callable[[ClientArmSignals], int],
-    den: Callable[[ClientArmSignals], int],
-    cohorts: _Cohorts,
-    previous_after: Mapping[str, ClientArmSignals] | None,
-    policy: GuardrailPolicy,
-) -> MetricResult:
-    n = _pooled(cohorts.canary_after, den)
-    x = _pooled(cohorts.canary_after, num)
-    extra: dict[str, Any] = {"threshold": threshold}
-    previous_rate: float | None = None
-    if previous_after is not None:
-        prev_n = _pooled(previous_after, den)
-        if prev_n >= policy.min_samples:
-            previous_rate = _pooled(previous_after, num) / prev_n
-            extra["previous_window"] = {"n": prev_n, "value": previous_rate}
-    side = _side(n, x)
-    if n < policy.min_samples:
-        return MetricResult(
-            name,
-            Verdict.INSUFFICIENT_DATA,
-            f"{n} canary calls; needs {policy.min_samples}",
-            baseline={"n": 0, "value": threshold},
-            canary=side,
-            extra=extra,
-        )
-    rate = x / n
-    alpha = policy.alpha(name)
-    cs = lower_bound(rate, math.sqrt(rate * (1.0 - rate) / n), n, policy.planned_n_per_side, alpha)
-    extra["alpha"] = alpha
-    common: dict[str, Any] = {
-        "baseline": {"n": 0, "value": threshold},
-        "canary": side,
-        "delta": rate - threshold,
-        "interval": (cs.bound - threshold, math.inf),
-        "extra": extra,
-    }
-    if cs.bound > threshold:
-        clients = tuple(
-            c
-            for c, s in sorted(cohorts.canary_after.items())
-            if den(s) and num(s) / den(s) > threshold
-        )
-        return MetricResult(
-            name,
-            Verdict.REGRESS,
-            f"rate confirmed above the threshold {threshold:g} at alpha {alpha:.4g}",
-            clients=clients,
-            **common,
-        )
-    if rate > threshold:
-        return MetricResult(
-            name, Verdict.WARN, f"rate above the threshold {threshold:g}, not confirmed", **common
-        )
-    if previous_rate is not None and rate > previous_rate + policy.previous_window_margin:
-        return MetricResult(
-            name,
-            Verdict.WARN,
-            f"rate up more than {policy.previous_window_margin:g} on the previous window",
-            **common,
-        )
-    return MetricResult(name, Verdict.OK, f"rate within the threshold {threshold:g}", **common)
-
-
-def health_metrics(
-    signals: Signals, cohorts: _Cohorts, policy: GuardrailPolicy
-) -> list[MetricResult]:
-    """The bundle's own health in the canary: fallback rate and truncation rates.
-
-    Fallback is counted among calls with the flag on; truncation among calls that took the
-    shared path (flag on, no fallback), since only those carry truncation stats.
-
-    Args:
-        signals: This check's signals (``previous`` gives the previous window).
-        cohorts: The signals split by arm.
-        policy: Thresholds and error split.
-    """
-    previous_after = None if signals.previous is None else _arm(signals.previous, Arm.CANARY_AFTER)
-
-    def shared_calls(s: ClientArmSignals) -> int:
-        return s.calls_flag_on - s.calls_fallback
-
-    return [
-        _health_metric(
-            MetricName.FALLBACK_RATE,
-            policy.max_fallback_rate,
-            num=lambda s: s.calls_fallback,
-            den=lambda s: s.calls_flag_on,
-            cohorts=cohorts,
-            previous_after=previous_after,
-            policy=policy,
-        ),
-        _health_metric(
-            MetricName.ASSETS_TRUNCATION,
-            policy.max_assets_truncation_rate,
-            num=lambda s: s.calls_assets_truncated,
-            den=shared_calls,
-            cohorts=cohorts,
-            previous_after=previous_after,
-            policy=policy,
-        ),
-        _health_metric(
-            MetricName.MEMORY_TRUNCATION,
-            policy.max_memory_truncation_rate,
-            num=lambda s: s.calls_memory_truncated,
-            den=shared_calls,
-            cohorts=cohorts,
-            previous_after=previous_after,
-            policy=policy,
-        ),
-    ]
-
-
-def _volume(arm: Mapping[str, ClientArmSignals]) -> int:
-    return sum(s.drafts_evaluated + s.overseer_gate + s.calls for s in arm.values())
-
-
-def volume_metric(signals: Signals, cohorts: _Cohorts, policy: GuardrailPolicy) -> MetricResult:
-    """Critical: the canary's records collapsing against the previous window of equal length.
-
-    Args:
-        signals: This check's signals (``previous`` gives the previous window).
-        cohorts: The signals split by arm.
-        policy: The collapse ratio and the previous window's minimum.
-    """
-    now = _volume(cohorts.canary_after)
-    if signals.previous is None:
-        return MetricResult(
-            MetricName.VOLUME,
-            Verdict.OK,
-            "no previous window to compare",
-            critical=True,
-            canary={"n": now, "value": now},
-        )
-    before = _volume(_arm(signals.previous, Arm.CANARY_AFTER))
-    common: dict[str, Any] = {
-        "critical": True,
-        "baseline": {"n": before, "value": before},
-        "canary": {"n": now, "value": now},
-        "delta": float(now - before),
-    }
-    if before >= policy.volume_min_previous and now < policy.volume_collapse_ratio * before:
-        return MetricResult(
-            MetricName.VOLUME,
-            Verdict.REGRESS,
-            f"canary records fell below {policy.volume_collapse_ratio:.0%} of the previous window",
-            clients=tuple(sorted(cohorts.canary_after)),
-            **common,
-        )
-    return MetricResult(MetricName.VOLUME, Verdict.OK, "canary volume holds", **common)
-
-
-def quality_metric(signals: Signals, policy: GuardrailPolicy) -> MetricResult:
-    """Unusable records (``DataQuality``) against all records read: warn above the share.
-
-    Args:
-        signals: This check's signals.
-        policy: The tolerated share.
-    """
-    q = signals.quality
-    unusable = sum(
-        (
-            q.null_confidence,
-            q.confidence_out_of_range,
-            q.unknown_action,
-            q.unknown_status,
-            q.unknown_overseer_decision,
-            q.malformed_metadata,
-            q.missing_interaction,
-        )
-    )
-    total = sum(s.drafts_evaluated + s.overseer_gate + s.calls for s in signals.by_client.values())
-    side = {"n": total + unusable, "value": unusable}
-    if unusable > policy.max_unusable_share * (total + unusable):
-        return MetricResult(
-            MetricName.DATA_QUALITY,
-            Verdict.WARN,
-            f"{unusable} unusable records (over {policy.max_unusable_share:.0%}); see quality",
-            canary=side,
-        )
-    return MetricResult(
-        MetricName.DATA_QUALITY, Verdict.OK, f"{unusable} unusable records", canary=side
-    )
-
-
 def evaluate_metrics(
     signals: Signals,
     policy: GuardrailPolicy,
@@ -775,7 +394,7 @@ def evaluate_metrics(
         policy: Thresholds and error split.
         previous: The previous report's metrics by name (drift streaks), or None.
     """
-    cohorts = _Cohorts.of(signals)
+    cohorts = Cohorts.of(signals)
     prev = previous or {}
     results = [confidence_metric(cohorts, policy, prev.get(MetricName.CONFIDENCE))]
     results += [rate_metric(spec, cohorts, policy, prev.get(spec.name)) for spec in RATE_METRICS]

@@ -8,8 +8,10 @@ once: ``P(exists t: theta < lower_t) <= alpha``.
 The construction is the Gaussian-mixture boundary, used two ways that are the same formula:
 
 * Howard, Ramdas, McAuliffe & Sekhon, "Time-uniform, nonparametric, nonasymptotic confidence
-  sequences", Ann. Statist. 49(2), 2021, section 3.5, the one-sided normal-mixture boundary
-  (eq. (14)): for a process ``S`` with intrinsic time ``V`` (its variance process),
+  sequences", Ann. Statist. 49(2), 2021: the normal-mixture boundary in its one-sided form
+  (the mixture over ``lambda >= 0``, a half-normal of precision ``rho``), with the closed-form
+  bound the paper gives for it: for a process ``S`` with intrinsic time ``V`` (its variance
+  process),
 
       u(v) = sqrt( 2 (v + rho) * log( sqrt((v + rho) / rho) / (2 alpha) + 1 ) ),
 
@@ -51,7 +53,7 @@ __all__ = [
 
 
 def normal_mixture_boundary(v: float, rho: float, alpha: float) -> float:
-    """Howard et al. (2021) one-sided normal-mixture boundary ``u(v)`` (eq. (14)).
+    """Howard et al. (2021) one-sided normal-mixture boundary ``u(v)`` (closed-form bound).
 
     Args:
         v: Intrinsic time (the variance process), ``>= 0``.

@@ -10,16 +10,23 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 CONFIDENCE_BUCKETS = 20
-"""Confidence histograms have 20 equal buckets over [0, 1]; bucket i is [i/20, (i+1)/20), the last one closed."""
+"""Confidence histograms have 20 equal buckets over [0, 1].
+
+Bucket i is [i/20, (i+1)/20), the last one closed.
+"""
 
 
 class Arm(StrEnum):
     """Which side of a comparison a count belongs to."""
 
-    CANARY_BEFORE = "canary_before"   # canary clients, legacy-path records before the client's first shared/fallback record
-    CANARY_AFTER = "canary_after"     # canary clients, records whose AIInteraction path is shared or fallback (flag on)
-    CONTROL_BEFORE = "control_before" # clients with no shared/fallback record in the window, before the canary switch time
-    CONTROL_AFTER = "control_after"   # the same control clients, at or after the canary switch time
+    # Canary clients, legacy-path records before the client's first shared/fallback record.
+    CANARY_BEFORE = "canary_before"
+    # Canary clients, records whose AIInteraction path is shared or fallback (flag on).
+    CANARY_AFTER = "canary_after"
+    # Clients with no shared/fallback record in the window, before the canary switch time.
+    CONTROL_BEFORE = "control_before"
+    # The same control clients, at or after the canary switch time.
+    CONTROL_AFTER = "control_after"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +44,13 @@ class ClientArmSignals:
     """Everything counted for one client in one arm."""
 
     # AIDraft (auto-send evaluator)
-    drafts_evaluated: int = 0      # autoSendAction in (send, needs_review, skip)
-    auto_sent: int = 0             # autoSendAction = send
-    needs_review: int = 0          # autoSendAction = needs_review
-    review_resolved: int = 0       # needs_review drafts whose status is APPROVED or EDITED
-    review_edited: int = 0         # ... of which EDITED
+    drafts_evaluated: int = 0  # autoSendAction in (send, needs_review, skip)
+    auto_sent: int = 0  # autoSendAction = send
+    needs_review: int = 0  # autoSendAction = needs_review
+    review_resolved: int = 0  # needs_review drafts whose status is APPROVED or EDITED
+    review_edited: int = 0  # ... of which EDITED
     confidence: Moments = field(default_factory=Moments)  # autoSendConfidence in [0, 1]
-    # MeetingOverseerDecision, stage = gate
+    # MeetingOverseerDecision rows at the gate stage
     overseer_gate: int = 0
     overseer_revise: int = 0
     overseer_confidence_approve: Moments = field(default_factory=Moments)
@@ -54,11 +61,11 @@ class ClientArmSignals:
     booking_attempted: int = 0
     booking_wrong: int = 0
     # AIInteraction metadata.leadctx (bundle health)
-    calls: int = 0                 # interactions carrying metadata.leadctx
-    calls_flag_on: int = 0         # path shared or fallback
+    calls: int = 0  # interactions carrying metadata.leadctx
+    calls_flag_on: int = 0  # path shared or fallback
     calls_fallback: int = 0
-    calls_assets_truncated: int = 0   # knowledge_assets.items_truncated > 0 (shared path)
-    calls_memory_truncated: int = 0   # lead_memory.items_truncated > 0 (shared path)
+    calls_assets_truncated: int = 0  # knowledge_assets.items_truncated > 0 (shared path)
+    calls_memory_truncated: int = 0  # lead_memory.items_truncated > 0 (shared path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +78,8 @@ class DataQuality:
     unknown_status: int = 0
     unknown_overseer_decision: int = 0
     malformed_metadata: int = 0
-    missing_interaction: int = 0   # AIDraft/MeetingOverseerDecision whose aiInteractionId matches no AIInteraction (no cohort)
+    # AIDraft/MeetingOverseerDecision whose aiInteractionId matches no AIInteraction (no cohort)
+    missing_interaction: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,9 @@ class Scenario:
         drafts_per_side: Records per canary arm at the last check.
         checks: Checks over the rollout (data grows linearly).
         control_clients: Number of control clients (0: no control cohort); they share the
-            first canary client's rates and an even mix, ``drafts_per_side`` per arm.
+            first canary client's rates and an even mix.
+        control_drafts_per_side: Records per control arm at the last check (None: as many
+            as the canary's).
         send_share: Share of the drafts not needing review that are sent.
         confidence_sd: Per-draft confidence standard deviation.
         resolved_share / edited_share: Needs-review drafts resolved, and edited among those.
@@ -87,6 +89,7 @@ class Scenario:
     drafts_per_side: int = 2_000
     checks: int = 20
     control_clients: int = 0
+    control_drafts_per_side: int | None = None
     send_share: float = 0.7
     confidence_sd: float = 0.12
     resolved_share: float = 0.8
@@ -133,6 +136,7 @@ class _Group:
     confidence: np.ndarray
     after: bool
     canary: bool
+    drafts: int
 
 
 def _bucket_probabilities(mean: float, sd: float) -> np.ndarray:
@@ -153,8 +157,8 @@ def _draw_group(
     """Cumulative counts, per client and field, shaped (rollouts, checks[, buckets])."""
     s, k = scenario, scenario.checks
     size = (rollouts, k)
-    per_check = np.full(size, s.drafts_per_side // k)
-    per_check[:, : s.drafts_per_side % k] += 1
+    per_check = np.full(size, group.drafts // k)
+    per_check[:, : group.drafts % k] += 1
     by_client = rng.multinomial(per_check, group.mix)  # (rollouts, checks, clients)
     effect = group.after and group.canary
     trend = s.trend_needs_review if group.after else 0.0
@@ -233,18 +237,20 @@ _INT_FIELDS = (
 def _groups(scenario: Scenario) -> dict[Arm, _Group]:
     s = scenario
     nr, conf = np.asarray(s.needs_review_rates), np.asarray(s.confidence_means)
+    n = s.drafts_per_side
     groups = {
-        Arm.CANARY_BEFORE: _Group(s.clients, np.asarray(s.mix_before), nr, conf, False, True),
+        Arm.CANARY_BEFORE: _Group(s.clients, np.asarray(s.mix_before), nr, conf, False, True, n),
         Arm.CANARY_AFTER: _Group(
-            s.clients, np.asarray(s.mix_after or s.mix_before), nr, conf, True, True
+            s.clients, np.asarray(s.mix_after or s.mix_before), nr, conf, True, True, n
         ),
     }
     if s.control_clients:
         ids = tuple(f"control{i}" for i in range(s.control_clients))
         even = np.full(s.control_clients, 1.0 / s.control_clients)
         cnr, cconf = np.full_like(even, nr[0]), np.full_like(even, conf[0])
-        groups[Arm.CONTROL_BEFORE] = _Group(ids, even, cnr, cconf, False, False)
-        groups[Arm.CONTROL_AFTER] = _Group(ids, even, cnr, cconf, True, False)
+        cn = s.control_drafts_per_side or n
+        groups[Arm.CONTROL_BEFORE] = _Group(ids, even, cnr, cconf, False, False, cn)
+        groups[Arm.CONTROL_AFTER] = _Group(ids, even, cnr, cconf, True, False, cn)
     return groups
 
 
