@@ -11,12 +11,13 @@
 # binaries' directory (default: the newest /usr/lib/postgresql/*/bin). Exit 3: no binaries.
 set -euo pipefail
 
-die() { echo "pg_throwaway: $*" >&2; exit "${2:-1}"; }
+die() { echo "pg_throwaway: $1" >&2; exit "${2:-1}"; }
 
 find_bin() {
-    if [[ -n "${PG_BIN:-}" ]]; then echo "$PG_BIN"; return; fi
-    local dir
-    dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+    local dir=${PG_BIN:-}
+    if [[ -z "$dir" ]]; then
+        dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+    fi
     [[ -n "$dir" && -x "$dir/initdb" && -x "$dir/pg_ctl" ]] || die "no PostgreSQL server binaries (apt-get install -y postgresql)" 3
     echo "$dir"
 }

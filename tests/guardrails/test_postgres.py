@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +18,7 @@ from leadctx_flags.guardrails.generate import GeneratorConfig, generate
 from leadctx_flags.guardrails.queries import Window
 from leadctx_flags.guardrails.signals import Signals
 
+from .conftest import NO_BINARIES, SCRIPT
 from .records import Records, at, leadctx
 
 pytestmark = pytest.mark.integration
@@ -141,3 +145,36 @@ def test_times_round_trip_at_millisecond_precision(postgres_url: str, sqlite_url
     with connect(sqlite_url) as lite, connect(postgres_url) as pg:
         times = {queries.read_signals(db).signals.switch_time for db in (lite, pg)}
     assert times == {(at(1.0001)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"}
+
+
+def test_the_throwaway_server_listens_on_loopback_and_stops(postgres_server: str) -> None:
+    # Given a second throwaway server (the session's one is already running)
+    import psycopg  # noqa: PLC0415 - the postgres extra
+
+    started = subprocess.run(  # noqa: S603 - our own script
+        [str(SCRIPT), "start"], capture_output=True, text=True, timeout=120, check=True
+    )
+    lines = dict(line.split("=", 1) for line in started.stdout.splitlines() if "=" in line)
+    url, stop = lines["URL"], lines["STOP"]
+    assert url.startswith("postgresql://postgres@127.0.0.1:")
+    with psycopg.connect(url) as connection:
+        row = connection.execute("SHOW listen_addresses").fetchone()
+    assert row == ("127.0.0.1",)
+    # When it is stopped, its directory is gone and it refuses connections
+    subprocess.run(stop.split(), check=True, timeout=60)  # noqa: S603
+    assert not Path(stop.split()[-1]).exists()
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(url, connect_timeout=2)
+
+
+def test_the_script_says_when_the_binaries_are_missing(tmp_path: Path) -> None:
+    result = subprocess.run(  # noqa: S603 - our own script
+        [str(SCRIPT), "start"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "PG_BIN": str(tmp_path)},
+    )
+    assert result.returncode == NO_BINARIES
+    assert "apt-get install -y postgresql" in result.stderr
