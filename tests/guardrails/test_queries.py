@@ -178,3 +178,13 @@ def test_python_side_memory_does_not_grow_with_rows(tmp_path: Path) -> None:
     # Then ten times the rows cost well under twice the memory: Python holds grouped counts
     # (clients x arms x outcomes x buckets), never rows
     assert peaks[1] < 2 * peaks[0], peaks
+
+
+def test_the_documented_statements_are_the_module_s() -> None:
+    # The operator pastes what docs/monitoring.md shows: it must be what the report runs
+    text = (Path(__file__).resolve().parents[2] / "docs" / "monitoring.md").read_text()
+    for dialect, title in ((Dialect.POSTGRESQL, "PostgreSQL (psql)"), (Dialect.SQLITE, "SQLite")):
+        section = text.split(f"### {title}", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
+        for name, sql in queries.statements(dialect).items():
+            shown = queries.for_psql(sql) if dialect is Dialect.POSTGRESQL else sql
+            assert f"`{name}`:\n\n```sql\n{shown};\n```" in section, (dialect, name)

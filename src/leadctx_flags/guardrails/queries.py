@@ -15,6 +15,7 @@ at the earliest switch time. Records that fit no arm are counted, never dropped:
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -642,8 +643,25 @@ def _iso_or_none(value: object) -> str | None:
     return None if value is None else _iso(_parse_time(value))
 
 
+_QUOTED_IN_PSQL: Final = ("since", "until", "clients", "table_name")
+
+
+def for_psql(sql: str) -> str:
+    """``sql`` with psql's quoted variables (``:'since'``) for the text parameters.
+
+    Args:
+        sql: A statement from :func:`statements` (``:name`` parameters).
+    """
+    for name in _QUOTED_IN_PSQL:
+        sql = re.sub(rf"(?<![:\w]):{name}\b", f":'{name}'", sql)
+    return sql
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Print every statement of one dialect, for an operator's SQL shell.
+
+    ``postgresql`` prints psql's quoted variables (``:'since'``); ``sqlite`` prints ``:since``
+    as the sqlite3 shell's ``.parameter set`` expects.
 
     Args:
         argv: ``[sqlite|postgresql]`` (default: ``sys.argv[1:]``).
@@ -651,7 +669,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     dialect = Dialect(args[0]) if args else Dialect.POSTGRESQL
     for name, sql in statements(dialect).items():
-        sys.stdout.write(f"-- {name}\n{sql};\n\n")
+        shown = for_psql(sql) if dialect is Dialect.POSTGRESQL else sql
+        sys.stdout.write(f"-- {name}\n{shown};\n\n")
     return 0
 
 
