@@ -145,7 +145,7 @@ def test_statements_are_printable_for_a_shell(
 ) -> None:
     assert queries.main([dialect.value]) == 0
     out = capsys.readouterr().out
-    for name in ("columns", "bounds", "drafts", "overseer", "interactions"):
+    for name in ("columns", "drafts", "overseer", "interactions"):
         assert f"-- {name}\n" in out
     # The dialects differ in JSON access, and only the right one appears
     assert ("json_extract" in out) is (dialect is Dialect.SQLITE)

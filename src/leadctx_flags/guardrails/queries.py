@@ -359,7 +359,9 @@ classified AS (
            CASE WHEN {f.is_true("r.m", ("proposedTimes", "bookingAttempted"))} THEN 1 ELSE 0 END
                AS booking_attempted,
            CASE WHEN {f.text("r.m", ("proposedTimes", "bookingOutcome"))} = 'wrong'
-                THEN 1 ELSE 0 END AS booking_wrong
+                THEN 1 ELSE 0 END AS booking_wrong,
+           r.ts,
+           fs.switched_at
     FROM (SELECT interactions.*, id AS interaction_id FROM interactions) r
     LEFT JOIN switches s ON s.client = r.client
     CROSS JOIN first_switch fs
@@ -380,19 +382,13 @@ SELECT client, arm,
        SUM(CASE WHEN parse = 1 AND has_times = 1 THEN booking_attempted ELSE 0 END)
            AS booking_attempted,
        SUM(CASE WHEN parse = 1 AND has_times = 1 THEN booking_wrong ELSE 0 END)
-           AS booking_wrong
+           AS booking_wrong,
+       MIN(ts) AS first_record,
+       MAX(ts) AS last_record,
+       MIN(switched_at) AS switch_time
 FROM classified
 GROUP BY client, arm
 ORDER BY client, arm"""
-
-
-def _bounds(f: _Fragments) -> str:
-    return f"""{_common(f)}
-SELECT (SELECT switched_at FROM first_switch) AS switch_time,
-       MIN(ts) AS first_record, MAX(ts) AS last_record
-FROM ({_interaction_rows(f)}) r
-WHERE ts >= :since AND ts < :until
-  AND (:all_clients = 1 OR {f.in_json_list("client", "clients")})"""
 
 
 def _columns(dialect: Dialect) -> str:
@@ -414,7 +410,6 @@ def statements(dialect: Dialect) -> dict[str, str]:
     f = _fragments(dialect)
     return {
         "columns": _columns(dialect),
-        "bounds": _bounds(f),
         "drafts": _drafts(f),
         "overseer": _overseer(f),
         "interactions": _interactions(f),
@@ -484,8 +479,7 @@ def _read_one(database: Database, window: Window) -> Collected:
         tally.add_overseer(row)
     for row in database.fetch(sql["interactions"], params):
         tally.add_interactions(row)
-    bounds = database.fetch(sql["bounds"], params)
-    switch_time, first, last = bounds[0] if bounds else (None, None, None)
+    first, last, switch_time = tally.first_record, tally.last_record, tally.switch_time
     signals = Signals(
         by_client={key: _freeze(value) for key, value in sorted(tally.counts.items())},
         quality=DataQuality(**tally.quality),
@@ -505,6 +499,10 @@ class _Tally:
     )
     quality: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     excluded: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # The window's first and last interaction and the earliest switch (one dialect's type).
+    first_record: Any = None
+    last_record: Any = None
+    switch_time: Any = None
 
     def target(self, client: str | None, arm: str, records: int) -> dict[str, Any] | None:
         """The counts a group adds to, or ``None`` after counting why it has no arm."""
@@ -560,8 +558,14 @@ class _Tally:
         _add_moments(moments, bucket, int(records), conf_sum, conf_sq)
 
     def add_interactions(self, row: Sequence[Any]) -> None:
-        client, arm, records, flag_on, fallback, no_stats, assets, memory, *times = row
-        parses, parse_no_times, matched, attempted, wrong = times
+        client, arm, records, flag_on, fallback, no_stats, assets, memory, *rest = row
+        parses, parse_no_times, matched, attempted, wrong, first, last, switch = rest
+        if first is not None and (self.first_record is None or first < self.first_record):
+            self.first_record = first
+        if last is not None and (self.last_record is None or last > self.last_record):
+            self.last_record = last
+        if switch is not None:
+            self.switch_time = switch
         target = self.target(client, arm, int(records))
         if target is None:
             return
