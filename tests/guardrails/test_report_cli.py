@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -182,3 +184,18 @@ def test_the_real_statistics_roll_back_a_wrong_booking(
     assert data["applied"]["changed"] is True
     document = json.loads(overrides.read_text())
     assert document["updated_by"] == "guardrails"
+
+
+def test_the_command_module_is_light() -> None:
+    # `leadctx --help` imports the command; the statistics, psycopg and matplotlib load on use
+    code = (
+        "import json, sys\nimport leadctx.cli\nimport leadctx_flags.guardrails.cli\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    result = subprocess.run(  # noqa: S603 - our own interpreter, a fixed program
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    loaded = set(json.loads(result.stdout))
+    heavy = ("scipy", "statsmodels", "numpy", "matplotlib", "psycopg")
+    assert sorted(name for name in loaded if name.split(".")[0] in heavy) == []
+    assert "leadctx_flags.guardrails.queries" in loaded
