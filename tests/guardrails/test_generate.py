@@ -7,6 +7,8 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from leadctx_flags.guardrails import queries
 from leadctx_flags.guardrails.db import connect
 from leadctx_flags.guardrails.generate import GeneratorConfig, generate
@@ -139,3 +141,13 @@ def test_client_mix_moves_at_the_switch(tmp_path: Path) -> None:
     }
     assert 0.15 < share[Arm.CANARY_BEFORE] < 0.25
     assert 0.35 < share[Arm.CANARY_AFTER] < 0.45
+
+
+def test_an_open_connection_is_written_and_left_open(tmp_path: Path) -> None:
+    raw = sqlite3.connect(tmp_path / "open.db")
+    summary = generate(raw, GeneratorConfig(drafts=50, clients=2, canary_clients=1))
+    assert raw.execute('SELECT COUNT(*) FROM "AIDraft"').fetchone() == (50,)
+    assert summary.drafts == 50
+    raw.close()
+    with pytest.raises(TypeError, match="expected a sqlite3 or psycopg connection"):
+        generate(object(), BASE)

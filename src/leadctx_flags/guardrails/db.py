@@ -29,6 +29,7 @@ __all__ = [
     "Dialect",
     "connect",
     "create_schema",
+    "from_connection",
 ]
 
 logger = logging.getLogger(__name__)
@@ -191,6 +192,22 @@ def connect(url: str, *, create: bool = False) -> Database:
         f"--db: unsupported database URL scheme {scheme!r}; "
         "use sqlite:///path or postgresql://user@host:port/database"
     )
+
+
+def from_connection(connection: object) -> Database:
+    """Wrap an open DB-API connection (``sqlite3`` or psycopg 3) the caller keeps owning.
+
+    Args:
+        connection: A ``sqlite3.Connection`` or a ``psycopg.Connection``.
+
+    Raises:
+        TypeError: Any other kind of connection.
+    """
+    if isinstance(connection, sqlite3.Connection):
+        return Database(Dialect.SQLITE, connection, "sqlite connection")
+    if type(connection).__module__.split(".")[0] == "psycopg":
+        return Database(Dialect.POSTGRESQL, connection, "postgresql connection")
+    raise TypeError(f"expected a sqlite3 or psycopg connection, got {type(connection).__name__}")
 
 
 def create_schema(database: Database) -> None:

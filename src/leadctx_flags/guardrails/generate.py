@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from leadctx_flags.guardrails.db import Database, connect, create_schema
+from leadctx_flags.guardrails.db import Database, connect, create_schema, from_connection
 from leadctx_flags.guardrails.queries import PROPOSED_TIMES_PROMPT_KEY
 from leadctx_flags.vocabulary import FallbackReason, ResolutionPath
 
@@ -149,16 +149,19 @@ class GenerationSummary:
     switch_time: datetime
 
 
-def generate(target: str | Database, config: GeneratorConfig) -> GenerationSummary:
-    """Write synthetic records into ``target`` (a URL or an open database).
+def generate(target: str | Database | object, config: GeneratorConfig) -> GenerationSummary:
+    """Write synthetic records into ``target`` (a URL or an open connection).
 
     Args:
-        target: ``sqlite:///path`` / ``postgresql://…`` (opened, written, closed) or an open
-            :class:`Database` (written and committed, left open).
+        target: ``sqlite:///path`` / ``postgresql://…`` (opened, written, closed), an open
+            :class:`Database`, or an open ``sqlite3``/psycopg connection (written and
+            committed, left open).
         config: What to generate.
     """
     if isinstance(target, Database):
         return _generate(target, config)
+    if not isinstance(target, str):
+        return _generate(from_connection(target), config)
     with connect(target, create=True) as database:
         return _generate(database, config)
 
