@@ -52,7 +52,7 @@ def test_json_shape(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert 400 < metric["baseline"]["n"] < 600
     assert 400 < metric["canary"]["n"] < 600
     assert data["canary_clients"] == ["client-000", "client-001"]
-    assert data["data_quality"]["missing_interaction"] == 0
+    assert data["quality"]["missing_interaction"] == 0
     assert data["excluded"]["overseer_other_stage"] > 0
     assert data["applied"] is None
 

@@ -183,7 +183,7 @@ def to_json(
         "window": {"start": signals.window_start, "end": signals.window_end},
         "switch_time": signals.switch_time,
         "canary_clients": list(canary_clients(collected)),
-        "data_quality": asdict(signals.quality),
+        "quality": asdict(signals.quality),
         "excluded": asdict(collected.excluded),
         "applied": dict(applied) if applied is not None else None,
     }
