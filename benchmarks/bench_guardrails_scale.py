@@ -47,10 +47,20 @@ def child(url: str, since: str) -> None:
     """Run one report and print its figures as JSON (the parent reads them)."""
     # Imports first: their memory is the same at every size and is reported apart.
     from leadctx_flags.guardrails import queries  # noqa: PLC0415
-    from leadctx_flags.guardrails.db import connect  # noqa: PLC0415
+    from leadctx_flags.guardrails.db import Database, connect  # noqa: PLC0415
     from leadctx_flags.guardrails.decision import evaluate  # noqa: PLC0415
     from leadctx_flags.guardrails.queries import Window  # noqa: PLC0415
 
+    # Count the grouped rows Python receives: bounded by clients x arms x outcomes x buckets.
+    received = [0]
+    fetch = Database.fetch
+
+    def counting(self: Database, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        rows = fetch(self, sql, params)
+        received[0] += len(rows)
+        return rows
+
+    Database.fetch = counting  # type: ignore[method-assign]
     imported_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     tracemalloc.start()
     start = time.perf_counter()
@@ -71,6 +81,7 @@ def child(url: str, since: str) -> None:
                 "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                 "imported_kb": imported_kb,
                 "drafts_in_window": drafts,
+                "rows_received": received[0],
                 "decision": str(report.decision),
             }
         )
@@ -171,7 +182,8 @@ def _print_row(row: dict[str, Any]) -> None:
         f"report {row['seconds']:6.2f} s  peak RSS {row['maxrss_kb'] / 1024:6.1f} MiB "
         f"(after imports {row['imported_kb'] / 1024:6.1f} MiB)  "
         f"Python peak {row['python_peak_bytes'] / 1024:7.1f} KiB  "
-        f"{row['drafts_in_window']:,} drafts in window  {row['decision']}",
+        f"{row['drafts_in_window']:,} drafts in window  {row['rows_received']:,} grouped rows  "
+        f"{row['decision']}",
         flush=True,
     )
 

@@ -307,10 +307,12 @@ classified AS (
     SELECT {_arm("r")} AS arm,
            r.client,
            CASE WHEN r.stage IN ('gate', 'extract') THEN r.stage ELSE 'unknown' END AS stage,
-           CASE WHEN r.decision IN ('approve', 'revise') THEN r.decision ELSE 'unknown' END
-               AS decision,
-           r.confidence,
-           {f.bucket("r.confidence")} AS bucket
+           -- Only the gate is measured: other stages are one count per client and arm.
+           CASE WHEN r.stage <> 'gate' OR r.stage IS NULL THEN NULL
+                WHEN r.decision IN ('approve', 'revise') THEN r.decision
+                ELSE 'unknown' END AS decision,
+           CASE WHEN r.stage = 'gate' THEN r.confidence END AS confidence,
+           CASE WHEN r.stage = 'gate' THEN {f.bucket("r.confidence")} END AS bucket
     FROM decisions r
     LEFT JOIN switches s ON s.client = r.client
     CROSS JOIN first_switch fs
