@@ -6,8 +6,11 @@ import dataclasses
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leadctx_flags.guardrails.decision import (
     REPORT_SCHEMA,
@@ -17,7 +20,7 @@ from leadctx_flags.guardrails.decision import (
 )
 from leadctx_flags.guardrails.metrics import Verdict
 from leadctx_flags.guardrails.policy import MetricName
-from leadctx_flags.guardrails.signals import Arm, DataQuality
+from leadctx_flags.guardrails.signals import Arm, ClientArmSignals, DataQuality, Moments
 from tests.guardrails.signals_helpers import counts, signals, steady
 
 
@@ -126,3 +129,36 @@ def test_importing_leadctx_flags_never_loads_the_statistics_stack() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+_count = st.integers(min_value=0, max_value=5_000)
+
+
+@st.composite
+def _client_arm_signals(draw: st.DrawFn) -> ClientArmSignals:
+    names = [f.name for f in dataclasses.fields(ClientArmSignals) if f.type in (int, "int")]
+    ints: dict[str, Any] = {name: draw(_count) for name in names}
+    n = draw(_count)
+    mean = draw(st.floats(min_value=0.0, max_value=1.0))
+    histogram = tuple(draw(st.lists(_count, min_size=20, max_size=20)))
+    confidence = Moments(n=n, total=n * mean, total_sq=n * mean * mean, histogram=histogram)
+    return ClientArmSignals(confidence=confidence, **ints)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dictionaries(
+        st.tuples(st.sampled_from(["acme", "globex", "initech"]), st.sampled_from(list(Arm))),
+        _client_arm_signals(),
+        max_size=8,
+    )
+)
+def test_any_counts_give_a_report_never_a_crash(
+    by_client: dict[tuple[str, Arm], ClientArmSignals],
+) -> None:
+    # Counts straight from SQL can be inconsistent (more edited than resolved, a histogram
+    # that does not sum to n); the report must still come out, as valid JSON.
+    report = evaluate(signals(by_client))
+    assert report.decision in set(RolloutDecision)
+    assert len(report.metrics) == 13
+    json.loads(report.dumps())

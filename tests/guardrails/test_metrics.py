@@ -9,7 +9,7 @@ import pytest
 
 from leadctx_flags.guardrails.metrics import MetricResult, Verdict, evaluate_metrics
 from leadctx_flags.guardrails.policy import DEFAULT_POLICY, GuardrailPolicy, MetricName
-from leadctx_flags.guardrails.signals import Arm, DataQuality
+from leadctx_flags.guardrails.signals import Arm, DataQuality, Moments
 from tests.guardrails.signals_helpers import counts, signals, steady
 
 
@@ -265,3 +265,21 @@ def test_default_weights_keep_the_family_error_within_five_percent() -> None:
     assert DEFAULT_POLICY.alpha(MetricName.NEEDS_REVIEW_RATE) == pytest.approx(0.03)
     with pytest.raises(KeyError, match="wrong_bookings"):
         DEFAULT_POLICY.alpha(MetricName.WRONG_BOOKINGS)
+
+
+def test_the_overseer_confidence_buckets_are_reported_with_the_revise_rate() -> None:
+    approve = Moments(n=80, total=64.0, total_sq=52.0, histogram=(0,) * 16 + (80, 0, 0, 0))
+    revise = Moments(n=20, total=8.0, total_sq=4.0, histogram=(0,) * 8 + (20,) + (0,) * 11)
+    after = dataclasses.replace(
+        counts(1_000, flag_on=True),
+        overseer_confidence_approve=approve,
+        overseer_confidence_revise=revise,
+    )
+    by_client = {("acme", Arm.CANARY_BEFORE): counts(1_000), ("acme", Arm.CANARY_AFTER): after}
+    result = _metric(
+        evaluate_metrics(signals(by_client), DEFAULT_POLICY), MetricName.OVERSEER_REVISE_RATE
+    )
+    assert result.extra["approve_buckets_canary"][16] == 80
+    assert result.extra["revise_buckets_canary"][8] == 20
+    assert sum(result.extra["approve_buckets_baseline"]) == 0
+    assert len(result.extra["revise_buckets_baseline"]) == 20

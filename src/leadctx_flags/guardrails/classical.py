@@ -97,8 +97,9 @@ class Stratum:
             x1 / n1: Canary events and trials.
             x0 / n0: Baseline events and trials.
         """
-        p1 = x1 / n1 if n1 else 0.0
-        p0 = x0 / n0 if n0 else 0.0
+        # Counts where events exceed trials (inconsistent records) are read as a rate of 1.
+        p1 = min(x1 / n1, 1.0) if n1 else 0.0
+        p0 = min(x0 / n0, 1.0) if n0 else 0.0
         return cls(label, n1, p1, p1 * (1.0 - p1), n0, p0, p0 * (1.0 - p0))
 
 

@@ -81,7 +81,8 @@ def _health_metric(
     policy: GuardrailPolicy,
 ) -> MetricResult:
     n = pooled(cohorts.canary_after, den)
-    x = pooled(cohorts.canary_after, num)
+    # Inconsistent counts (more events than trials) are read as "every trial": never a crash.
+    x = min(pooled(cohorts.canary_after, num), n)
     extra: dict[str, Any] = {"threshold": threshold}
     previous_rate: float | None = None
     if previous_after is not None:
@@ -155,7 +156,7 @@ def health_metrics(
     )
 
     def shared_calls(s: ClientArmSignals) -> int:
-        return s.calls_flag_on - s.calls_fallback
+        return max(s.calls_flag_on - s.calls_fallback, 0)
 
     return [
         _health_metric(

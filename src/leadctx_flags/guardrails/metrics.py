@@ -28,6 +28,7 @@ Directions (a change this way is a regression) and why:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ __all__ = [
     "Verdict",
     "confidence_metric",
     "evaluate_metrics",
+    "overseer_buckets",
     "rate_metric",
 ]
 
@@ -382,6 +384,32 @@ def confidence_metric(
     )
 
 
+def overseer_buckets(cohorts: Cohorts) -> dict[str, list[int]]:
+    """The overseer's gate confidence in 20 buckets, by decision, canary after and before.
+
+    Reported with the revise rate (the seed asks for the confidence buckets); a description,
+    never a verdict. Only clients seen on both sides are counted, as for the rate.
+
+    Args:
+        cohorts: The signals split by arm.
+    """
+    matched = pairs(cohorts)
+    return {
+        "approve_buckets_canary": _sum_histograms(
+            [a.overseer_confidence_approve for a, _ in matched]
+        ),
+        "revise_buckets_canary": _sum_histograms(
+            [a.overseer_confidence_revise for a, _ in matched]
+        ),
+        "approve_buckets_baseline": _sum_histograms(
+            [b.overseer_confidence_approve for _, b in matched]
+        ),
+        "revise_buckets_baseline": _sum_histograms(
+            [b.overseer_confidence_revise for _, b in matched]
+        ),
+    }
+
+
 def evaluate_metrics(
     signals: Signals,
     policy: GuardrailPolicy,
@@ -397,7 +425,13 @@ def evaluate_metrics(
     cohorts = Cohorts.of(signals)
     prev = previous or {}
     results = [confidence_metric(cohorts, policy, prev.get(MetricName.CONFIDENCE))]
-    results += [rate_metric(spec, cohorts, policy, prev.get(spec.name)) for spec in RATE_METRICS]
+    for spec in RATE_METRICS:
+        result = rate_metric(spec, cohorts, policy, prev.get(spec.name))
+        if spec.name is MetricName.OVERSEER_REVISE_RATE:
+            result = dataclasses.replace(
+                result, extra={**result.extra, **overseer_buckets(cohorts)}
+            )
+        results.append(result)
     results.append(wrong_bookings_metric(cohorts, policy))
     results += health_metrics(signals, cohorts, policy)
     results.append(volume_metric(signals, cohorts, policy))
