@@ -11,22 +11,34 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from types import ModuleType
 
 from leadctx import demo
 from leadctx_bundle import cli as bundle_cli
 from leadctx_flags import cli as flags_cli
 
-guardrails_cli: ModuleType | None
-try:
-    from leadctx_flags.guardrails import cli as _guardrails_cli
-
-    guardrails_cli = _guardrails_cli
-except ImportError as missing:  # pragma: no cover - the command's own modules are stdlib-only
-    guardrails_cli = None
-    _GUARDRAILS_MISSING = missing.name or "a module"
-
 __all__ = ["build_parser", "main"]
+
+
+def _add_guardrails(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``leadctx guardrails ...``, or a command that names the missing extra (no traceback)."""
+    try:
+        from leadctx_flags.guardrails import cli as guardrails_cli  # noqa: PLC0415
+    except ImportError as err:  # e.g. a partial install; the command names what is missing
+        missing = err.name or "a module"
+
+        def explain(_: argparse.Namespace) -> int:
+            print(
+                f"leadctx: guardrails need {missing}; "
+                "install the extra: pip install 'leadctx[guardrails]'",
+                file=sys.stderr,
+            )
+            return 2
+
+        group = commands.add_parser("guardrails", help="rollout guardrails (needs the extra)")
+        group.add_argument("rest", nargs=argparse.REMAINDER)
+        group.set_defaults(handler=explain)
+        return
+    guardrails_cli.add_commands(commands)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,28 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     flags_cli.add_commands(commands)
     bundle_cli.add_commands(commands)
-    if guardrails_cli is not None:
-        guardrails_cli.add_commands(commands)
-    else:  # pragma: no cover - see the import above
-        _add_missing_guardrails(commands)
+    _add_guardrails(commands)
     demo.add_commands(commands)
     return parser
-
-
-def _add_missing_guardrails(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """A ``guardrails`` command that explains the missing extra instead of a traceback."""
-
-    def explain(_: argparse.Namespace) -> int:
-        print(
-            f"leadctx: guardrails need {_GUARDRAILS_MISSING}; "
-            "install the extra: pip install 'leadctx[guardrails]'",
-            file=sys.stderr,
-        )
-        return 2
-
-    group = commands.add_parser("guardrails", help="rollout guardrails (needs the extra)")
-    group.add_argument("rest", nargs=argparse.REMAINDER)
-    group.set_defaults(handler=explain)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -199,3 +199,18 @@ def test_the_command_module_is_light() -> None:
     heavy = ("scipy", "statsmodels", "numpy", "matplotlib", "psycopg")
     assert sorted(name for name in loaded if name.split(".")[0] in heavy) == []
     assert "leadctx_flags.guardrails.queries" in loaded
+
+
+def test_a_missing_command_module_is_a_message_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the guardrails command cannot be imported at all
+    import leadctx_flags.guardrails  # noqa: PLC0415
+
+    monkeypatch.delattr(leadctx_flags.guardrails, "cli")
+    monkeypatch.setitem(sys.modules, "leadctx_flags.guardrails.cli", None)
+    # When it is asked for, Then the application says what is missing, exit 2
+    assert app_cli.main(["guardrails", "report", "--db", "sqlite:///x.db"]) == 2
+    err = capsys.readouterr().err
+    assert "guardrails need leadctx_flags.guardrails.cli" in err
+    assert "pip install 'leadctx[guardrails]'" in err
