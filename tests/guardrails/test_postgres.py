@@ -178,3 +178,52 @@ def test_the_script_says_when_the_binaries_are_missing(tmp_path: Path) -> None:
     )
     assert result.returncode == NO_BINARIES
     assert "apt-get install -y postgresql" in result.stderr
+
+
+def test_the_report_is_the_same_from_both_databases(
+    postgres_url: str, sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the same records (with a needs-review regression and a wrong booking) in both
+    pytest.importorskip("leadctx_flags.guardrails.decision")
+    from leadctx import cli as app_cli  # noqa: PLC0415
+
+    config = dataclasses.replace(CONFIG, drafts=3000, needs_review_delta=0.1)
+    generate(sqlite_url, config)
+    generate(postgres_url, config)
+    reports = []
+    for url in (sqlite_url, postgres_url):
+        # When the report command runs on each
+        argv = [
+            "guardrails",
+            "report",
+            "--db",
+            url,
+            "--json",
+            "--no-state",
+            "--since",
+            "2026-11-03",
+        ]
+        assert app_cli.main(argv) == 0
+        reports.append(json.loads(capsys.readouterr().out))
+    # Then the decisions, verdicts and figures are the same
+    on_sqlite, on_postgres = (comparable_report(report) for report in reports)
+    assert on_postgres == on_sqlite
+    assert reports[0]["decision"] == "rollback"
+    assert {m["name"]: m["verdict"] for m in reports[0]["metrics"]}[
+        "proposed_times.wrong_bookings"
+    ] == "regress"
+
+
+def comparable_report(report: dict[str, Any]) -> Any:
+    """The report with floats rounded (sums add up in each server's own order)."""
+
+    def rounded(value: Any) -> Any:
+        if isinstance(value, float):
+            return round(value, 6)
+        if isinstance(value, dict):
+            return {key: rounded(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [rounded(item) for item in value]
+        return value
+
+    return rounded(report)
