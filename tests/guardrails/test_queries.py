@@ -167,7 +167,9 @@ def test_python_side_memory_does_not_grow_with_rows(tmp_path: Path) -> None:
         )
         generate(url, config)
         with connect(url) as database:
-            # When the signals are read, with Python's allocations traced
+            # Each connection compiles its statements once: not what is measured
+            queries.read_signals(database)
+            # When the signals are read again, with Python's allocations traced
             tracemalloc.start()
             try:
                 signals = queries.read_signals(database).signals
@@ -175,9 +177,10 @@ def test_python_side_memory_does_not_grow_with_rows(tmp_path: Path) -> None:
             finally:
                 tracemalloc.stop()
         assert sum(c.drafts_evaluated for c in signals.by_client.values()) > drafts * 0.9
-    # Then ten times the rows cost well under twice the memory: Python holds grouped counts
-    # (clients x arms x outcomes x buckets), never rows
-    assert peaks[1] < 2 * peaks[0], peaks
+    # Then ten times the rows cost far less than ten times the memory (1.35x here, from
+    # buckets that fill up): Python holds grouped counts (clients x arms x outcomes x
+    # buckets), never rows
+    assert peaks[1] < 1.6 * peaks[0], peaks
 
 
 def test_the_documented_statements_are_the_module_s() -> None:

@@ -13,8 +13,7 @@ import importlib.resources
 import logging
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -225,17 +224,6 @@ def create_schema(database: Database) -> None:
     statements = [part.strip() for part in _strip_comments(ddl).split(";") if part.strip()]
     for statement in statements:
         database.fetch(statement)
-    database.commit()
-
-
-@contextmanager
-def transaction(database: Database) -> Iterator[Database]:
-    """Commit on success, roll back on error."""
-    try:
-        yield database
-    except BaseException:
-        database.connection.rollback()
-        raise
     database.commit()
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "Excluded",
     "Window",
     "check_schema",
+    "for_psql",
     "read_signals",
     "statements",
 ]
