@@ -131,3 +131,15 @@ def test_report_apply_writes_nothing_without_a_rollback(
     assert app_cli.main(argv) == 0
     assert "decision: EXPAND" in capsys.readouterr().out
     assert not overrides.exists()
+
+
+def test_a_rollback_that_cannot_be_written_exits_1(
+    sqlite_url: str, tmp_path: Path, statistics: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = GeneratorConfig(seed=2, drafts=800, clients=4, canary_clients=2, wrong_bookings=1)
+    generate(sqlite_url, config)
+    overrides = tmp_path / "no-such-directory" / "overrides.json"
+    argv = ["guardrails", "report", "--db", sqlite_url, "--apply", "--overrides", str(overrides)]
+    assert app_cli.main(argv) == 1
+    assert "rollback not written" in capsys.readouterr().err
+    assert not overrides.exists()

@@ -214,3 +214,16 @@ def test_a_missing_command_module_is_a_message_too(
     err = capsys.readouterr().err
     assert "guardrails need leadctx_flags.guardrails.cli" in err
     assert "pip install 'leadctx[guardrails]'" in err
+
+
+@pytest.mark.skipif(not HAS_STATS, reason="the statistics half (decision.evaluate) is not here")
+def test_an_empty_database_holds(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from leadctx_flags.guardrails.db import connect, create_schema  # noqa: PLC0415
+
+    with connect(sqlite_url, create=True) as database:
+        create_schema(database)
+    assert app_cli.main(["guardrails", "report", "--db", sqlite_url, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["decision"] == "hold"
+    assert {m["verdict"] for m in data["metrics"]} >= {"insufficient_data"}
+    assert data["applied"] is None
