@@ -227,3 +227,33 @@ def comparable_report(report: dict[str, Any]) -> Any:
         return value
 
     return rounded(report)
+
+
+def test_the_documented_statements_run_in_psql(postgres_url: str, tmp_path: Path) -> None:
+    # Given the statements docs/monitoring.md shows for psql, and psql beside the server
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/psql"))
+    if not found:
+        pytest.skip("psql is not installed")
+    generate(postgres_url, dataclasses.replace(CONFIG, drafts=300))
+    text = (Path(__file__).resolve().parents[2] / "docs" / "monitoring.md").read_text()
+    section = text.split("### PostgreSQL (psql)", 1)[1].split("\n### ", 1)[0]
+    blocks = [block.split("```", 1)[0] for block in section.split("```sql\n")[1:]]
+    script = tmp_path / "paste.sql"
+    script.write_text(
+        "\\set since '2026-11-01 00:00:00'\n\\set until '2026-11-20 00:00:00'\n"
+        "\\set all_clients 1\n\\set clients '[]'\n\\set table_name AIDraft\n" + "".join(blocks)
+    )
+    # When an operator pastes them
+    result = subprocess.run(  # noqa: S603 - the server package's psql, our own script
+        [str(found[-1]), postgres_url, "-v", "ON_ERROR_STOP=1", "-X", "-q", "-f", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    # Then every statement runs and reads the arms
+    assert result.returncode == 0, result.stderr
+    assert len(blocks) == 4
+    assert "autoSendConfidence" in result.stdout  # the catalog statement
+    assert "canary_after" in result.stdout
+    assert "control_before" in result.stdout

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import tracemalloc
 from pathlib import Path
 
@@ -191,3 +193,36 @@ def test_the_documented_statements_are_the_module_s() -> None:
         for name, sql in queries.statements(dialect).items():
             shown = queries.for_psql(sql) if dialect is Dialect.POSTGRESQL else sql
             assert f"`{name}`:\n\n```sql\n{shown};\n```" in section, (dialect, name)
+
+
+def test_the_documented_statements_run_in_the_sqlite3_shell(tmp_path: Path) -> None:
+    shell = shutil.which("sqlite3")
+    if shell is None:
+        pytest.skip("the sqlite3 shell is not installed")
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    generate(url, GeneratorConfig(drafts=300, clients=4, canary_clients=2))
+    text = (Path(__file__).resolve().parents[2] / "docs" / "monitoring.md").read_text()
+    section = text.split("### SQLite (sqlite3 shell)", 1)[1].split("\n## ", 1)[0]
+    blocks = [block.split("```", 1)[0] for block in section.split("```sql\n")[1:]]
+    script = (
+        ".bail on\n"
+        ".parameter set :since \"'2026-11-01 00:00:00.000'\"\n"
+        ".parameter set :until \"'2026-11-20 00:00:00.000'\"\n"
+        ".parameter set :all_clients 1\n"
+        ".parameter set :clients \"'[]'\"\n"
+        ".parameter set :table_name \"'AIDraft'\"\n" + "".join(blocks)
+    )
+    result = subprocess.run(  # noqa: S603 - the system's sqlite3 shell, our own script
+        [shell, "-readonly", str(tmp_path / "r.db")],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert len(blocks) == 4
+    assert "autoSendConfidence" in result.stdout
+    assert "|canary_after|" in result.stdout
+    assert "|control_before|" in result.stdout
