@@ -16,6 +16,7 @@ Three things an operator relies on are kept by every write:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from collections.abc import Iterator
@@ -134,6 +135,15 @@ def exclusive_lock(path: Path) -> Iterator[None]:
 
     Args:
         path: The document file, or a symlink to it.
+
+    Raises:
+        FileNotFoundError: The document's folder does not exist. filelock would create it;
+            a rollback written into a folder made by a typo is a rollback no process reads.
     """
-    with FileLock(lock_path(path)):
+    lock = lock_path(path)
+    if not lock.parent.is_dir():
+        raise FileNotFoundError(
+            errno.ENOENT, "the overrides document's folder does not exist", str(lock.parent)
+        )
+    with FileLock(lock):
         yield

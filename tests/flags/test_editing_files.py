@@ -310,3 +310,11 @@ def test_a_kill_is_never_refused_as_a_replay(tmp_path: Path) -> None:
     assert value(provider, "acme") is False
     assert provider.update_overrides(document(11, clients={"acme": True})) is True
     assert value(provider, "acme") is True
+
+
+def test_an_edit_never_creates_the_document_s_folder(tmp_path: Path) -> None:
+    # A typo in --overrides must not create folders and a document no process reads.
+    path = tmp_path / "no-such-folder" / "overrides.json"
+    with pytest.raises(FileNotFoundError, match="folder does not exist"):
+        edit_document(path, deny("acme"), updated_by="test", create=True)
+    assert not path.parent.exists()
