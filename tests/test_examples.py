@@ -62,7 +62,7 @@ def run_example(name: str) -> str:
 
 def pipeline_rows(out: str) -> list[tuple[str, ...]]:
     """(client, lead, flag, path, fallback) of each line ``run_drafts`` printed."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for line in out.splitlines()[1:]:
         fields = dict(part.split("=", 1) for part in line.split()[2:] if "=" in part)
         words = line.split()
