@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 import pytest
@@ -235,3 +236,17 @@ def test_errors_exit_2_with_one_line_naming_the_file_or_variable(
     assert err.startswith("leadctx: invalid rollout configuration: LEADCTX_SHARED_BUNDLE_KILL:")
     assert "maybe" not in err
     assert err.count("\n") == 1
+
+
+def test_without_the_sdk_it_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A None entry in sys.modules makes the import fail, as on an install without the extra.
+    monkeypatch.setitem(sys.modules, "opentelemetry.sdk.metrics", None)
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_CLIENTS", "acme")
+    code, out, err = run_cli(capsys, "--client-id", "acme")
+    assert (code, out) == (2, "")
+    assert err == (
+        "leadctx: smoke needs opentelemetry.sdk.metrics; "
+        "install the extra: pip install 'leadctx[otel]'\n"
+    )

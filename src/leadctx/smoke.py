@@ -24,7 +24,8 @@ built-in synthetic one (``leadctx.samples``) or the user's own (``--input``, the
 When the flag is off for the client, the flag check fails naming the rule, and (a) and (b) say
 what they could not exercise: the command never passes for a client that would not get the
 bundle. Exit codes: 0 every check passed; 1 a check failed; 2 bad input file, client id or
-configuration (one line on stderr naming the file, option or variable).
+configuration (one line on stderr naming the file, option or variable), or the OpenTelemetry
+SDK (the ``otel`` extra) missing.
 """
 
 from __future__ import annotations
@@ -543,6 +544,14 @@ def _smoke_command(args: argparse.Namespace) -> int:
         report = run_smoke(args.client_id, lead=lead)
     except (BundleInputError, ConfigurationError, ValueError) as err:
         print(f"leadctx: {err}", file=sys.stderr)
+        return 2
+    except ImportError as err:
+        # The SDK is the `otel` extra; the checklist needs it to see what was emitted.
+        print(
+            f"leadctx: smoke needs {err.name or 'the OpenTelemetry SDK'}; "
+            "install the extra: pip install 'leadctx[otel]'",
+            file=sys.stderr,
+        )
         return 2
     if args.json:
         print(json.dumps(report.to_json()))
