@@ -72,11 +72,11 @@ def test_an_allowlisted_client_passes_every_check(
     code, out, err = run_cli(capsys, "--client-id", "acme")
     assert code == 0, out + err
     lines = out.splitlines()
-    assert lines[0] == f"✓ {CHECK_FLAG('acme')}: on (reason TARGETING_MATCH, rule allowlist)"
-    assert lines[1].startswith(f"✓ {CHECK_SCHEDULING}: draft: shared, ")
+    assert lines[0] == f"✓ {CHECK_FLAG('acme')} — on (reason TARGETING_MATCH, rule allowlist)"
+    assert lines[1].startswith(f"✓ {CHECK_SCHEDULING} — draft: shared, ")
     assert "fallback (source_error, ConnectionError), legacy context returned" in lines[1]
-    assert lines[2].startswith(f"✓ {CHECK_PRICING}: knowledge_assets: 3/3 assets")
-    assert lines[3].startswith(f"✓ {CHECK_NO_MEMORY_TEXT}: none found in ")
+    assert lines[2].startswith(f"✓ {CHECK_PRICING} — knowledge_assets: 3/3 assets")
+    assert lines[3].startswith(f"✓ {CHECK_NO_MEMORY_TEXT} — none found in ")
     assert lines[4] == "smoke passed for acme: 4/4 checks"
     assert "✗" not in out
 

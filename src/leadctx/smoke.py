@@ -558,7 +558,7 @@ def _smoke_command(args: argparse.Namespace) -> int:
     else:
         for check in report.checks:
             mark = "✓" if check.passed else "✗"
-            print(f"{mark} {check.name}: {check.detail}")
+            print(f"{mark} {check.name} — {check.detail}")
         passed = sum(check.passed for check in report.checks)
         verdict = "passed" if report.passed else "FAILED"
         print(f"smoke {verdict} for {report.client_id}: {passed}/{len(report.checks)} checks")
