@@ -237,6 +237,13 @@ def test_errors_exit_2_with_one_line_naming_the_file_or_variable(
     assert "maybe" not in err
     assert err.count("\n") == 1
 
+    monkeypatch.delenv("LEADCTX_SHARED_BUNDLE_KILL")
+    monkeypatch.setenv("LEADCTX_BUNDLE_DEADLINE_SECONDS_OVERSEER", "soon")
+    code, out, err = run_cli(capsys, "--client-id", "acme")
+    assert (code, out) == (2, "")
+    assert err.startswith("leadctx: LEADCTX_BUNDLE_DEADLINE_SECONDS_OVERSEER")
+    assert err.count("\n") == 1
+
 
 def test_without_the_sdk_it_names_the_extra(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

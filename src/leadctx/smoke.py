@@ -46,9 +46,12 @@ from openfeature.client import OpenFeatureClient
 
 from leadctx import samples
 from leadctx_bundle.cli import read_input
-from leadctx_bundle.errors import BundleInputError
+from leadctx_bundle.deadline import deadline_for
+from leadctx_bundle.encodings import TIKTOKEN_ENCODINGS, load_encoding
+from leadctx_bundle.errors import BundleInputError, EncodingDataError
 from leadctx_bundle.gate import ContextResolution, resolve_context
 from leadctx_bundle.models import BundleInput
+from leadctx_bundle.profiles import load_profiles
 from leadctx_bundle.stats import BundleStats
 from leadctx_bundle.telemetry import GateTelemetry
 from leadctx_bundle.validation import parse_bundle_input
@@ -58,7 +61,7 @@ from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from leadctx_flags.provider import LeadCtxProvider
 from leadctx_flags.settings import RolloutSettings
-from leadctx_flags.vocabulary import FallbackReason, ResolutionPath
+from leadctx_flags.vocabulary import FallbackReason, Pipeline, ResolutionPath
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -257,6 +260,27 @@ def _with_sentinels(lead: Mapping[str, Any]) -> tuple[dict[str, Any], list[str],
     return marked, sentinels, searched
 
 
+def _check_bundle_configuration() -> None:
+    """Read the ``LEADCTX_BUNDLE_*`` settings the checks will use, and load their tokenizers.
+
+    A bad variable is a configuration error (exit 2, naming it) rather than three failed
+    checks. The tokenizers are loaded here so that the checks measure a warm process, as a
+    pipeline's calls after its first are: loading one takes a good part of a second, which a
+    loaded machine could stretch past the overseer's 1 s deadline. A tokenizer that cannot be
+    loaded is left for the checks to report (fallback ``tokenizer_error``).
+
+    Raises:
+        ConfigurationError: A ``LEADCTX_BUNDLE_*`` variable cannot be used.
+    """
+    profiles = load_profiles()
+    for pipeline in (Pipeline.DRAFT, Pipeline.OVERSEER, Pipeline.AUTO_SEND):
+        deadline_for(pipeline)
+    for name in TIKTOKEN_ENCODINGS:
+        if any(profile.encoding == name for profile in profiles.values()):
+            with contextlib.suppress(EncodingDataError):
+                load_encoding(name)
+
+
 def _stats_problems(stats: BundleStats) -> list[str]:
     problems = []
     for name, section in stats.sections.items():
@@ -442,7 +466,7 @@ def run_smoke(
         legacy: The legacy assembly the gate falls back to (default ``legacy_context``).
 
     Raises:
-        ConfigurationError: The rollout settings cannot be loaded.
+        ConfigurationError: The rollout or bundle settings (``LEADCTX_*``) cannot be used.
         BundleInputError: ``lead`` is not a valid bundle input.
         ValueError: ``client_id`` is not a valid client id.
     """
@@ -467,6 +491,7 @@ def run_smoke(
         InMemorySpanExporter,
     )
 
+    _check_bundle_configuration()
     provider = LeadCtxProvider(resolved, write_cache=False)
     if provider.configuration_error is not None:
         raise ConfigurationError(provider.configuration_error)
