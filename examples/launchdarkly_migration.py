@@ -1,6 +1,6 @@
 """Moving the shared-bundle flag to LaunchDarkly without touching pipeline code.
 
-Run it with ``python examples/launchdarkly_migration.py``: no LaunchDarkly account, no network.
+Run: ``.venv/bin/python examples/launchdarkly_migration.py`` (no LaunchDarkly account, no network).
 LaunchDarkly's ``TestData`` source stands in for the LaunchDarkly service, with events and
 diagnostics off, so the SDK never opens a connection.
 

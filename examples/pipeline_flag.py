@@ -1,6 +1,6 @@
 """How a pipeline asks whether the shared bundle is on: only through OpenFeature.
 
-Run: ``LEADCTX_SHARED_BUNDLE_CLIENTS=acme python examples/pipeline_flag.py``
+Run: ``LEADCTX_SHARED_BUNDLE_CLIENTS=acme .venv/bin/python examples/pipeline_flag.py``
 
 The provider is chosen once, at start-up; the pipeline code below it never names it, so
 moving to flagd or LaunchDarkly changes one line here and nothing in the pipelines.

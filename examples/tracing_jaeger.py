@@ -1,5 +1,7 @@
 """Trace context resolutions in Jaeger (or any OTLP backend), or to a JSON-lines file.
 
+Run: ``.venv/bin/python examples/tracing_jaeger.py`` (no Jaeger needed: spans go to a file)
+
 With Jaeger all-in-one (OTLP on 4317 for gRPC and 4318 for HTTP, the UI on 16686)::
 
     docker run --rm -p 16686:16686 -p 4317:4317 -p 4318:4318 jaegertracing/all-in-one:latest

@@ -139,7 +139,11 @@ def test_a_rollback_that_cannot_be_written_exits_1(
 ) -> None:
     config = GeneratorConfig(seed=2, drafts=800, clients=4, canary_clients=2, wrong_bookings=1)
     generate(sqlite_url, config)
-    overrides = tmp_path / "no-such-directory" / "overrides.json"
+    # Under a regular file: no directory can be made there (the document's lock, filelock,
+    # creates a missing parent directory, so a merely missing one would be written).
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    overrides = blocker / "overrides.json"
     argv = ["guardrails", "report", "--db", sqlite_url, "--apply", "--overrides", str(overrides)]
     assert app_cli.main(argv) == 1
     assert "rollback not written" in capsys.readouterr().err
