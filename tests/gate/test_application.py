@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -134,19 +135,23 @@ def test_libraries_never_load_the_sdk() -> None:
 def test_shutdown_does_not_wait_for_a_collector_that_is_down(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Given an endpoint where nothing listens (the exporters retry for ~10 s there)
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "10")
-    setup = configure_telemetry()
-    assert setup is not None
-    with setup.gate_telemetry().span("leadctx.context.resolve"):
-        pass
-    # When the command exits, then it waits about its own bound, not the exporters' retries
-    began = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="leadctx.telemetry"):
-        setup.shutdown(timeout_s=0.2)
-    assert time.monotonic() - began < 5.0
-    assert "did not finish within 0.2 s" in caplog.text
+    # Given a collector that accepts connections and never answers (a refused connection
+    # fails fast in some exporter versions and retries for ~10 s in others: a hung one hangs
+    # in every version)
+    with socket.create_server(("127.0.0.1", 0)) as collector:
+        port = collector.getsockname()[1]
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "10")
+        setup = configure_telemetry()
+        assert setup is not None
+        with setup.gate_telemetry().span("leadctx.context.resolve"):
+            pass
+        # When the command exits, then it waits about its own bound, not the exporter's timeout
+        began = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="leadctx.telemetry"):
+            setup.shutdown(timeout_s=0.2)
+        assert time.monotonic() - began < 5.0
+        assert "did not finish within 0.2 s" in caplog.text
 
 
 def test_metrics_export_can_be_turned_off_beside_jaeger() -> None:
