@@ -21,6 +21,28 @@ from leadctx_flags import cli as flags_cli
 __all__ = ["build_parser", "main"]
 
 
+def _add_guardrails(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``leadctx guardrails ...``, or a command that names the missing extra (no traceback)."""
+    try:
+        from leadctx_flags.guardrails import cli as guardrails_cli  # noqa: PLC0415
+    except ImportError as err:  # e.g. a partial install; the command names what is missing
+        missing = err.name or "a module"
+
+        def explain(_: argparse.Namespace) -> int:
+            print(
+                f"leadctx: guardrails need {missing}; "
+                "install the extra: pip install 'leadctx[guardrails]'",
+                file=sys.stderr,
+            )
+            return 2
+
+        group = commands.add_parser("guardrails", help="rollout guardrails (needs the extra)")
+        group.add_argument("rest", nargs=argparse.REMAINDER)
+        group.set_defaults(handler=explain)
+        return
+    guardrails_cli.add_commands(commands)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``leadctx`` argument parser with every command group registered."""
     parser = argparse.ArgumentParser(
@@ -36,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     flags_cli.add_commands(commands)
     bundle_cli.add_commands(commands)
+    _add_guardrails(commands)
     demo.add_commands(commands)
     return parser
 

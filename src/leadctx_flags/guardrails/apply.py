@@ -1,0 +1,121 @@
+"""Apply a rollback to the overrides document: the affected clients off, or the kill.
+
+Only a rollback is ever applied (``expand`` is a recommendation for a person). Applying is
+idempotent: when the document already says what the rollback would write, nothing is written
+and the revision stays. A missing document is created first at a revision derived from the
+clock, so that it is above any revision a provider may hold from an earlier document (a new
+document at revision 1 would be refused as a replay).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from leadctx_flags import editing
+from leadctx_flags.document import OverridesDocument
+from leadctx_flags.flags import SHARED_BUNDLE_FLAG
+from leadctx_flags.storage import exclusive_lock, read_document, write_document
+
+__all__ = ["UPDATED_BY", "ApplyResult", "apply_rollback", "rollback_change"]
+
+logger = logging.getLogger(__name__)
+
+UPDATED_BY: Final = "guardrails"
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """What ``--apply`` did.
+
+    Args:
+        action: ``kill`` (every canary client affected), ``deny`` (the affected clients off),
+            or ``none`` (no client affected).
+        clients: The clients written off (empty for a kill or no action).
+        changed: Whether the document was written; ``False`` when it already said so.
+        revision: The document's revision after applying (``None``: no document touched).
+    """
+
+    action: str
+    clients: tuple[str, ...]
+    changed: bool
+    revision: int | None
+
+    def to_json(self) -> dict[str, object]:
+        """The result as JSON-ready data (client ids are the only names in it)."""
+        return {
+            "action": self.action,
+            "clients": list(self.clients),
+            "changed": self.changed,
+            "revision": self.revision,
+        }
+
+
+def rollback_change(
+    affected: Collection[str], canary_clients: Collection[str]
+) -> editing.OverrideChange | None:
+    """The edit a rollback makes: the kill if every canary client is affected, else a deny each.
+
+    Args:
+        affected: Clients the report holds responsible for the regression.
+        canary_clients: Every client on the shared path in the window.
+
+    Returns:
+        ``None`` when no client is affected (nothing to roll back).
+    """
+    if not affected:
+        return None
+    if set(canary_clients) <= set(affected):
+        return editing.kill()
+    clients = sorted(affected)
+    return editing.OverrideChange(
+        "deny " + ", ".join(clients), clients=dict.fromkeys(clients, False)
+    )
+
+
+def apply_rollback(
+    path: Path, affected: Collection[str], canary_clients: Collection[str], *, note: str
+) -> ApplyResult:
+    """Write the rollback for ``affected`` into the overrides document at ``path``.
+
+    Args:
+        path: The overrides document; created when missing.
+        affected: Clients to turn off.
+        canary_clients: Every canary client; when all are affected, the kill is written.
+        note: Why, stored in the document (reasons and metric names, never content).
+
+    Raises:
+        DocumentError: The existing document is invalid; it is left untouched.
+        OSError: The document cannot be read or written.
+    """
+    change = rollback_change(affected, canary_clients)
+    if change is None:
+        return ApplyResult("none", (), changed=False, revision=None)
+    action = "kill" if change.update else "deny"
+    clients = () if action == "kill" else tuple(sorted(affected))
+    _ensure_document(path)
+    current = read_document(path)
+    flag = current.flag(SHARED_BUNDLE_FLAG)
+    if flag is not None and change(flag) == flag:
+        logger.info("guardrails rollback already in the overrides document (%s)", action)
+        return ApplyResult(action, clients, changed=False, revision=current.revision)
+    updated = editing.edit_document(path, change, updated_by=UPDATED_BY, note=note)
+    logger.warning(
+        "guardrails rollback applied: %s of %s client(s), revision %s",
+        action,
+        len(clients),
+        updated.revision,
+    )
+    return ApplyResult(action, clients, changed=True, revision=updated.revision)
+
+
+def _ensure_document(path: Path) -> None:
+    """Create an empty document at a clock-derived revision when ``path`` does not exist."""
+    with exclusive_lock(path):
+        if path.exists():
+            return
+        write_document(path, OverridesDocument(revision=int(time.time())))

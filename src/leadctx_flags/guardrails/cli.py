@@ -1,0 +1,262 @@
+"""``leadctx guardrails report``: read the records, decide, show, and optionally roll back.
+
+Exit codes: 0 the report was made (whatever the decision); 1 a rollback was decided with
+``--apply`` but the overrides document could not be written; 2 bad input (an unsupported or
+unreachable ``--db``, a missing table or column, a bad ``--since``/``--until``/``--clients``,
+an invalid overrides document, a missing extra). The decision itself is in the output
+(``decision`` in ``--json``), not in the exit code, so a scheduler can tell "could not check"
+from "checked and said rollback".
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from leadctx_flags.client_ids import validate_client_id
+from leadctx_flags.document import DocumentError
+from leadctx_flags.guardrails import queries
+from leadctx_flags.guardrails import report as rendering
+from leadctx_flags.guardrails.apply import apply_rollback
+from leadctx_flags.guardrails.db import DatabaseInputError, connect
+from leadctx_flags.guardrails.queries import Collected, Window
+from leadctx_flags.storage import atomic_write
+
+__all__ = ["PLOT_CHECKS", "Evaluator", "add_commands", "run_report"]
+
+PLOT_CHECKS = 8
+"""Cut-off times at which ``--plot`` re-runs the check to draw each difference over time."""
+
+Evaluator = Callable[..., Any]
+"""``evaluate(signals, previous=report_or_None)`` -> a ``GuardrailReport``."""
+
+DEFAULT_STATE = Path("guardrails-state.json")
+"""Where the previous check's report is kept, so drift metrics can confirm across checks."""
+
+_EXTRA_HINT = "install the extra: pip install 'leadctx[guardrails]'"
+
+
+def add_commands(subparsers: Any) -> None:
+    """Register ``leadctx guardrails report`` on the top-level parser's subparsers.
+
+    Args:
+        subparsers: The object ``argparse.ArgumentParser.add_subparsers()`` returned.
+    """
+    group = subparsers.add_parser(
+        "guardrails", help="rollout guardrails: expand, hold or roll back from the records"
+    )
+    commands = group.add_subparsers(dest="guardrails_command", required=True, metavar="COMMAND")
+    report = commands.add_parser(
+        "report",
+        help="check the shared cohort against its baselines; --apply rolls back",
+        description="Exit codes: 0 report made; 1 rollback not written; 2 bad input.",
+    )
+    report.add_argument(
+        "--db", required=True, help="sqlite:///path (embedded default) or postgresql://…"
+    )
+    report.add_argument("--since", type=_time("--since"), help="ISO-8601 start (UTC if no zone)")
+    report.add_argument("--until", type=_time("--until"), help="ISO-8601 end, exclusive")
+    report.add_argument("--clients", type=_clients, help="comma-separated client ids")
+    report.add_argument("--json", action="store_true", help="print one JSON object")
+    report.add_argument("--markdown", type=Path, metavar="FILE", help="also write Markdown")
+    report.add_argument("--plot", type=Path, metavar="FILE", help="also write a PNG")
+    report.add_argument(
+        "--apply",
+        action="store_true",
+        help="on rollback, write the affected clients off (or the kill) into --overrides",
+    )
+    report.add_argument("--overrides", type=Path, metavar="PATH", help="the overrides document")
+    report.add_argument(
+        "--state",
+        type=Path,
+        default=DEFAULT_STATE,
+        metavar="PATH",
+        help=f"the previous check's report, read then replaced (default: ./{DEFAULT_STATE})",
+    )
+    report.add_argument(
+        "--no-state", action="store_true", help="neither read nor write the state file"
+    )
+    report.set_defaults(handler=_report_command)
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    if args.apply and args.overrides is None:
+        print("leadctx: --apply needs --overrides PATH", file=sys.stderr)
+        return 2
+    try:
+        evaluate = _default_evaluator()
+    except ImportError as err:
+        print(
+            f"leadctx: guardrails need {err.name or 'a missing module'}; {_EXTRA_HINT}",
+            file=sys.stderr,
+        )
+        return 2
+    return run_report(args, evaluate)
+
+
+def run_report(args: argparse.Namespace, evaluate: Evaluator) -> int:
+    """Run the report command with ``evaluate`` deciding from the signals.
+
+    Args:
+        args: The parsed ``leadctx guardrails report`` arguments.
+        evaluate: ``decision.evaluate`` or a stand-in with its signature (tests).
+    """
+    window = Window(since=args.since, until=args.until, clients=args.clients)
+    try:
+        with connect(args.db) as database:
+            queries.check_schema(database)
+            collected = queries.read_signals(database, window)
+            sequence = _sequence(database, window, collected, evaluate) if args.plot else []
+    except DatabaseInputError as err:
+        print(f"leadctx: {err}", file=sys.stderr)
+        return 2
+    state = None if args.no_state else args.state
+    report = evaluate(collected.signals, previous=_read_state(state))
+    if state is not None:
+        _write_state(state, report)
+    applied, status = _apply(args, report, collected)
+    try:
+        _write_outputs(args, report, collected, sequence)
+    except ImportError as err:
+        print(f"leadctx: --plot needs {err.name or 'matplotlib'}; {_EXTRA_HINT}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(
+            f"leadctx: cannot write {err.filename or 'the report file'}: {err.strerror}",
+            file=sys.stderr,
+        )
+        return 2
+    if args.json:
+        print(json.dumps(rendering.to_json(report, collected, applied)))
+    else:
+        print(rendering.table(report, collected), end="")
+        if applied is not None:
+            print(f"applied: {json.dumps(applied)}")
+    return status
+
+
+def _apply(
+    args: argparse.Namespace, report: Any, collected: Collected
+) -> tuple[dict[str, object] | None, int]:
+    if not args.apply or str(report.decision) != "rollback":
+        return None, 0
+    canary = rendering.canary_clients(collected)
+    # A rollback that names no client (e.g. the shared cohort's volume collapsed) is a rollback
+    # of every canary client.
+    affected = sorted(report.affected_clients) or list(canary)
+    regressed = sorted(
+        str(metric.name) for metric in report.metrics if str(metric.verdict) == "regress"
+    )
+    note = "guardrails rollback: " + (", ".join(regressed) or "decision rollback")
+    try:
+        result = apply_rollback(args.overrides, affected, canary, note=note[:1000])
+    except DocumentError as err:
+        print(f"leadctx: {err}", file=sys.stderr)
+        return None, 2
+    except OSError as err:
+        print(f"leadctx: rollback not written to {args.overrides}: {err}", file=sys.stderr)
+        return None, 1
+    return result.to_json(), 0
+
+
+def _write_outputs(
+    args: argparse.Namespace,
+    report: Any,
+    collected: Collected,
+    sequence: list[tuple[datetime, Any]],
+) -> None:
+    if args.markdown is not None:
+        args.markdown.write_text(rendering.markdown(report, collected), encoding="utf-8")
+    if args.plot is not None:
+        from leadctx_flags.guardrails.plot import write_plot  # noqa: PLC0415 - matplotlib
+
+        write_plot(args.plot, collected, sequence)
+
+
+def _sequence(
+    database: Any, window: Window, collected: Collected, evaluate: Evaluator
+) -> list[tuple[datetime, Any]]:
+    """The check re-run at ``PLOT_CHECKS`` cut-off times from the switch to the window's end."""
+    signals = collected.signals
+    start = signals.switch_time or signals.window_start
+    end = signals.window_end
+    if start is None or end is None:
+        return []
+    first, last = _parse(start), _parse(end)
+    if last <= first:
+        return []
+    sequence = []
+    for index in range(1, PLOT_CHECKS + 1):
+        cut = first + (last - first) * index / PLOT_CHECKS
+        # The window's own start stays, so each check is the one an operator would have run.
+        earlier = Window(since=window.since, until=cut, clients=window.clients)
+        signals_then = queries.read_signals(database, earlier).signals
+        sequence.append((cut, evaluate(signals_then, previous=None)))
+    return sequence
+
+
+def _read_state(path: Path | None) -> Any:
+    """The previous check's report, or ``None`` (no file, or one that cannot be read).
+
+    Without a previous report the drift metrics start their streak again, which can only
+    delay a rollback, never cause one; an unreadable file is said on stderr.
+    """
+    if path is None or not path.exists():
+        return None
+    try:
+        decision = importlib.import_module("leadctx_flags.guardrails.decision")
+        return decision.GuardrailReport.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        print(f"leadctx: ignoring the state file {path}: {type(err).__name__}", file=sys.stderr)
+        return None
+
+
+def _write_state(path: Path, report: Any) -> None:
+    try:
+        atomic_write(path, (report.dumps() + "\n").encode())
+    except OSError as err:
+        print(f"leadctx: state file {path} not written: {err.strerror}", file=sys.stderr)
+
+
+def _default_evaluator() -> Evaluator:
+    # Loaded on use: the statistics need scipy and statsmodels (the guardrails extra).
+    decision = importlib.import_module("leadctx_flags.guardrails.decision")
+    evaluate: Evaluator = decision.evaluate
+    return evaluate
+
+
+def _parse(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _time(option: str) -> Callable[[str], datetime]:
+    def parse(text: str) -> datetime:
+        try:
+            return _parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{option} must be an ISO-8601 time, e.g. 2026-11-25T16:00:00Z"
+            ) from None
+
+    return parse
+
+
+def _clients(text: str) -> tuple[str, ...]:
+    try:
+        clients = tuple(
+            validate_client_id(part.strip(), field="--clients")
+            for part in text.split(",")
+            if part.strip()
+        )
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    if not clients:
+        raise argparse.ArgumentTypeError("--clients names no client id")
+    return clients
