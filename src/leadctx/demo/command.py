@@ -176,9 +176,11 @@ class RichReporter:
 
     def _allowlist(self, data: Mapping[str, Any]) -> None:
         self._heading("2. Allowlist acme in the overrides document (no redeploy)")
+        answer = "on" if data["flag"]["value"] else "off"
         self.console.print(
-            f"the running provider answered [bold]on[/] for acme {data['seconds']:.3f} s after "
-            f"the edit (poll interval {data['poll_interval_s']} s; rule: {data['flag']['source']})"
+            f"the running provider answered [bold]{answer}[/] for acme {data['seconds']:.3f} s "
+            f"after the edit (poll interval {data['poll_interval_s']} s; "
+            f"rule: {data['flag']['source']})"
         )
 
     def _after(self, data: Mapping[str, Any]) -> None:
