@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from leadctx_flags.guardrails import queries
-from leadctx_flags.guardrails.db import DatabaseInputError, connect, create_schema
+from leadctx_flags.guardrails.db import (
+    DatabaseInputError,
+    DatabaseQueryError,
+    connect,
+    create_schema,
+)
 from leadctx_flags.guardrails.queries import Excluded
 from leadctx_flags.guardrails.signals import Arm, DataQuality
 
@@ -118,7 +123,10 @@ def test_a_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:
 def test_the_report_opens_sqlite_read_only(sqlite_url: str) -> None:
     with connect(sqlite_url, create=True) as database:
         create_schema(database)
-    with connect(sqlite_url) as database, pytest.raises(sqlite3.OperationalError, match="readonly"):
+    with (
+        connect(sqlite_url) as database,
+        pytest.raises(DatabaseQueryError, match="SQLITE_READONLY"),
+    ):
         database.fetch('DELETE FROM "AIDraft"')
 
 
@@ -141,3 +149,14 @@ def test_prisma_millisecond_times_are_read(sqlite_url: str) -> None:
         signals = queries.read_signals(database).signals
     assert signals.switch_time == "2026-11-02T00:00:00.000Z"
     assert signals.by_client["acme", Arm.CANARY_AFTER].calls == 1
+
+
+def test_a_file_that_is_not_a_database_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"these are not the records you are looking for" * 100)
+    with connect(f"sqlite:///{path}") as database, pytest.raises(DatabaseQueryError) as raised:
+        queries.check_schema(database)
+    message = str(raised.value)
+    assert str(path) in message
+    assert "DatabaseError" in message
+    assert "records you are looking for" not in message

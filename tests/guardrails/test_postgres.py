@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from leadctx_flags.guardrails import queries
-from leadctx_flags.guardrails.db import Database, DatabaseInputError, connect
+from leadctx_flags.guardrails.db import Database, DatabaseInputError, DatabaseQueryError, connect
 from leadctx_flags.guardrails.generate import GeneratorConfig, generate
 from leadctx_flags.guardrails.queries import Window
 from leadctx_flags.guardrails.signals import Signals
@@ -257,3 +257,27 @@ def test_the_documented_statements_run_in_psql(postgres_url: str, tmp_path: Path
     assert "autoSendConfidence" in result.stdout  # the catalog statement
     assert "canary_after" in result.stdout
     assert "control_before" in result.stdout
+
+
+def test_a_text_metadata_column_is_refused_before_any_query(postgres_db: Database) -> None:
+    # A text column could hold what is not JSON; the JSONB cast would fail the whole query
+    postgres_db.fetch(
+        'CREATE TABLE "AIInteraction" (id TEXT, "clientId" TEXT, "createdAt" TIMESTAMP(3), '
+        '"promptKey" TEXT, metadata TEXT)'
+    )
+    postgres_db.fetch(
+        'CREATE TABLE "AIDraft" (id TEXT, "clientId" TEXT, "createdAt" TIMESTAMP(3), '
+        '"aiInteractionId" TEXT, status TEXT, "autoSendConfidence" REAL, "autoSendAction" TEXT)'
+    )
+    postgres_db.commit()
+    with pytest.raises(DatabaseInputError, match=r"'AIInteraction.metadata' is text; .* jsonb"):
+        queries.check_schema(postgres_db)
+
+
+def test_a_failed_query_names_the_error_class_not_the_value(postgres_db: Database) -> None:
+    with pytest.raises(DatabaseQueryError) as raised:
+        postgres_db.fetch("SELECT CAST(:value AS JSONB)", {"value": "secret-memory-text"})
+    message = str(raised.value)
+    assert "InvalidTextRepresentation" in message
+    assert "22P02" in message
+    assert "secret-memory-text" not in message

@@ -227,3 +227,14 @@ def test_an_empty_database_holds(sqlite_url: str, capsys: pytest.CaptureFixture[
     assert data["decision"] == "hold"
     assert {m["verdict"] for m in data["metrics"]} >= {"insufficient_data"}
     assert data["applied"] is None
+
+
+def test_a_file_that_is_not_a_database_exits_2(
+    tmp_path: Path, fake_statistics: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database at all " * 200)
+    assert app_cli.main(["guardrails", "report", "--db", f"sqlite:///{garbage}"]) == 2
+    captured = capsys.readouterr()
+    assert "the database failed a query: DatabaseError" in captured.err
+    assert captured.out == ""

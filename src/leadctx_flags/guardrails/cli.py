@@ -1,9 +1,10 @@
 """``leadctx guardrails report``: read the records, decide, show, and optionally roll back.
 
 Exit codes: 0 the report was made (whatever the decision); 1 a rollback was decided with
-``--apply`` but the overrides document could not be written; 2 bad input (an unsupported or
-unreachable ``--db``, a missing table or column, a bad ``--since``/``--until``/``--clients``,
-an invalid overrides document, a missing extra). The decision itself is in the output
+``--apply`` but the overrides document could not be written; 2 the check could not run (an
+unsupported or unreachable ``--db``, a missing table or column, a statement the database
+failed, a bad ``--since``/``--until``/``--clients``, an invalid overrides document, a missing
+extra). The decision itself is in the output
 (``decision`` in ``--json``), not in the exit code, so a scheduler can tell "could not check"
 from "checked and said rollback".
 """

@@ -25,6 +25,7 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "Database",
     "DatabaseInputError",
+    "DatabaseQueryError",
     "Dialect",
     "connect",
     "create_schema",
@@ -68,6 +69,14 @@ class DatabaseInputError(ValueError):
     """
 
 
+class DatabaseQueryError(DatabaseInputError):
+    """A statement failed in the database (a lost connection, a column of another type).
+
+    The message names the database and the driver's error class and code, never the driver's
+    text, which can quote stored values. The report command exits with status 2 on it.
+    """
+
+
 class Dialect(StrEnum):
     """The SQL dialects the queries are written in."""
 
@@ -97,11 +106,21 @@ class Database:
             params: Values by name; ``datetime`` values are passed as UTC in the dialect's form.
         """
         prepared = self._params(params or {})
-        if self.dialect is Dialect.POSTGRESQL:
-            with self.connection.cursor() as cursor:
-                cursor.execute(_PARAM.sub(r"%(\1)s", sql), prepared)
-                return list(cursor.fetchall()) if cursor.description else []
-        return list(self.connection.execute(sql, prepared).fetchall())
+        try:
+            if self.dialect is Dialect.POSTGRESQL:
+                with self.connection.cursor() as cursor:
+                    cursor.execute(_PARAM.sub(r"%(\1)s", sql), prepared)
+                    return list(cursor.fetchall()) if cursor.description else []
+            return list(self.connection.execute(sql, prepared).fetchall())
+        except Exception as err:
+            if not _is_driver_error(err):
+                raise
+            # The driver's message may quote a stored value (a bad JSON token): not echoed.
+            code = getattr(err, "sqlstate", None) or getattr(err, "sqlite_errorname", None)
+            raise DatabaseQueryError(
+                f"{self.where}: the database failed a query: {type(err).__name__}"
+                + (f" ({code})" if code else "")
+            ) from None
 
     def insert_many(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
         """Insert ``rows`` into ``table`` in bulk: ``executemany`` (SQLite), ``COPY`` (PostgreSQL).
@@ -264,6 +283,13 @@ def _connect_postgresql(url: str) -> Database:
     connection.execute("SET TIME ZONE 'UTC'")
     info = connection.info
     return Database(Dialect.POSTGRESQL, connection, f"{info.host}:{info.port}/{info.dbname}")
+
+
+def _is_driver_error(err: Exception) -> bool:
+    if isinstance(err, sqlite3.Error):
+        return True
+    # psycopg is optional: its errors are recognised by their module, without importing it.
+    return type(err).__module__.split(".")[0] == "psycopg"
 
 
 def _naive_utc(value: datetime) -> datetime:

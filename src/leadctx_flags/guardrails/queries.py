@@ -396,8 +396,8 @@ ORDER BY client, arm"""
 
 def _columns(dialect: Dialect) -> str:
     if dialect is Dialect.SQLITE:
-        return "SELECT name FROM pragma_table_info(:table_name)"
-    return """SELECT column_name FROM information_schema.columns
+        return "SELECT name, type FROM pragma_table_info(:table_name)"
+    return """SELECT column_name, data_type FROM information_schema.columns
 WHERE table_schema = current_schema() AND table_name = :table_name"""
 
 
@@ -426,18 +426,31 @@ def check_schema(database: Database) -> None:
     """Check the catalog for every table and column the queries read.
 
     Raises:
-        DatabaseInputError: Naming the first missing table, or a table's missing columns.
+        DatabaseInputError: Naming the first missing table, or a table's missing columns, or
+            (PostgreSQL) a ``metadata`` column that is neither ``json`` nor ``jsonb``.
     """
     sql = statements(database.dialect)["columns"]
     for table, required in REQUIRED_COLUMNS.items():
-        present = {row[0] for row in database.fetch(sql, {"table_name": table})}
-        if not present:
+        types = {row[0]: str(row[1]).lower() for row in database.fetch(sql, {"table_name": table})}
+        if not types:
             raise DatabaseInputError(f"{database.where}: table {table!r} not found")
-        missing = [column for column in required if column not in present]
+        missing = [column for column in required if column not in types]
         if missing:
             raise DatabaseInputError(
                 f"{database.where}: table {table!r} has no column "
                 + ", ".join(repr(column) for column in missing)
+            )
+        # PostgreSQL casts metadata to JSONB: in a text column, one value that is not JSON
+        # would fail the whole query instead of being counted (SQLite checks each value).
+        metadata = types.get("metadata")
+        if (
+            database.dialect is Dialect.POSTGRESQL
+            and table == "AIInteraction"
+            and (metadata not in {"json", "jsonb"})
+        ):
+            raise DatabaseInputError(
+                f"{database.where}: column 'AIInteraction.metadata' is {metadata}; "
+                "the queries need json or jsonb (Prisma's Json)"
             )
 
 
