@@ -23,33 +23,30 @@ import io
 import json
 import os
 import random
-import threading
 import time
-from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Protocol
 
 from openfeature import api
 from openfeature.client import OpenFeatureClient
-from openfeature.event import EventDetails, ProviderEvent
 from openfeature.provider.no_op_provider import NoOpProvider
 
 from leadctx.demo.outcomes import NO_EFFECT, REGRESSION, Outcomes
 from leadctx.demo.records import RecordStore
+from leadctx.demo.tally import CallTally
+from leadctx.demo.watch import FlagWatch
 from leadctx.demo.world import CANARY_CLIENT, CLIENTS, FlakySource, Lead, World
 from leadctx_bundle.deadline import DEFAULT_DEADLINES
 from leadctx_bundle.gate import ContextResolution, resolve_context
 from leadctx_bundle.telemetry import GateTelemetry
 from leadctx_flags import editing
-from leadctx_flags.context import client_context
-from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from leadctx_flags.provider import LeadCtxProvider
 from leadctx_flags.settings import ENV_PREFIX, RolloutSettings
 from leadctx_flags.storage import read_document
-from leadctx_flags.vocabulary import PIPELINES, Pipeline, ResolutionPath
+from leadctx_flags.vocabulary import PIPELINES, Pipeline
 
 __all__ = ["FILES", "DemoConfig", "DemoError", "Reporter", "SilentReporter", "run_demo"]
 
@@ -145,115 +142,6 @@ def _ours(name: str) -> bool:
     return name.upper().startswith(ENV_PREFIX)
 
 
-@dataclass
-class _Tally:
-    """Counts of the calls, by period, client and path, and what the fallbacks returned."""
-
-    calls: dict[str, dict[str, Counter[str]]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(Counter))
-    )
-    fallback_pipelines: Counter[str] = field(default_factory=Counter)
-    fallback_reasons: Counter[str] = field(default_factory=Counter)
-    fallback_errors: Counter[str] = field(default_factory=Counter)
-    fallback_legacy_text: int = 0
-    shared_assets_truncated: int = 0
-    shared_memory_truncated: int = 0
-    shared_tokens: int = 0
-
-    def add(self, period: str, lead: Lead, resolution: ContextResolution) -> None:
-        path = resolution.path
-        self.calls[period][lead.client_id][path.value] += 1
-        if path is ResolutionPath.SHARED and resolution.stats is not None:
-            sections = resolution.stats.sections
-            self.shared_tokens += resolution.stats.tokens_total
-            self.shared_assets_truncated += bool(sections["knowledge_assets"].items_truncated)
-            self.shared_memory_truncated += bool(sections["lead_memory"].items_truncated)
-        if path is ResolutionPath.FALLBACK:
-            self.fallback_pipelines[str(resolution.pipeline)] += 1
-            self.fallback_reasons[str(resolution.fallback_reason)] += 1
-            self.fallback_errors[str(resolution.error_type)] += 1
-            # The pipeline still got its context: today's assembly, exactly.
-            self.fallback_legacy_text += resolution.text == lead.legacy_text() != ""
-
-    def period(self, period: str) -> dict[str, dict[str, int]]:
-        return {client: dict(sorted(self.calls[period][client].items())) for client in CLIENTS}
-
-    def fallback(self) -> dict[str, Any]:
-        return {
-            "calls": sum(self.fallback_pipelines.values()),
-            "legacy_text": self.fallback_legacy_text,
-            "by_pipeline": dict(sorted(self.fallback_pipelines.items())),
-            "reasons": dict(sorted(self.fallback_reasons.items())),
-            "error_types": dict(sorted(self.fallback_errors.items())),
-        }
-
-
-class _FlagWatch:
-    """Notes when the running provider first answers from a new overrides document.
-
-    The provider emits ``PROVIDER_CONFIGURATION_CHANGED`` after swapping in a new document;
-    the handler evaluates the flag there and then, so the time is that of the switch even
-    when the document was written by another step (the guardrails' ``--apply``).
-    """
-
-    def __init__(self, client: OpenFeatureClient, client_id: str) -> None:
-        self.client = client
-        self._client_id = client_id
-        self._want: bool | None = None
-        self._version: object = None
-        self._armed = False
-        self._reached = threading.Event()
-        self.at: float | None = None
-        client.add_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, self._changed)
-
-    def close(self) -> None:
-        self.client.remove_handler(ProviderEvent.PROVIDER_CONFIGURATION_CHANGED, self._changed)
-
-    def expect(self, value: bool | None) -> None:
-        """Wait for the next document; with ``value``, for one that gives this answer."""
-        self._reached.clear()
-        self.at = None
-        self._want = value
-        self._version = self.details()["version"]
-        self._armed = True
-
-    def _changed(self, _: EventDetails) -> None:
-        if not self._armed or self._reached.is_set():
-            return
-        details = self.details()
-        if details["version"] != self._version and self._want in (None, details["value"]):
-            self.at = time.time()
-            self._reached.set()
-
-    def value(self) -> bool:
-        return self.details()["value"] is True
-
-    def details(self) -> dict[str, Any]:
-        details = self.client.get_boolean_details(
-            SHARED_BUNDLE_FLAG, False, client_context(self._client_id)
-        )
-        metadata = details.flag_metadata or {}
-        return {
-            "client_id": self._client_id,
-            "value": details.value,
-            "reason": None if details.reason is None else str(details.reason),
-            "source": metadata.get("source"),
-            "version": metadata.get("version"),
-        }
-
-    def wait(self, written_at: datetime, timeout_s: float, poll_s: float) -> dict[str, Any]:
-        """Wait (bounded) for the expected answer; the time from ``written_at`` to it."""
-        if not self._reached.wait(timeout_s) or self.at is None:
-            raise DemoError(
-                f"the provider did not pick up the overrides document within {timeout_s:.0f} s"
-            )
-        return {
-            "seconds": round(max(self.at - written_at.timestamp(), 0.0), 3),
-            "poll_interval_s": poll_s,
-            "flag": self.details(),
-        }
-
-
 def _settings(config: DemoConfig, overrides: Path) -> RolloutSettings:
     """The provider's settings: all explicit, so the shell's ``LEADCTX_*`` cannot leak in."""
     pinned: dict[str, Any] = {
@@ -286,7 +174,7 @@ class _Story:
         self.world = World(config.seed, START - PERIOD)
         self.source = FlakySource(self.world)
         self.outcomes = Outcomes(config.seed, REGRESSION if config.inject_regression else NO_EFFECT)
-        self.tally = _Tally()
+        self.tally = CallTally()
         self.timings: dict[str, float] = {}
         self.summary: dict[str, Any] = {
             "out": str(config.out),
@@ -304,7 +192,7 @@ class _Story:
         yield
         self.timings[step] = round(time.perf_counter() - started, 3)
 
-    def run(self, client: OpenFeatureClient, watch: _FlagWatch, store: RecordStore) -> None:
+    def run(self, client: OpenFeatureClient, watch: FlagWatch, store: RecordStore) -> None:
         overrides = self.files["overrides"]
         with self.timed("before"):
             self.period("before", START, client, store)
@@ -396,9 +284,15 @@ class _Story:
             telemetry=self.telemetry,
         )
 
-    def wait(self, watch: _FlagWatch, written_at: datetime | None) -> dict[str, Any]:
+    def wait(self, watch: FlagWatch, written_at: datetime | None) -> dict[str, Any]:
         moment = written_at or datetime.now(UTC)
-        return watch.wait(moment, self.config.wait_timeout_s, self.config.poll_seconds)
+        result = watch.wait(moment, self.config.wait_timeout_s, self.config.poll_seconds)
+        if result is None:
+            raise DemoError(
+                "the provider did not pick up the overrides document within "
+                f"{self.config.wait_timeout_s:.0f} s"
+            )
+        return result
 
     def guardrails(self) -> dict[str, Any]:
         """``leadctx guardrails report --json --apply ...``: the command's own code path."""
@@ -436,7 +330,7 @@ class _Story:
         report: dict[str, Any] = json.loads(printed.getvalue())
         return report
 
-    def off(self, watch: _FlagWatch, applied: Mapping[str, Any] | None) -> dict[str, Any]:
+    def off(self, watch: FlagWatch, applied: Mapping[str, Any] | None) -> dict[str, Any]:
         """The flag off for the canary through the overrides document, and how fast."""
         overrides = self.files["overrides"]
         if applied and applied.get("changed"):
@@ -517,7 +411,7 @@ def _run(
     with story.timed("provider_start"):
         api.set_provider_and_wait(provider, domain=DOMAIN)
     client = api.get_client(domain=DOMAIN)
-    watch = _FlagWatch(client, CANARY_CLIENT)
+    watch = FlagWatch(client, CANARY_CLIENT)
     store = RecordStore(story.files["database"])
     try:
         story.run(client, watch, store)
