@@ -10,10 +10,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import shutil
 import sqlite3
 import subprocess
 import sys
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +34,7 @@ from leadctx_flags.provider import LeadCtxProvider
 from leadctx_flags.settings import RolloutSettings
 from leadctx_flags.storage import read_document
 from leadctx_flags.vocabulary import Pipeline
+from tests.gate.test_peers import OtlpReceiver
 
 LEADS = 40
 """Leads per client and period in these runs: 1,280 resolve_context calls, ~2-4 s."""
@@ -273,3 +277,45 @@ def test_the_console_script_explains_its_options(leadctx_script: str) -> None:
     assert done.returncode == 0, done.stderr
     for option in ("--out", "--inject-regression", "--use-env", "--json", "--seed", "--leads"):
         assert option in done.stdout
+
+
+def test_logs_carry_no_content(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    run = _run(tmp_path, "--json", "--inject-regression", "--leads", "5")
+    assert run.code == 0
+    assert "leadctx_bundle.gate" in {record.name for record in caplog.records}
+    for fragment in (*CONTENT, "lead-acme-"):
+        assert fragment not in caplog.text
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    server = OtlpReceiver()
+    yield server
+    server.stop()
+
+
+def test_with_an_otlp_endpoint_the_spans_go_there_not_to_a_file(
+    tmp_path: Path, receiver: OtlpReceiver
+) -> None:
+    run = _run(
+        tmp_path,
+        "--json",
+        "--leads",
+        "5",
+        env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_SERVICE_NAME": "demo"},
+    )
+    assert run.code == 0
+    assert run.summary["files"]["spans"] == f"OTLP {receiver.endpoint}"
+    assert not (run.out / FILES["spans"]).exists()
+    assert receiver.got_traces.wait(10)
+    names = Counter(
+        span.name
+        for request in receiver.traces
+        for resource_spans in request.resource_spans
+        for scope_spans in resource_spans.scope_spans
+        for span in scope_spans.spans
+    )
+    assert names["leadctx.context.resolve"] == 4 * 2 * 5 * 4 + 1
+    # acme's flag-on calls after the switch, the five that fell back included.
+    assert names["leadctx.bundle.build"] == 5 * 4
