@@ -319,3 +319,15 @@ def test_with_an_otlp_endpoint_the_spans_go_there_not_to_a_file(
     assert names["leadctx.context.resolve"] == 4 * 2 * 5 * 4 + 1
     # acme's flag-on calls after the switch, the five that fell back included.
     assert names["leadctx.bundle.build"] == 5 * 4
+
+
+def test_with_use_env_a_setting_that_does_not_parse_is_named_not_echoed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LEADCTX_SHARED_BUNDLE_KILL", "maybe-later")
+        code = main(["demo", "--out", str(tmp_path / "out"), "--use-env", "--json"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "LEADCTX_SHARED_BUNDLE_KILL" in err
+    assert "maybe-later" not in err

@@ -1,8 +1,8 @@
 """``leadctx demo``: the arguments, and the story shown with rich (or one JSON object).
 
 The story itself is in ``story.py``; this module only parses, renders and picks the exit
-status: 0 the story ran (whatever the guardrails decided), 1 a step failed, 2 a missing extra
-or an output folder that cannot be written.
+status: 0 the story ran (whatever the guardrails decided), 1 a step failed, 2 a missing extra,
+an output folder that cannot be written, or (with ``--use-env``) invalid ``LEADCTX_*``.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
+
+from leadctx_flags.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -113,6 +115,9 @@ def _demo_command(args: argparse.Namespace) -> int:
     except DemoError as err:
         print(f"leadctx demo: {err}", file=sys.stderr)
         return 1
+    except ConfigurationError as err:  # --use-env with a shell whose LEADCTX_* do not parse
+        print(f"leadctx demo: {err}", file=sys.stderr)
+        return 2
     except OSError as err:
         print(
             f"leadctx demo: cannot write {err.filename or args.out}: {err.strerror}",
