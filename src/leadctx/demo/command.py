@@ -108,7 +108,8 @@ def _demo_command(args: argparse.Namespace) -> int:
     telemetry = getattr(args, "gate_telemetry", None)
     spans = _otlp_target() if telemetry is not None else None
     # A pipe or a log gets 100 columns (the metric names' width), a terminal its own width.
-    console = Console(highlight=False, width=None if sys.stdout.isatty() else 100)
+    # Bound to this stdout: the guardrails step reads the report's JSON from a redirected one.
+    console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 100)
     reporter = None if args.json else RichReporter(console)
     try:
         summary = run_demo(config, reporter or SilentReporter(), telemetry, spans)
@@ -174,6 +175,15 @@ class RichReporter:
         render = getattr(self, f"_{step}", None)
         if render is not None:
             render(data)
+
+    def _start(self, data: Mapping[str, Any]) -> None:
+        shell = "honoured" if data["use_env"] else "ignored (--use-env honours them)"
+        regression = ", regression injected" if data["inject_regression"] else ""
+        self.console.print(
+            f"[bold]leadctx demo[/]: {data['leads']} synthetic leads per client and period for "
+            f"{', '.join(data['clients'])}; {data['canary']} is the canary{regression}. "
+            f"Writing into {data['out']}; the shell's LEADCTX_* {shell}."
+        )
 
     def _before(self, data: Mapping[str, Any]) -> None:
         self._heading("1. Before: the flag off for every client")

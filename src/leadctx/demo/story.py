@@ -194,6 +194,17 @@ class _Story:
 
     def run(self, client: OpenFeatureClient, watch: FlagWatch, store: RecordStore) -> None:
         overrides = self.files["overrides"]
+        self.reporter.show(
+            "start",
+            {
+                "out": str(self.out),
+                "clients": list(CLIENTS),
+                "canary": CANARY_CLIENT,
+                "leads": self.config.leads,
+                "inject_regression": self.config.inject_regression,
+                "use_env": self.config.use_env,
+            },
+        )
         with self.timed("before"):
             self.period("before", START, client, store)
         self.reporter.show("before", {"calls": self.tally.period("before")})
@@ -323,8 +334,14 @@ class _Story:
             ]
         )
         printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
+        # The report's JSON is read from what the command prints; a reporter writes to the
+        # stream it was given, not to the redirected one.
+        with (
+            self.reporter.track("guardrails: queries, statistics, plot", 1) as done,
+            contextlib.redirect_stdout(printed),
+        ):
             code = guardrails_cli.run_report(args, evaluate)
+            done(1)
         if code != 0:
             raise DemoError(f"leadctx guardrails report exited with status {code}")
         report: dict[str, Any] = json.loads(printed.getvalue())
