@@ -23,17 +23,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
 
 from leadctx.cli import main
+from leadctx.demo.outcomes import NO_EFFECT, REGRESSION, DraftOutcome, Effect, Outcomes
 from leadctx.demo.records import PROMPT_KEYS
 from leadctx.demo.story import FILES, PERIOD, START
+from leadctx.demo.world import FlakySource, World
+from leadctx_bundle.gate import resolve_context
 from leadctx_flags.context import client_context
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from leadctx_flags.provider import LeadCtxProvider
 from leadctx_flags.settings import RolloutSettings
 from leadctx_flags.storage import read_document
-from leadctx_flags.vocabulary import Pipeline
+from leadctx_flags.vocabulary import Pipeline, ResolutionPath
 from tests.gate.test_peers import OtlpReceiver
 
 LEADS = 40
@@ -331,3 +335,44 @@ def test_with_use_env_a_setting_that_does_not_parse_is_named_not_echoed(
     err = capsys.readouterr().err
     assert "LEADCTX_SHARED_BUNDLE_KILL" in err
     assert "maybe-later" not in err
+
+
+def test_a_source_read_that_fails_gives_the_lead_its_legacy_text_then_the_bundle() -> None:
+    world = World(seed=3, start=START)
+    source = FlakySource(world)
+    lead = world.lead("acme", "after", 0)
+    source.register(lead)
+    source.fail_next(1)
+    api.set_provider_and_wait(
+        LeadCtxProvider(RolloutSettings(shared_bundle_clients="acme")), domain="demo-test"
+    )
+    client = api.get_client(domain="demo-test")
+    request = {"client_id": "acme", "lead_id": lead.lead_id, "pipeline": "draft"}
+    failed = resolve_context(request, legacy=lead.legacy_text, source=source, client=client)
+    shared = resolve_context(request, legacy=lead.legacy_text, source=source, client=client)
+    assert (failed.path, failed.fallback_reason) == ("fallback", "source_error")
+    assert failed.text == lead.legacy_text() != ""
+    assert shared.path == "shared"
+    assert shared.text != lead.legacy_text()
+    assert (source.reads, source.failed) == (2, 1)
+
+
+def test_outcomes_do_not_depend_on_the_path_unless_a_regression_is_injected() -> None:
+    def drafts(effect: Effect, path: ResolutionPath) -> list[DraftOutcome]:
+        outcomes = Outcomes(seed=5, effect=effect)
+        return [outcomes.draft("acme", path) for _ in range(2000)]
+
+    legacy = drafts(NO_EFFECT, ResolutionPath.LEGACY)
+    assert drafts(NO_EFFECT, ResolutionPath.SHARED) == legacy
+    regressed = drafts(REGRESSION, ResolutionPath.SHARED)
+    assert drafts(REGRESSION, ResolutionPath.LEGACY) == legacy
+
+    def review_rate(sample: list[DraftOutcome]) -> float:
+        return sum(outcome.action == "needs_review" for outcome in sample) / len(sample)
+
+    assert 0.15 < review_rate(legacy) < 0.32
+    assert review_rate(regressed) > review_rate(legacy) + 0.3
+    parses = Outcomes(seed=5, effect=REGRESSION)
+    booked = [parses.proposed_times(ResolutionPath.SHARED) for _ in range(20)]
+    attempted = [parse["bookingOutcome"] for parse in booked if parse["bookingAttempted"]]
+    assert attempted[:2] == ["wrong", "wrong"]
