@@ -105,7 +105,7 @@ def apply_rollback(
     # rule as `leadctx flags ... --create`: above any revision a running process may hold.
     updated = editing.edit_document(path, change, updated_by=UPDATED_BY, note=note, create=True)
     logger.warning(
-        "guardrails rollback applied: %s of %s client(s), revision %s",
+        "guardrails rollback applied: %s (%s client(s) named), revision %s",
         action,
         len(clients),
         updated.revision,
