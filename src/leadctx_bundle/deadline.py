@@ -7,6 +7,11 @@ calls are bounded instead: the pool has a fixed number of permits, one per runni
 path, and when all are taken the gate falls back at once (``WorkerPoolSaturated``, reason
 ``timeout``) rather than queue behind calls that may never return.
 
+The hand-off is the fallback path's main cost when a source fails at once, so it is kept
+small: daemon workers started on demand and fed by a ``queue.SimpleQueue``, and the caller
+waits on a bare lock the worker releases (no ``concurrent.futures.Future`` on the synchronous
+path).
+
 Deadlines, in seconds, most specific first:
 
 1. the ``deadline_s`` argument of ``resolve_context``;
@@ -191,13 +196,20 @@ class SharedPathPool:
             if self._closed:
                 raise RuntimeError("SharedPathPool: shut down")
             # Calls holding a permit = workers - free; each needs a thread of its own.
-            start = self._threads < self.workers - self._free
-            if start:
+            number = 0
+            if self._threads < self.workers - self._free:
                 self._threads += 1
-        if start:
-            threading.Thread(
-                target=self._work, name=f"{self._name}-{self._threads}", daemon=True
-            ).start()
+                number = self._threads
+        if number:
+            try:
+                worker = threading.Thread(
+                    target=self._work, name=f"{self._name}-{number}", daemon=True
+                )
+                worker.start()
+            except BaseException:
+                with self._lock:
+                    self._threads -= 1
+                raise
         self._queue.put(call)
 
     def _work(self) -> None:

@@ -55,8 +55,8 @@ from leadctx_bundle.telemetry import (
     SPAN_CONTEXT_RESOLVE,
     GateTelemetry,
     error_type_of,
-    flag_attributes,
     log_resolution,
+    resolve_attributes,
     stats_attributes,
 )
 from leadctx_bundle.validation import parse_bundle_input
@@ -334,7 +334,7 @@ def _shared_path(
                 }
             stage = Stage.BUILD
             bundle = _build(request, rows, data)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - returned to the caller, which falls back
             failure = _fail(telemetry, span, exc, stage)
             telemetry.record_build(
                 pipeline, time.perf_counter() - started, None, failure.error_type
@@ -422,17 +422,23 @@ def _finish(
         error_type=None if failure is None else failure.error_type,
     )
     if GateTelemetry.is_recording(span):
-        # Built only for a span that keeps them: without an SDK this costs nothing.
-        attributes: dict[str, Any] = {ATTR_BUNDLE_PATH: path.value}
-        if request is not None:
-            attributes[ATTR_PIPELINE] = request.pipeline.value
-            if plan.flag is not _NOT_EVALUATED:
-                attributes.update(flag_attributes(plan.flag, request.client_id))
-        if bundle is not None:
-            attributes.update(stats_attributes(bundle.stats))
-        if failure is not None:
-            attributes[ATTR_BUNDLE_FALLBACK_REASON] = failure.reason.value
-        telemetry.set_attributes(span, attributes)
+        # Built only for a span that keeps them: without an SDK this costs nothing. The part
+        # without stats repeats from call to call (path, pipeline, flag, client) and is kept.
+        known = resolve_attributes(
+            path.value,
+            None if request is None else request.pipeline.value,
+            None if plan.flag is _NOT_EVALUATED else plan.flag,
+            None if request is None else request.client_id,
+        )
+        if bundle is not None or failure is not None:
+            attributes: dict[str, Any] = dict(known)
+            if bundle is not None:
+                attributes.update(stats_attributes(bundle.stats))
+            if failure is not None:
+                attributes[ATTR_BUNDLE_FALLBACK_REASON] = failure.reason.value
+            telemetry.set_attributes(span, attributes)
+        else:
+            telemetry.set_attributes(span, known)
         if failure is not None:
             telemetry.mark_failed(
                 span,
