@@ -246,7 +246,8 @@ class SharedPathPool:
         except BaseException:
             self.release()
             raise
-        if not call.done.acquire(True, timeout):
+        # A deadline beyond what the platform's lock can wait means "no deadline", not an error.
+        if not call.done.acquire(True, min(timeout, threading.TIMEOUT_MAX)):
             raise DeadlineExceeded("shared path exceeded its deadline")
         if call.error is not None:
             error, call.error = call.error, None  # no cycle through the traceback's frames

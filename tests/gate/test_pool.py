@@ -203,3 +203,7 @@ def test_shutdown_stops_the_workers_and_refuses_new_work() -> None:
 def test_a_pool_needs_a_worker() -> None:
     with pytest.raises(ValueError, match="workers"):
         SharedPathPool(0)
+
+
+def test_a_deadline_beyond_the_platforms_longest_wait_is_no_error(pool: SharedPathPool) -> None:
+    assert pool.run(lambda: "ok", 1e300) == "ok"
