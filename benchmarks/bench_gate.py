@@ -26,7 +26,7 @@ in-process worst case where ``legacy()`` costs tens of microseconds; a database 
 network answers in 0.2-1 ms.
 
 Run: ``.venv/bin/python benchmarks/bench_gate.py [--rounds N] [--calls N] [--db-latency-ms MS]
-[--json]``
+[--only TEXT] [--json]``
 """
 
 from __future__ import annotations
@@ -415,8 +415,14 @@ def main() -> None:
         default=0.0,
         help="round trip added to every query (0: in-process SQLite, the worst case)",
     )
+    parser.add_argument(
+        "--only", default="", help="measure only the ratios whose name contains this text"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    selected = {name: pair for name, pair in RATIOS.items() if args.only in name}
+    if not selected:
+        parser.error(f"--only {args.only!r}: no ratio's name contains it")
     if 4 * args.rounds * args.calls + 10 > LEADS_PER_VARIANT:  # a variant is in up to 4 ratios
         parser.error(f"4 x --rounds x --calls must stay under {LEADS_PER_VARIANT - 10}")
 
@@ -441,10 +447,11 @@ def main() -> None:
             per_call(fn, 10)
             undo()
 
-        times: dict[str, list[float]] = {name: [] for name in variants}
-        ratios: dict[str, list[float]] = {name: [] for name in RATIOS}
+        measured = {name for pair in selected.values() for name in pair}
+        times: dict[str, list[float]] = {name: [] for name in variants if name in measured}
+        ratios: dict[str, list[float]] = {name: [] for name in selected}
         for _ in range(args.rounds):
-            for name, (top, bottom) in RATIOS.items():
+            for name, (top, bottom) in selected.items():
                 spent = paired(variants, top, bottom, args.calls)
                 times[top].append(spent[top] / args.calls)
                 times[bottom].append(spent[bottom] / args.calls)

@@ -7,6 +7,11 @@ calls are bounded instead: the pool has a fixed number of permits, one per runni
 path, and when all are taken the gate falls back at once (``WorkerPoolSaturated``, reason
 ``timeout``) rather than queue behind calls that may never return.
 
+The hand-off is the fallback path's main cost when a source fails at once, so it is kept
+small: daemon workers started on demand and fed by a ``queue.SimpleQueue``, and the caller
+waits on a bare lock the worker releases (no ``concurrent.futures.Future`` on the synchronous
+path).
+
 Deadlines, in seconds, most specific first:
 
 1. the ``deadline_s`` argument of ``resolve_context``;
@@ -22,13 +27,15 @@ the fork.
 
 from __future__ import annotations
 
+import _thread
 import contextvars
 import functools
 import math
 import os
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from types import MappingProxyType
 from typing import Final, TypeVar
 
@@ -121,8 +128,35 @@ def deadline_for(pipeline: Pipeline, override: float | None = None) -> float:
     return DEFAULT_DEADLINES[pipeline]
 
 
+class _Call:
+    """One unit of work handed to a worker, and its outcome.
+
+    The caller waits on ``done``, a bare lock taken before the hand-off and released by the
+    worker: the cheapest wait CPython has (one futex), where a ``Future`` adds a condition
+    variable, its own lock and a waiter list per call.
+    """
+
+    __slots__ = ("context", "done", "error", "fn", "permit", "result")
+
+    def __init__(
+        self, fn: Callable[[], object], context: contextvars.Context, *, permit: bool = True
+    ) -> None:
+        self.fn = fn
+        self.context = context
+        self.permit = permit  # whether the worker gives a permit back when ``fn`` returns
+        self.result: object = None
+        self.error: BaseException | None = None
+        self.done = _thread.allocate_lock()
+        self.done.acquire()
+
+
 class SharedPathPool:
-    """A thread pool that refuses work instead of queueing it.
+    """Worker threads that refuse work instead of queueing it.
+
+    Workers are daemon threads started on demand (never more than ``workers``) and fed by one
+    ``queue.SimpleQueue``; each call holds a permit from hand-off until its work returns, so
+    a hung call keeps its permit and its thread, and when every permit is taken the next call
+    is refused at once (``WorkerPoolSaturated``).
 
     Args:
         workers: Permits and threads; at most this many shared paths run at once.
@@ -133,16 +167,92 @@ class SharedPathPool:
         if workers < 1:
             raise ValueError("workers: expected at least 1")
         self.workers = workers
-        self._permits = threading.BoundedSemaphore(workers)
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
+        self._name = name
+        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        # One plain lock guards the counters: cheaper than a Semaphore (a Condition in Python).
+        self._lock = threading.Lock()
+        self._free = workers
+        self._threads = 0
+        self._closed = False
 
     def try_acquire(self) -> bool:
         """Take a permit without waiting; ``False`` when the pool is saturated."""
-        return self._permits.acquire(blocking=False)
+        with self._lock:
+            if self._free == 0:
+                return False
+            self._free -= 1
+            return True
 
     def release(self) -> None:
         """Give back a permit taken with ``try_acquire``."""
-        self._permits.release()
+        with self._lock:
+            if self._free >= self.workers:
+                raise ValueError("SharedPathPool.release: no permit is taken")
+            self._free += 1
+
+    def _hand_off(self, call: _Call) -> None:
+        """Queue ``call`` (its permit already taken), starting a worker if all are busy."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("SharedPathPool: shut down")
+            # Calls holding a permit = workers - free; each needs a thread of its own.
+            number = 0
+            if self._threads < self.workers - self._free:
+                self._threads += 1
+                number = self._threads
+        if number:
+            try:
+                worker = threading.Thread(
+                    target=self._work, name=f"{self._name}-{number}", daemon=True
+                )
+                worker.start()
+            except BaseException:
+                with self._lock:
+                    self._threads -= 1
+                raise
+        self._queue.put(call)
+
+    def _work(self) -> None:
+        get = self._queue.get
+        while (call := get()) is not None:
+            try:
+                call.result = call.context.run(call.fn)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller, who re-raises
+                call.error = exc
+            finally:
+                if call.permit:
+                    self.release()
+                call.done.release()
+            del call
+
+    def run(self, fn: Callable[[], T], timeout: float) -> T:
+        """Run ``fn`` on a worker, in a copy of the caller's context; wait at most ``timeout``.
+
+        Args:
+            fn: The work.
+            timeout: Seconds to wait. Past it the work is abandoned to finish on its own (it
+                keeps its permit until then).
+
+        Raises:
+            WorkerPoolSaturated: No permit is free; nothing was started.
+            DeadlineExceeded: ``fn`` did not return within ``timeout``.
+            BaseException: What ``fn`` raised.
+        """
+        if not self.try_acquire():
+            raise WorkerPoolSaturated(f"all {self.workers} shared-path workers are busy")
+        call = _Call(fn, contextvars.copy_context())
+        try:
+            self._hand_off(call)
+        except BaseException:
+            self.release()
+            raise
+        # A deadline beyond what the platform's lock can wait means "no deadline", not an error.
+        if not call.done.acquire(True, min(timeout, threading.TIMEOUT_MAX)):
+            raise DeadlineExceeded("shared path exceeded its deadline")
+        if call.error is not None:
+            error, call.error = call.error, None  # no cycle through the traceback's frames
+            raise error
+        return call.result  # type: ignore[return-value]
 
     def submit(self, fn: Callable[[], T]) -> Future[T]:
         """Run ``fn`` on a worker, in a copy of the caller's context (current span included).
@@ -155,16 +265,8 @@ class SharedPathPool:
         """
         if not self.try_acquire():
             raise WorkerPoolSaturated(f"all {self.workers} shared-path workers are busy")
-        context = contextvars.copy_context()
-
-        def run() -> T:
-            try:
-                return context.run(fn)
-            finally:
-                self.release()
-
         try:
-            return self._executor.submit(run)
+            return self._submit(fn, contextvars.copy_context())
         except BaseException:
             self.release()
             raise
@@ -175,11 +277,32 @@ class SharedPathPool:
         Args:
             fn: The work.
         """
-        return self._executor.submit(contextvars.copy_context().run, fn)
+        return self._submit(fn, contextvars.copy_context(), permit=False)
+
+    def _submit(
+        self, fn: Callable[[], T], context: contextvars.Context, *, permit: bool = True
+    ) -> Future[T]:
+        future: Future[T] = Future()
+        future.set_running_or_notify_cancel()
+
+        def settle() -> None:
+            try:
+                result = context.run(fn)
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+        self._hand_off(_Call(settle, contextvars.Context(), permit=permit))
+        return future
 
     def shutdown(self) -> None:
         """Stop accepting work; running calls finish on their own (never waited for)."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            self._closed = True
+            threads = self._threads
+        for _ in range(threads):
+            self._queue.put(None)
 
 
 _pool: SharedPathPool | None = None

@@ -21,7 +21,6 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -56,8 +55,8 @@ from leadctx_bundle.telemetry import (
     SPAN_CONTEXT_RESOLVE,
     GateTelemetry,
     error_type_of,
-    flag_attributes,
     log_resolution,
+    resolve_attributes,
     stats_attributes,
 )
 from leadctx_bundle.validation import parse_bundle_input
@@ -315,8 +314,12 @@ def _shared_path(
     request: BundleRequest,
     data: BundleInput | Mapping[str, Any] | None,
     source: ContextSource | None,
-) -> LeadContextBundle:
-    """Read the sources and build; runs on a pool worker, under the caller's span."""
+) -> LeadContextBundle | SharedPathFailure:
+    """Read the sources and build; runs on a pool worker, under the caller's span.
+
+    A failure is returned, not raised: unwinding it through the worker and raising it again
+    in the caller would cost more than the fallback's own work.
+    """
     started = time.perf_counter()
     pipeline = request.pipeline.value
     with telemetry.span(SPAN_BUNDLE_BUILD, {ATTR_PIPELINE: pipeline}) as span:
@@ -331,12 +334,12 @@ def _shared_path(
                 }
             stage = Stage.BUILD
             bundle = _build(request, rows, data)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - returned to the caller, which falls back
             failure = _fail(telemetry, span, exc, stage)
             telemetry.record_build(
                 pipeline, time.perf_counter() - started, None, failure.error_type
             )
-            raise failure from exc
+            return failure
         # The stats go on the resolve span (set once, where operators search); the build span
         # carries the timing and, on failure, error.type.
         telemetry.record_build(pipeline, time.perf_counter() - started, bundle.stats, None)
@@ -419,17 +422,23 @@ def _finish(
         error_type=None if failure is None else failure.error_type,
     )
     if GateTelemetry.is_recording(span):
-        # Built only for a span that keeps them: without an SDK this costs nothing.
-        attributes: dict[str, Any] = {ATTR_BUNDLE_PATH: path.value}
-        if request is not None:
-            attributes[ATTR_PIPELINE] = request.pipeline.value
-            if plan.flag is not _NOT_EVALUATED:
-                attributes.update(flag_attributes(plan.flag, request.client_id))
-        if bundle is not None:
-            attributes.update(stats_attributes(bundle.stats))
-        if failure is not None:
-            attributes[ATTR_BUNDLE_FALLBACK_REASON] = failure.reason.value
-        telemetry.set_attributes(span, attributes)
+        # Built only for a span that keeps them: without an SDK this costs nothing. The part
+        # without stats repeats from call to call (path, pipeline, flag, client) and is kept.
+        known = resolve_attributes(
+            path.value,
+            None if request is None else request.pipeline.value,
+            None if plan.flag is _NOT_EVALUATED else plan.flag,
+            None if request is None else request.client_id,
+        )
+        if bundle is not None or failure is not None:
+            attributes: dict[str, Any] = dict(known)
+            if bundle is not None:
+                attributes.update(stats_attributes(bundle.stats))
+            if failure is not None:
+                attributes[ATTR_BUNDLE_FALLBACK_REASON] = failure.reason.value
+            telemetry.set_attributes(span, attributes)
+        else:
+            telemetry.set_attributes(span, known)
         if failure is not None:
             telemetry.mark_failed(
                 span,
@@ -482,12 +491,17 @@ def resolve_context(
         failure = plan.failure
         if plan.shared and plan.request is not None and plan.deadline_s is not None:
             try:
-                future: Future[LeadContextBundle] = shared_path_pool().submit(
-                    functools.partial(_shared_path, tel, plan.request, plan.data, source)
+                built = shared_path_pool().run(
+                    functools.partial(_shared_path, tel, plan.request, plan.data, source),
+                    plan.deadline_s,
                 )
-                bundle = future.result(timeout=plan.deadline_s)
             except Exception as exc:  # noqa: BLE001 - every shared-path failure falls back
                 failure = _fallback_from(exc)
+            else:
+                if isinstance(built, SharedPathFailure):
+                    failure = built
+                else:
+                    bundle = built
         if bundle is not None:
             return _finish(tel, span, plan, text=bundle.text, bundle=bundle, failure=None)
         try:
@@ -540,6 +554,19 @@ async def _shared_path_async(
         return bundle
 
 
+def _raising_shared_path(
+    telemetry: GateTelemetry,
+    request: BundleRequest,
+    data: BundleInput | Mapping[str, Any] | None,
+    source: ContextSource | None,
+) -> LeadContextBundle:
+    """``_shared_path`` for a ``Future``: the failure raised, as the async path awaits it."""
+    built = _shared_path(telemetry, request, data, source)
+    if isinstance(built, SharedPathFailure):
+        raise built
+    return built
+
+
 def _is_async_source(source: object) -> bool:
     return inspect.iscoroutinefunction(getattr(source, "knowledge_assets", None))
 
@@ -561,7 +588,7 @@ async def _run_shared_async(
     else:
         task = asyncio.wrap_future(
             pool.submit(
-                functools.partial(_shared_path, telemetry, plan.request, plan.data, source)  # type: ignore[arg-type]
+                functools.partial(_raising_shared_path, telemetry, plan.request, plan.data, source)  # type: ignore[arg-type]
             )
         )
     # asyncio.wait, not wait_for: a source that ignores cancellation must not hold us up.

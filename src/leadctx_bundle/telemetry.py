@@ -16,9 +16,11 @@ meter or log handler raises, and reports it once at DEBUG.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import context, metrics, trace
@@ -60,6 +62,7 @@ __all__ = [
     "flag_attributes",
     "flag_reason_value",
     "log_resolution",
+    "resolve_attributes",
     "section_attribute",
     "stats_attributes",
 ]
@@ -175,6 +178,19 @@ def error_type_of(exc: BaseException) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+# Each section's span attribute names and the SectionStats fields they take, spelled once at
+# import rather than formatted on every call.
+_SECTION_ATTRIBUTE_KEYS: Final[tuple[tuple[SectionName, tuple[tuple[str, str], ...]], ...]] = tuple(
+    (
+        section,
+        tuple(
+            (section_attribute(section, suffix), field) for suffix, field in SECTION_FIELDS.items()
+        ),
+    )
+    for section in SECTIONS
+)
+
+
 def stats_attributes(stats: BundleStats) -> dict[str, str | int]:
     """The span attributes of one build's stats: totals, encoding and each section's counts.
 
@@ -186,10 +202,11 @@ def stats_attributes(stats: BundleStats) -> dict[str, str | int]:
         ATTR_TOKENS_TOTAL: stats.tokens_total,
         ATTR_TOKENS_BUDGET: stats.budget_total,
     }
-    for section in SECTIONS:
-        figures = stats.sections[section]
-        for suffix, field in SECTION_FIELDS.items():
-            attributes[section_attribute(section, suffix)] = getattr(figures, field)
+    sections = stats.sections
+    for section, keys in _SECTION_ATTRIBUTE_KEYS:
+        figures = sections[section]
+        for name, field in keys:
+            attributes[name] = getattr(figures, field)
     return attributes
 
 
@@ -200,6 +217,12 @@ def flag_attributes(flag: FlagOutcome, context_id: str) -> dict[str, str | bool]
         flag: The evaluation's outcome.
         context_id: The evaluation context's targeting key (the client id).
     """
+    return dict(_flag_attributes(flag, context_id))
+
+
+@functools.lru_cache(maxsize=1024)
+def _flag_attributes(flag: FlagOutcome, context_id: str) -> Mapping[str, str | bool]:
+    """``flag_attributes``, kept per outcome and client: a client's evaluations repeat."""
     attributes: dict[str, str | bool] = {
         ATTR_FEATURE_FLAG_KEY: flag.key,
         ATTR_FEATURE_FLAG_RESULT_VALUE: flag.value,
@@ -215,10 +238,71 @@ def flag_attributes(flag: FlagOutcome, context_id: str) -> dict[str, str | bool]
     attributes.update({name: value for name, value in optional.items() if value is not None})
     if flag.error_code is not None:
         attributes[ATTR_ERROR_TYPE] = flag.error_code.lower()
-    return attributes
+    return MappingProxyType(attributes)
+
+
+def resolve_attributes(
+    path: str, pipeline: str | None, flag: FlagOutcome | None, context_id: str | None
+) -> Mapping[str, str | bool]:
+    """The resolve span's attributes known without a build: path, pipeline and the flag's.
+
+    Args:
+        path: ``leadctx.bundle.path``.
+        pipeline: ``leadctx.pipeline``; ``None`` when the request did not validate.
+        flag: The evaluation, or ``None`` when the flag was not asked.
+        context_id: The evaluation's targeting key (with ``flag``).
+    """
+    return _resolve_attributes(path, pipeline, flag, context_id)
+
+
+@functools.lru_cache(maxsize=1024)
+def _resolve_attributes(
+    path: str, pipeline: str | None, flag: FlagOutcome | None, context_id: str | None
+) -> Mapping[str, str | bool]:
+    attributes: dict[str, str | bool] = {ATTR_BUNDLE_PATH: path}
+    if pipeline is not None:
+        attributes[ATTR_PIPELINE] = pipeline
+    if flag is not None and context_id is not None:
+        attributes.update(_flag_attributes(flag, context_id))
+    return MappingProxyType(attributes)
 
 
 Attributes = tuple[tuple[str, str], ...]
+
+
+# Metric attribute sets, built once per pipeline (and section, path, reason or error type):
+# the SDK hashes what it is given, it need not be rebuilt on every call. The arguments come
+# from closed sets (pipelines, sections, paths, reasons, exception classes), so the caches stay
+# small. Never mutated: the SDK may keep a reference to the first set it sees.
+@functools.lru_cache(maxsize=256)
+def _duration_point(pipeline: str, error_type: str | None) -> dict[str, str]:
+    if error_type is None:
+        return {ATTR_PIPELINE: pipeline}
+    return {ATTR_PIPELINE: pipeline, ATTR_ERROR_TYPE: error_type}
+
+
+@functools.lru_cache(maxsize=64)
+def _section_points(
+    pipeline: str,
+) -> tuple[tuple[SectionName, dict[str, str], Attributes], ...]:
+    return tuple(
+        (
+            section,
+            {ATTR_PIPELINE: pipeline, ATTR_SECTION: section},
+            ((ATTR_PIPELINE, pipeline), (ATTR_SECTION, section)),
+        )
+        for section in SECTIONS
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _resolution_key(path: str, pipeline: str | None, reason: str | None) -> Attributes:
+    key: Attributes = ((ATTR_BUNDLE_PATH, path),)
+    if pipeline is not None:
+        key += ((ATTR_PIPELINE, pipeline),)
+    if reason is not None:
+        key += ((ATTR_BUNDLE_FALLBACK_REASON, reason),)
+    return key
 
 
 class _Tally:
@@ -229,13 +313,18 @@ class _Tally:
     costs a fraction of that, and the SDK reads the sums only when it exports.
     """
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
         self._counts: dict[Attributes, int] = {}
 
     def add(self, value: int, attributes: Attributes) -> None:
         with self._lock:
             self._counts[attributes] = self._counts.get(attributes, 0) + value
+
+    def add_locked(self, value: int, attributes: Attributes) -> None:
+        """``add`` for a caller that holds the lock (one acquisition for several counts)."""
+        counts = self._counts
+        counts[attributes] = counts.get(attributes, 0) + value
 
     def observe(self, options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
         with self._lock:
@@ -247,9 +336,11 @@ class _Instruments:
     """The gate's metric instruments, created once from one meter."""
 
     def __init__(self, meter: metrics.Meter) -> None:
-        self.resolutions = _Tally()
-        self.items_truncated = _Tally()
-        self.items_dropped = _Tally()
+        # One lock for the three: a build adds six counts under a single acquisition.
+        self.lock = threading.Lock()
+        self.resolutions = _Tally(self.lock)
+        self.items_truncated = _Tally(self.lock)
+        self.items_dropped = _Tally(self.lock)
         meter.create_observable_counter(
             METRIC_RESOLUTIONS,
             callbacks=[self.resolutions.observe],
@@ -280,6 +371,56 @@ class _Instruments:
             description="Duration of the shared path: sources read and bundle built",
             explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
         )
+
+
+class _SpanScope:
+    """``with``: start a span and make it current; on exit detach and end it, never raising.
+
+    A class rather than a ``contextlib.contextmanager`` generator: every call opens one or two
+    of these, and a generator's set-up and tear-down cost more than the no-op span itself.
+    """
+
+    __slots__ = ("_attributes", "_name", "_span", "_token", "_tracer")
+
+    def __init__(
+        self, tracer: trace.Tracer, name: str, attributes: Mapping[str, Any] | None
+    ) -> None:
+        self._tracer = tracer
+        self._name = name
+        self._attributes = attributes
+        self._span: Span | None = None
+        self._token: object = None
+
+    def __enter__(self) -> Span:
+        try:
+            span = self._tracer.start_span(self._name, attributes=self._attributes)
+        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _ignore_failure("span start")
+            return trace.INVALID_SPAN
+        try:
+            self._token = context.attach(trace.set_span_in_context(span))
+        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _ignore_failure("span start")
+            with contextlib.suppress(Exception):
+                span.end()
+            return trace.INVALID_SPAN
+        self._span = span
+        return span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        span = self._span
+        if span is None:
+            return
+        try:
+            context.detach(self._token)  # type: ignore[arg-type]
+            span.end()
+        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _ignore_failure("span end")
 
 
 def _ignore_failure(what: str) -> None:
@@ -318,8 +459,7 @@ class GateTelemetry:
         except Exception:  # noqa: BLE001 - a broken meter provider must not break the gate
             _ignore_failure("meter")
 
-    @contextlib.contextmanager
-    def span(self, name: str, attributes: Mapping[str, Any] | None = None) -> Iterator[Span]:
+    def span(self, name: str, attributes: Mapping[str, Any] | None = None) -> _SpanScope:
         """A current span named ``name`` that records no exception message.
 
         An exception escaping the block is neither recorded (its message may be content) nor
@@ -330,21 +470,7 @@ class GateTelemetry:
             name: ``SPAN_CONTEXT_RESOLVE`` or ``SPAN_BUNDLE_BUILD``.
             attributes: Attributes known at the start.
         """
-        try:
-            span = self._tracer.start_span(name, attributes=attributes)
-            token = context.attach(trace.set_span_in_context(span))
-        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
-            _ignore_failure("span start")
-            yield trace.INVALID_SPAN
-            return
-        try:
-            yield span
-        finally:
-            try:
-                context.detach(token)
-                span.end()
-            except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
-                _ignore_failure("span end")
+        return _SpanScope(self._tracer, name, attributes)
 
     @staticmethod
     def is_recording(span: Span) -> bool:
@@ -402,19 +528,19 @@ class GateTelemetry:
         if instruments is None:
             return
         try:
-            attributes = {ATTR_PIPELINE: pipeline}
-            if error_type is not None:
-                attributes[ATTR_ERROR_TYPE] = error_type
-            instruments.build_duration.record(duration_s, attributes)
+            instruments.build_duration.record(duration_s, _duration_point(pipeline, error_type))
             if stats is None:
                 return
-            for section in SECTIONS:
-                figures = stats.sections[section]
-                point = {ATTR_PIPELINE: pipeline, ATTR_SECTION: section}
-                instruments.section_tokens.record(figures.tokens, point)
-                key = ((ATTR_PIPELINE, pipeline), (ATTR_SECTION, section))
-                instruments.items_truncated.add(figures.items_truncated, key)
-                instruments.items_dropped.add(figures.items_dropped, key)
+            sections = stats.sections
+            points = _section_points(pipeline)
+            record = instruments.section_tokens.record
+            for section, point, _ in points:
+                record(sections[section].tokens, point)
+            with instruments.lock:
+                for section, _, key in points:
+                    figures = sections[section]
+                    instruments.items_truncated.add_locked(figures.items_truncated, key)
+                    instruments.items_dropped.add_locked(figures.items_dropped, key)
         except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
             _ignore_failure("build metrics")
 
@@ -428,12 +554,16 @@ class GateTelemetry:
         if instruments is None:
             return
         try:
-            key: Attributes = ((ATTR_BUNDLE_PATH, resolution.path.value),)
-            if resolution.pipeline is not None:
-                key += ((ATTR_PIPELINE, resolution.pipeline.value),)
-            if resolution.fallback_reason is not None:
-                key += ((ATTR_BUNDLE_FALLBACK_REASON, resolution.fallback_reason.value),)
-            instruments.resolutions.add(1, key)
+            instruments.resolutions.add(
+                1,
+                _resolution_key(
+                    resolution.path.value,
+                    None if resolution.pipeline is None else resolution.pipeline.value,
+                    None
+                    if resolution.fallback_reason is None
+                    else resolution.fallback_reason.value,
+                ),
+            )
         except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
             _ignore_failure("resolution metrics")
 

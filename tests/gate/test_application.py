@@ -9,8 +9,10 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,17 +143,58 @@ def test_shutdown_does_not_wait_for_a_collector_that_is_down(
     with socket.create_server(("127.0.0.1", 0)) as collector:
         port = collector.getsockname()[1]
         monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{port}")
-        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "10")
+        # One second per export attempt: five times the bound the command must keep, short
+        # enough that the hung export is over when the test stops the exporters.
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
+        exporters = _record_otlp_exporters(monkeypatch)
         setup = configure_telemetry()
         assert setup is not None
+        assert len(exporters) == 2  # spans and metrics
         with setup.gate_telemetry().span("leadctx.context.resolve"):
             pass
-        # When the command exits, then it waits about its own bound, not the exporter's timeout
-        began = time.monotonic()
-        with caplog.at_level(logging.WARNING, logger="leadctx.telemetry"):
-            setup.shutdown(timeout_s=0.2)
-        assert time.monotonic() - began < 5.0
-        assert "did not finish within 0.2 s" in caplog.text
+        try:
+            # When the command exits, then it waits about its own bound, not the exporter's
+            began = time.monotonic()
+            with caplog.at_level(logging.WARNING, logger="leadctx.telemetry"):
+                setup.shutdown(timeout_s=0.2)
+            assert time.monotonic() - began < 5.0
+            assert "did not finish within 0.2 s" in caplog.text
+        finally:
+            # The exporters would go on retrying in the background for seconds, drawing their
+            # back-off jitter from the global ``random`` while later hypothesis tests generate
+            # data (which hypothesis reports as an error): stop their retries now, before the
+            # collector's socket closes under them.
+            for exporter in exporters:
+                exporter.shutdown()
+            _until_stopped("leadctx-otel-shutdown")
+
+
+def _record_otlp_exporters(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The OTLP exporters ``configure_telemetry`` creates, kept to be shut down by the test."""
+    from opentelemetry.exporter.otlp.proto.http import (  # noqa: PLC0415 - the optional extra
+        metric_exporter,
+        trace_exporter,
+    )
+
+    created: list[Any] = []
+    classes = ((trace_exporter, "OTLPSpanExporter"), (metric_exporter, "OTLPMetricExporter"))
+    for module, name in classes:
+        original = getattr(module, name)
+
+        def recording(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            exporter = _original(*args, **kwargs)
+            created.append(exporter)
+            return exporter
+
+        monkeypatch.setattr(module, name, recording)
+    return created
+
+
+def _until_stopped(thread_name: str) -> None:
+    deadline = time.monotonic() + 30
+    while any(thread.name == thread_name for thread in threading.enumerate()):
+        assert time.monotonic() < deadline, f"{thread_name} never stopped"
+        time.sleep(0.01)
 
 
 def test_metrics_export_can_be_turned_off_beside_jaeger() -> None:

@@ -2,7 +2,7 @@
 
 The server is started once per test session by ``scripts/pg_throwaway.sh`` and stopped by the
 same session. Without the server binaries the PostgreSQL tests skip, unless
-``LEADCTX_REQUIRE_POSTGRES=1`` (CI), which turns the skip into a failure.
+``REQUIRE_POSTGRES_TESTS=1`` (CI), which turns the skip into a failure.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from leadctx_flags.guardrails.db import Database, connect
 
 # Read at import: the root conftest clears LEADCTX_* from each test's environment.
-REQUIRE_POSTGRES = os.environ.get("LEADCTX_REQUIRE_POSTGRES", "").strip() == "1"
+REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES_TESTS", "").strip() == "1"
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "pg_throwaway.sh"
 NO_BINARIES = 3  # the script's exit status when the server binaries are missing
 
@@ -39,7 +39,7 @@ def postgres_server() -> Iterator[str]:
         message = f"no throwaway PostgreSQL server: {result.stderr.strip()}"
         if result.returncode == NO_BINARIES and not REQUIRE_POSTGRES:
             pytest.skip(message)
-        pytest.fail(message + " (LEADCTX_REQUIRE_POSTGRES=1)" if REQUIRE_POSTGRES else message)
+        pytest.fail(message + " (REQUIRE_POSTGRES_TESTS=1)" if REQUIRE_POSTGRES else message)
     lines = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
     try:
         yield lines["URL"]

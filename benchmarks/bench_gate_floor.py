@@ -1,0 +1,218 @@
+"""Where the gate's time goes: the unit costs behind the ratios of ``bench_gate.py``.
+
+Each figure is the best of five ``timeit`` repeats (the machine's floor for that operation,
+not a typical call), in microseconds:
+
+1. The OpenTelemetry SDK's share of one shared-path call, piece by piece, as the gate does
+   it: the two spans (``leadctx.context.resolve`` and its child ``leadctx.bundle.build``),
+   the resolve span's 34 attributes, and the build's metrics (four histogram measurements and
+   six in-process counts); each against the same code on the API's no-op providers.
+2. The hand-off of the shared path to a worker and back (a call that returns at once):
+   ``SharedPathPool.run`` against a ``ThreadPoolExecutor`` ``Future``, the previous mechanism.
+3. The gate around a ``legacy()`` that returns at once, flag off and on a source that raises
+   at once, against one flag evaluation (plus the failed call): what the gate adds in
+   absolute terms, whatever ``legacy()`` costs.
+
+Run: ``.venv/bin/python benchmarks/bench_gate_floor.py [--number N] [--json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import json
+import logging
+import timeit
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from openfeature import api
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from leadctx.demo import SAMPLE_REQUEST
+from leadctx_bundle import GateTelemetry, build_bundle, resolve_context
+from leadctx_bundle.deadline import SharedPathPool
+from leadctx_bundle.gate import FlagOutcome
+from leadctx_bundle.telemetry import resolve_attributes, stats_attributes
+from leadctx_flags import SHARED_BUNDLE_FLAG, LeadCtxProvider, RolloutSettings, client_context
+
+DOMAIN = "bench-gate-floor"
+
+
+class DroppingExporter(SpanExporter):
+    """Exports nowhere, as in ``bench_gate.py``: recording is measured, not the network."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        return
+
+
+class RaisingSource:
+    """A source whose first read fails at once."""
+
+    def knowledge_assets(self, client_id: str) -> Iterable[Any]:
+        raise OSError("no such table")
+
+    def lead_memory(self, lead_id: str) -> Iterable[Any]:
+        return []
+
+    def thread(self, lead_id: str) -> Iterable[Any]:
+        return []
+
+
+def best(fn: Callable[[], object], number: int) -> float:
+    """Microseconds per call, best of five repeats."""
+    return min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6
+
+
+def telemetry_pieces(number: int) -> dict[str, float]:
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(DroppingExporter()))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    sdk = GateTelemetry(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    noop = GateTelemetry(
+        tracer_provider=trace.NoOpTracerProvider(), meter_provider=metrics.NoOpMeterProvider()
+    )
+    stats = build_bundle({**SAMPLE_REQUEST, "pipeline": "draft"}).stats
+    flag = FlagOutcome(
+        key=SHARED_BUNDLE_FLAG,
+        value=True,
+        variant="on",
+        reason="TARGETING_MATCH",
+        source="allowlist",
+        set_id="leadctx",
+        provider="leadctx",
+    )
+
+    def spans(tel: GateTelemetry) -> None:
+        with tel.span("leadctx.context.resolve"), tel.span("leadctx.bundle.build"):
+            pass
+
+    def attributes(tel: GateTelemetry) -> None:
+        with tel.span("leadctx.context.resolve") as span:
+            if tel.is_recording(span):
+                values: dict[str, Any] = dict(resolve_attributes("shared", "draft", flag, "acme"))
+                values.update(stats_attributes(stats))
+                tel.set_attributes(span, values)
+
+    def build_metrics(tel: GateTelemetry) -> None:
+        with tel.span("leadctx.context.resolve"):
+            tel.record_build("draft", 0.001, stats, None)
+
+    def everything(tel: GateTelemetry) -> None:
+        with tel.span("leadctx.context.resolve") as span:
+            with tel.span("leadctx.bundle.build"):
+                tel.record_build("draft", 0.001, stats, None)
+            if tel.is_recording(span):
+                values: dict[str, Any] = dict(resolve_attributes("shared", "draft", flag, "acme"))
+                values.update(stats_attributes(stats))
+                tel.set_attributes(span, values)
+
+    figures: dict[str, float] = {}
+    pieces: tuple[tuple[str, Callable[[GateTelemetry], None]], ...] = (
+        ("two spans", spans),
+        ("one span + 34 attributes", attributes),
+        ("one span + build metrics", build_metrics),
+        ("all of a shared call", everything),
+    )
+    for name, piece in pieces:
+        for label, tel in (("no-op", noop), ("SDK", sdk)):
+            figures[f"telemetry: {name}, {label}"] = best(functools.partial(piece, tel), number)
+    tracer_provider.shutdown()
+    meter_provider.shutdown()
+    return figures
+
+
+def hand_off(number: int) -> dict[str, float]:
+    pool = SharedPathPool(4, name="bench-floor")
+    executor = ThreadPoolExecutor(max_workers=4)
+    figures = {
+        "hand-off: SharedPathPool.run": best(lambda: pool.run(lambda: None, 1.0), number),
+        "hand-off: ThreadPoolExecutor Future": best(
+            lambda: executor.submit(lambda: None).result(1.0), number
+        ),
+    }
+    pool.shutdown()
+    executor.shutdown()
+    return figures
+
+
+def gate_overhead(number: int) -> dict[str, float]:
+    api.set_provider_and_wait(
+        LeadCtxProvider(RolloutSettings(shared_bundle_clients="acme")), domain=DOMAIN
+    )
+    client = api.get_client(domain=DOMAIN)
+    sdk_tracer = TracerProvider()
+    sdk_tracer.add_span_processor(BatchSpanProcessor(DroppingExporter()))
+    sdk_meter = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    sdk = GateTelemetry(tracer_provider=sdk_tracer, meter_provider=sdk_meter)
+    noop = GateTelemetry(
+        tracer_provider=trace.NoOpTracerProvider(), meter_provider=metrics.NoOpMeterProvider()
+    )
+    broken = RaisingSource()
+
+    def evaluation(client_id: str) -> None:
+        client.get_boolean_details(
+            SHARED_BUNDLE_FLAG, False, client_context(client_id, pipeline="draft")
+        )
+
+    def failed_read() -> None:
+        with contextlib.suppress(OSError):
+            broken.knowledge_assets("acme")
+
+    def evaluation_and_failed_read() -> None:
+        evaluation("acme")
+        failed_read()
+
+    def resolve(client_id: str, tel: GateTelemetry) -> Callable[[], object]:
+        return lambda: resolve_context(
+            {"client_id": client_id, "lead_id": "lead-1", "pipeline": "draft"},
+            legacy=lambda: "legacy",
+            source=broken,
+            client=client,
+            telemetry=tel,
+        )
+
+    figures = {
+        "gate: one evaluation": best(lambda: evaluation("globex"), number),
+        "gate: flag off, no-op": best(resolve("globex", noop), number),
+        "gate: flag off, SDK": best(resolve("globex", sdk), number),
+        "gate: one evaluation + failed read": best(evaluation_and_failed_read, number),
+        "gate: fallback, no-op": best(resolve("acme", noop), number),
+        "gate: fallback, SDK": best(resolve("acme", sdk), number),
+    }
+    sdk_tracer.shutdown()
+    sdk_meter.shutdown()
+    api.clear_providers()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--number", type=int, default=3000, help="calls per timeit repeat")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    logging.getLogger("leadctx_bundle.gate").setLevel(logging.WARNING)
+    figures = {
+        **telemetry_pieces(args.number),
+        **hand_off(args.number),
+        **gate_overhead(args.number),
+    }
+    if args.json:
+        print(json.dumps({name: round(value, 1) for name, value in figures.items()}))
+        return
+    print(f"best of 5 x {args.number} calls (microseconds per call):")
+    for name, value in figures.items():
+        print(f"  {name:<50} {value:>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
