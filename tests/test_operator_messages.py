@@ -95,6 +95,19 @@ def test_variables_of_a_registered_package_are_known() -> None:
     assert warn_about_unknown_variables({"LEADCTX_BUNDLE_ENCODING": "o200k_base"}) == []
 
 
+def test_the_gate_s_deadline_and_worker_variables_are_known() -> None:
+    import leadctx_bundle.deadline  # noqa: F401, PLC0415 - registers what the gate reads
+
+    read_by_the_gate = {
+        "LEADCTX_BUNDLE_DEADLINE_SECONDS": "1",
+        "LEADCTX_BUNDLE_DEADLINE_SECONDS_AUTO_SEND": "1",
+        "LEADCTX_BUNDLE_DEADLINE_SECONDS_PROPOSED_TIMES": "1",
+        "LEADCTX_BUNDLE_WORKERS": "4",
+    }
+    assert warn_about_unknown_variables(read_by_the_gate) == []
+    assert warn_about_unknown_variables({"LEADCTX_BUNDLE_WORKER": "4"}) == ["LEADCTX_BUNDLE_WORKER"]
+
+
 @pytest.mark.parametrize("token", ["tøken", "to ken", "tok\nen", "\u200btoken"])
 def test_an_unusable_token_fails_at_start_up_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, token: str

@@ -40,7 +40,8 @@ from types import MappingProxyType
 from typing import Final, TypeVar
 
 from leadctx_flags.errors import ConfigurationError
-from leadctx_flags.vocabulary import Pipeline
+from leadctx_flags.settings import register_environment_variables
+from leadctx_flags.vocabulary import PIPELINES, Pipeline
 
 __all__ = [
     "DEADLINE_ENV",
@@ -93,16 +94,22 @@ def deadline_env_name(pipeline: Pipeline) -> str:
     return f"{DEADLINE_ENV}_{pipeline.value.upper()}"
 
 
+# Read here, not through BundleSettings: declared so the start-up check for misspelt
+# LEADCTX_* variables does not report them as unknown.
+register_environment_variables(
+    "LEADCTX_BUNDLE_",
+    [DEADLINE_ENV, WORKERS_ENV, *(deadline_env_name(pipeline) for pipeline in PIPELINES)],
+)
+
+
 @functools.lru_cache(maxsize=64)
 def _parse_seconds(name: str, raw: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigurationError(
-            f"{name}={raw!r}: expected a number of seconds greater than 0"
-        ) from None
+        raise ConfigurationError(f"{name}: must be a finite number of seconds above 0") from None
     if not math.isfinite(value) or value <= 0:
-        raise ConfigurationError(f"{name}={raw!r}: expected a number of seconds greater than 0")
+        raise ConfigurationError(f"{name}: must be a finite number of seconds above 0")
     return value
 
 
@@ -318,7 +325,7 @@ def _workers_from_env() -> int:
     except ValueError:
         workers = 0
     if workers < 1:
-        raise ConfigurationError(f"{WORKERS_ENV}={raw!r}: expected an integer of at least 1")
+        raise ConfigurationError(f"{WORKERS_ENV}: must be a whole number of at least 1")
     return workers
 
 
