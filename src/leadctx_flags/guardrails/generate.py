@@ -21,6 +21,7 @@ from typing import Any, Final
 
 from leadctx_flags.guardrails.db import Database, connect, create_schema, from_connection
 from leadctx_flags.guardrails.queries import PROPOSED_TIMES_PROMPT_KEY
+from leadctx_flags.guardrails.tables import DECISION_COLUMNS, DRAFT_COLUMNS, INTERACTION_COLUMNS
 from leadctx_flags.vocabulary import FallbackReason, ResolutionPath
 
 __all__ = ["GenerationSummary", "GeneratorConfig", "generate"]
@@ -28,27 +29,6 @@ __all__ = ["GenerationSummary", "GeneratorConfig", "generate"]
 _CHUNK: Final = 50_000
 _DRAFT_PROMPT_KEY: Final = "draft.reply.v1"
 _OVERSEER_PROMPT_KEY: Final = "overseer.gate.v1"
-_INTERACTION_COLUMNS: Final = ("id", "clientId", "createdAt", "promptKey", "metadata")
-_DRAFT_COLUMNS: Final = (
-    "id",
-    "clientId",
-    "createdAt",
-    "aiInteractionId",
-    "status",
-    "autoSendConfidence",
-    "autoSendThreshold",
-    "autoSendAction",
-    "autoSendReason",
-)
-_DECISION_COLUMNS: Final = (
-    "id",
-    "clientId",
-    "createdAt",
-    "aiInteractionId",
-    "stage",
-    "decision",
-    "confidence",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,11 +155,11 @@ def _generate(database: Database, config: GeneratorConfig) -> GenerationSummary:
 
     def flush() -> None:
         written["interactions"] += database.insert_many(
-            "AIInteraction", _INTERACTION_COLUMNS, interactions
+            "AIInteraction", INTERACTION_COLUMNS, interactions
         )
-        written["drafts"] += database.insert_many("AIDraft", _DRAFT_COLUMNS, drafts)
+        written["drafts"] += database.insert_many("AIDraft", DRAFT_COLUMNS, drafts)
         written["decisions"] += database.insert_many(
-            "MeetingOverseerDecision", _DECISION_COLUMNS, decisions
+            "MeetingOverseerDecision", DECISION_COLUMNS, decisions
         )
         for rows in (interactions, drafts, decisions):
             rows.clear()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from leadctx_flags.guardrails.db import REQUIRED_COLUMNS, Database, DatabaseInputError, Dialect
+from leadctx_flags.guardrails.db import Database, DatabaseInputError, Dialect
 from leadctx_flags.guardrails.signals import (
     CONFIDENCE_BUCKETS,
     Arm,
@@ -32,6 +32,7 @@ from leadctx_flags.guardrails.signals import (
     Moments,
     Signals,
 )
+from leadctx_flags.guardrails.tables import REQUIRED_COLUMNS
 from leadctx_flags.vocabulary import ResolutionPath
 
 __all__ = [
