@@ -11,23 +11,19 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from leadctx.demo.outcomes import DraftOutcome
 from leadctx_flags.guardrails.db import Database, connect, create_schema
-from leadctx_flags.guardrails.queries import PROPOSED_TIMES_PROMPT_KEY
-from leadctx_flags.guardrails.tables import DECISION_COLUMNS, DRAFT_COLUMNS, INTERACTION_COLUMNS
+from leadctx_flags.guardrails.tables import (
+    DECISION_COLUMNS,
+    DRAFT_COLUMNS,
+    INTERACTION_COLUMNS,
+    PROMPT_KEYS,
+)
 from leadctx_flags.vocabulary import Pipeline
 
 __all__ = ["PROMPT_KEYS", "RecordStore"]
-
-PROMPT_KEYS: Final = {
-    Pipeline.DRAFT: "draft.reply.v1",
-    Pipeline.OVERSEER: "overseer.gate.v1",
-    Pipeline.AUTO_SEND: "auto_send.evaluate.v1",
-    Pipeline.PROPOSED_TIMES: PROPOSED_TIMES_PROMPT_KEY,
-}
-"""``AIInteraction.promptKey`` per pipeline; the guardrails recognise the proposed-times one."""
 
 
 class RecordStore:

@@ -32,7 +32,7 @@ from leadctx_flags.guardrails.signals import (
     Moments,
     Signals,
 )
-from leadctx_flags.guardrails.tables import REQUIRED_COLUMNS
+from leadctx_flags.guardrails.tables import PROPOSED_TIMES_PROMPT_KEY, REQUIRED_COLUMNS
 from leadctx_flags.vocabulary import ResolutionPath
 
 __all__ = [
@@ -45,8 +45,6 @@ __all__ = [
     "read_signals",
     "statements",
 ]
-
-PROPOSED_TIMES_PROMPT_KEY: Final = "followup.parse_proposed_times.v1"
 
 _EARLIEST: Final = datetime(1, 1, 1, tzinfo=UTC)
 _LATEST: Final = datetime(9999, 12, 31, tzinfo=UTC)

@@ -1,7 +1,8 @@
-"""The three record tables' columns, in the order the shipped DDL (``schema/*.sql``) creates them.
+"""The three record tables' columns, in the order the shipped DDL (``schema/*.sql``) creates them,
+and the ``AIInteraction.promptKey`` each pipeline writes.
 
-The DDL, the schema check, the synthetic generator, the demo's record store and the tests all
-take their column lists from here, so a column added to the DDL is added here once.
+The schema check, the synthetic generator, the demo's record store and the tests all take
+their column lists and prompt keys from here, so a column added to the DDL is added here once.
 """
 
 from __future__ import annotations
@@ -9,11 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+from leadctx_flags.vocabulary import Pipeline
+
 __all__ = [
     "COLUMNS",
     "DECISION_COLUMNS",
     "DRAFT_COLUMNS",
     "INTERACTION_COLUMNS",
+    "PROMPT_KEYS",
+    "PROPOSED_TIMES_PROMPT_KEY",
     "REQUIRED_COLUMNS",
 ]
 
@@ -59,3 +64,14 @@ REQUIRED_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
     for table, columns in COLUMNS.items()
 }
 """The tables and columns the queries read (``autoSendThreshold``/``autoSendReason`` are not)."""
+
+PROPOSED_TIMES_PROMPT_KEY: Final = "followup.parse_proposed_times.v1"
+"""The proposed-times parses' ``promptKey``: the only one the queries recognise."""
+
+PROMPT_KEYS: Final[Mapping[Pipeline, str]] = {
+    Pipeline.DRAFT: "draft.reply.v1",
+    Pipeline.OVERSEER: "overseer.gate.v1",
+    Pipeline.AUTO_SEND: "auto_send.evaluate.v1",
+    Pipeline.PROPOSED_TIMES: PROPOSED_TIMES_PROMPT_KEY,
+}
+"""``AIInteraction.promptKey`` per pipeline, as the generator and the demo write them."""
