@@ -10,6 +10,8 @@ from hypothesis import settings
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
 
+from tests.environment import clear_leadctx_variables
+
 # CI explores the same examples every run, so a red build always reproduces; local runs keep
 # exploring new ones (and hypothesis' database replays any failure they find).
 settings.register_profile("ci", derandomize=True, print_blob=True)
@@ -29,6 +31,4 @@ def _clean_openfeature() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _clean_leadctx_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's shell may export LEADCTX_*; tests see only what they set themselves."""
-    for name in list(os.environ):
-        if name.upper().startswith("LEADCTX_"):
-            monkeypatch.delenv(name)
+    clear_leadctx_variables(monkeypatch)

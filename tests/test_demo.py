@@ -38,6 +38,7 @@ from leadctx_flags.provider import LeadCtxProvider
 from leadctx_flags.settings import RolloutSettings
 from leadctx_flags.storage import read_document
 from leadctx_flags.vocabulary import Pipeline, ResolutionPath
+from tests.environment import clear_leadctx_variables
 from tests.gate.test_peers import OtlpReceiver
 
 LEADS = 40
@@ -73,6 +74,7 @@ def _run(base: Path, *options: str, env: dict[str, str] | None = None) -> Run:
     printed = io.StringIO()
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(base)
+        clear_leadctx_variables(patch)
         for name, value in (env or {}).items():
             patch.setenv(name, value)
         with contextlib.redirect_stdout(printed):

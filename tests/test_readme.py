@@ -100,6 +100,13 @@ def test_the_readme_has_snippets_of_both_kinds_and_skips_only_with_a_reason() ->
             assert block.skip_reason.strip(), f"line {block.line}: a skipped block needs a reason"
 
 
+def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run the README's own code or command in ``cwd`` with the clean environment."""
+    return subprocess.run(  # noqa: S603 - this interpreter or bash, running the README's own text
+        argv, cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=120, check=False
+    )
+
+
 def test_the_comparison_can_fail() -> None:
     assert matches("built in ... ms", "built in 3.2 ms")
     assert not matches("built in ... ms", "built in 3.2 s")
@@ -117,15 +124,7 @@ def test_python_snippets_print_what_the_readme_shows(tmp_path: Path) -> None:
         assert shows, f"line {block.line}: the block shows no value (# => ...)"
         code += instrumented
         expected += shows
-    done = subprocess.run(  # noqa: S603 - this interpreter, the README's own code
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run([sys.executable, "-c", code], tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     shown = [line[len(MARK) :] for line in done.stdout.splitlines() if line.startswith(MARK)]
     assert len(shown) == len(expected)
@@ -147,15 +146,7 @@ def shell_steps(body: str) -> list[tuple[str, list[str]]]:
 def test_shell_snippet_prints_what_the_readme_shows(block: Block, tmp_path: Path) -> None:
     (tmp_path / "examples").symlink_to(ROOT / "examples")
     for command, expected in shell_steps(block.body):
-        done = subprocess.run(  # noqa: S603 - bash running the README's own command
-            ["/bin/bash", "-c", command],
-            cwd=tmp_path,
-            env=clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        done = run(["/bin/bash", "-c", command], tmp_path)
         assert done.returncode == 0, f"{command}\n{done.stderr[-2000:]}"
         actual = done.stdout.splitlines()
         assert len(actual) == len(expected), f"{command}\n{done.stdout}"

@@ -12,9 +12,5 @@ from tests.flags.overrides_server import OverridesServer
 @pytest.fixture
 def overrides_server() -> Iterator[OverridesServer]:
     """An overrides server on 127.0.0.1, stopped when the test ends."""
-    server = OverridesServer()
-    server.start()
-    try:
+    with OverridesServer() as server:
         yield server
-    finally:
-        server.stop()

@@ -7,6 +7,8 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.loopback import LoopbackServer
+
 
 @dataclass
 class ServerBehaviour:
@@ -31,7 +33,9 @@ class ServerBehaviour:
             self.mode, self.document = "serve", document
 
 
-class OverridesServer:
+class OverridesServer(LoopbackServer):
+    """Serves ``behaviour`` at ``/overrides.json``; tests change the behaviour as they go."""
+
     def __init__(self) -> None:
         self.behaviour = ServerBehaviour()
         behaviour = self.behaviour
@@ -74,22 +78,8 @@ class OverridesServer:
             def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        super().__init__(ThreadingHTTPServer, Handler, "/overrides.json")
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/overrides.json"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
+    def release(self) -> None:
+        """Let a hanging answer go."""
         self.behaviour.released.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)

@@ -28,6 +28,7 @@ from leadctx_flags import (
 from leadctx_flags.overrides_sources import HttpSource, SourceError, open_source
 from leadctx_flags.storage import write_document
 from tests.flags.overrides_helpers import document, wait_for, wire
+from tests.loopback import LoopbackServer
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +39,7 @@ seconds (then fails), so a test of the old behaviour fails instead of hanging.""
 POLLER = "leadctx-overrides-poller"
 
 
-class DripServer:
+class DripServer(LoopbackServer):
     """A loopback HTTP/1.1 server whose answer is ``mode``: serve, drip-headers or drip-body."""
 
     def __init__(self) -> None:
@@ -64,11 +65,7 @@ class DripServer:
                 except OSError:  # the client gave up, which is what a deadline does
                     return
 
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        super().__init__(socketserver.ThreadingTCPServer, Handler, "/overrides.json")
 
     def answer(self, connection: socket.socket) -> None:
         mode, body = self.mode, self.document
@@ -89,29 +86,15 @@ class DripServer:
                 return
         connection.close()
 
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/overrides.json"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
+    def release(self) -> None:
+        """End a drip in progress."""
         self.stopped.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
 
 
 @pytest.fixture
 def drip_server() -> Iterator[DripServer]:
-    server = DripServer()
-    server.start()
-    try:
+    with DripServer() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.mark.parametrize("mode", ["drip-headers", "drip-body"])

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from leadctx_flags.guardrails.db import Database, create_schema
+from leadctx_flags.guardrails.tables import DECISION_COLUMNS, DRAFT_COLUMNS, INTERACTION_COLUMNS
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -126,29 +127,7 @@ class Records:
     def write(self, database: Database) -> None:
         """Create the schema and insert every row."""
         create_schema(database)
-        database.insert_many(
-            "AIInteraction",
-            ("id", "clientId", "createdAt", "promptKey", "metadata"),
-            self.interactions,
-        )
-        database.insert_many(
-            "AIDraft",
-            (
-                "id",
-                "clientId",
-                "createdAt",
-                "aiInteractionId",
-                "status",
-                "autoSendConfidence",
-                "autoSendThreshold",
-                "autoSendAction",
-                "autoSendReason",
-            ),
-            self.drafts,
-        )
-        database.insert_many(
-            "MeetingOverseerDecision",
-            ("id", "clientId", "createdAt", "aiInteractionId", "stage", "decision", "confidence"),
-            self.decisions,
-        )
+        database.insert_many("AIInteraction", INTERACTION_COLUMNS, self.interactions)
+        database.insert_many("AIDraft", DRAFT_COLUMNS, self.drafts)
+        database.insert_many("MeetingOverseerDecision", DECISION_COLUMNS, self.decisions)
         database.commit()

@@ -11,44 +11,19 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from leadctx.demo.outcomes import DraftOutcome
 from leadctx_flags.guardrails.db import Database, connect, create_schema
-from leadctx_flags.guardrails.queries import PROPOSED_TIMES_PROMPT_KEY
+from leadctx_flags.guardrails.tables import (
+    DECISION_COLUMNS,
+    DRAFT_COLUMNS,
+    INTERACTION_COLUMNS,
+    PROMPT_KEYS,
+)
 from leadctx_flags.vocabulary import Pipeline
 
 __all__ = ["PROMPT_KEYS", "RecordStore"]
-
-PROMPT_KEYS: Final = {
-    Pipeline.DRAFT: "draft.reply.v1",
-    Pipeline.OVERSEER: "overseer.gate.v1",
-    Pipeline.AUTO_SEND: "auto_send.evaluate.v1",
-    Pipeline.PROPOSED_TIMES: PROPOSED_TIMES_PROMPT_KEY,
-}
-"""``AIInteraction.promptKey`` per pipeline; the guardrails recognise the proposed-times one."""
-
-_INTERACTION: Final = ("id", "clientId", "createdAt", "promptKey", "metadata")
-_DRAFT: Final = (
-    "id",
-    "clientId",
-    "createdAt",
-    "aiInteractionId",
-    "status",
-    "autoSendConfidence",
-    "autoSendThreshold",
-    "autoSendAction",
-    "autoSendReason",
-)
-_DECISION: Final = (
-    "id",
-    "clientId",
-    "createdAt",
-    "aiInteractionId",
-    "stage",
-    "decision",
-    "confidence",
-)
 
 
 class RecordStore:
@@ -147,11 +122,11 @@ class RecordStore:
         """Write what is buffered and commit."""
         database = self._database
         self.counts["AIInteraction"] += database.insert_many(
-            "AIInteraction", _INTERACTION, self._interactions
+            "AIInteraction", INTERACTION_COLUMNS, self._interactions
         )
-        self.counts["AIDraft"] += database.insert_many("AIDraft", _DRAFT, self._drafts)
+        self.counts["AIDraft"] += database.insert_many("AIDraft", DRAFT_COLUMNS, self._drafts)
         self.counts["MeetingOverseerDecision"] += database.insert_many(
-            "MeetingOverseerDecision", _DECISION, self._decisions
+            "MeetingOverseerDecision", DECISION_COLUMNS, self._decisions
         )
         database.commit()
         for rows in (self._interactions, self._drafts, self._decisions):

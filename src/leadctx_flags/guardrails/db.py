@@ -21,6 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
+from leadctx_flags.guardrails.tables import COLUMNS, REQUIRED_COLUMNS
+
 __all__ = [
     "REQUIRED_COLUMNS",
     "Database",
@@ -33,29 +35,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-REQUIRED_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
-    "AIInteraction": ("id", "clientId", "createdAt", "promptKey", "metadata"),
-    "AIDraft": (
-        "id",
-        "clientId",
-        "createdAt",
-        "aiInteractionId",
-        "status",
-        "autoSendConfidence",
-        "autoSendAction",
-    ),
-    "MeetingOverseerDecision": (
-        "id",
-        "clientId",
-        "createdAt",
-        "aiInteractionId",
-        "stage",
-        "decision",
-        "confidence",
-    ),
-}
-"""The tables and columns the queries read (``autoSendThreshold``/``autoSendReason`` are not)."""
 
 _PARAM: Final = re.compile(r"(?<![:\w]):([a-z_]+)\b")
 _SQLITE_TIME: Final = "%Y-%m-%d %H:%M:%S.%f"
@@ -130,7 +109,7 @@ class Database:
             columns: Column names, in the order of each row's values.
             rows: The values; ``datetime`` values must be naive UTC or aware.
         """
-        if table not in REQUIRED_COLUMNS:
+        if table not in COLUMNS:
             raise ValueError(f"unknown table {table!r}")
         quoted = ", ".join(f'"{column}"' for column in columns)
         count = 0

@@ -20,35 +20,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from leadctx_flags.guardrails.db import Database, connect, create_schema, from_connection
-from leadctx_flags.guardrails.queries import PROPOSED_TIMES_PROMPT_KEY
-from leadctx_flags.vocabulary import FallbackReason, ResolutionPath
+from leadctx_flags.guardrails.tables import (
+    DECISION_COLUMNS,
+    DRAFT_COLUMNS,
+    INTERACTION_COLUMNS,
+    PROMPT_KEYS,
+)
+from leadctx_flags.vocabulary import FallbackReason, Pipeline, ResolutionPath
 
 __all__ = ["GenerationSummary", "GeneratorConfig", "generate"]
 
 _CHUNK: Final = 50_000
-_DRAFT_PROMPT_KEY: Final = "draft.reply.v1"
-_OVERSEER_PROMPT_KEY: Final = "overseer.gate.v1"
-_INTERACTION_COLUMNS: Final = ("id", "clientId", "createdAt", "promptKey", "metadata")
-_DRAFT_COLUMNS: Final = (
-    "id",
-    "clientId",
-    "createdAt",
-    "aiInteractionId",
-    "status",
-    "autoSendConfidence",
-    "autoSendThreshold",
-    "autoSendAction",
-    "autoSendReason",
-)
-_DECISION_COLUMNS: Final = (
-    "id",
-    "clientId",
-    "createdAt",
-    "aiInteractionId",
-    "stage",
-    "decision",
-    "confidence",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,11 +157,11 @@ def _generate(database: Database, config: GeneratorConfig) -> GenerationSummary:
 
     def flush() -> None:
         written["interactions"] += database.insert_many(
-            "AIInteraction", _INTERACTION_COLUMNS, interactions
+            "AIInteraction", INTERACTION_COLUMNS, interactions
         )
-        written["drafts"] += database.insert_many("AIDraft", _DRAFT_COLUMNS, drafts)
+        written["drafts"] += database.insert_many("AIDraft", DRAFT_COLUMNS, drafts)
         written["decisions"] += database.insert_many(
-            "MeetingOverseerDecision", _DECISION_COLUMNS, decisions
+            "MeetingOverseerDecision", DECISION_COLUMNS, decisions
         )
         for rows in (interactions, drafts, decisions):
             rows.clear()
@@ -270,7 +252,9 @@ class _Plan:
     ) -> tuple[tuple[Any, ...], str, tuple[Any, ...]]:
         config = self.config
         rng = self.random
-        interaction, interaction_id = self._interaction(client, created, on, _DRAFT_PROMPT_KEY)
+        interaction, interaction_id = self._interaction(
+            client, created, on, PROMPT_KEYS[Pipeline.DRAFT]
+        )
         rates = config.needs_review_rates
         needs_review = rates[index % len(rates)] + (config.needs_review_delta if on else 0.0)
         mean = config.confidence_mean + self.offsets[index]
@@ -307,7 +291,9 @@ class _Plan:
     ) -> tuple[tuple[Any, ...], str, tuple[Any, ...]]:
         config = self.config
         rng = self.random
-        interaction, interaction_id = self._interaction(client, created, on, _OVERSEER_PROMPT_KEY)
+        interaction, interaction_id = self._interaction(
+            client, created, on, PROMPT_KEYS[Pipeline.OVERSEER]
+        )
         revise = config.revise_rate + (config.revise_delta if on else 0.0)
         decision = "revise" if rng.random() < revise else "approve"
         confidence = round(min(max(rng.gauss(0.7, 0.15), 0.0), 1.0), 4)
@@ -328,7 +314,9 @@ class _Plan:
     ) -> tuple[tuple[Any, ...], str, tuple[Any, ...]]:
         config = self.config
         rng = self.random
-        interaction, _ = self._interaction(client, created, on, PROPOSED_TIMES_PROMPT_KEY)
+        interaction, _ = self._interaction(
+            client, created, on, PROMPT_KEYS[Pipeline.PROPOSED_TIMES]
+        )
         matched = rng.random() < config.match_rate + (config.match_delta if on else 0.0)
         attempted = matched and rng.random() < config.booking_rate
         outcome: str | None = None

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from leadctx_flags.guardrails.db import REQUIRED_COLUMNS, Database, DatabaseInputError, Dialect
+from leadctx_flags.guardrails.db import Database, DatabaseInputError, Dialect
 from leadctx_flags.guardrails.signals import (
     CONFIDENCE_BUCKETS,
     Arm,
@@ -32,6 +32,7 @@ from leadctx_flags.guardrails.signals import (
     Moments,
     Signals,
 )
+from leadctx_flags.guardrails.tables import PROPOSED_TIMES_PROMPT_KEY, REQUIRED_COLUMNS
 from leadctx_flags.vocabulary import ResolutionPath
 
 __all__ = [
@@ -44,8 +45,6 @@ __all__ = [
     "read_signals",
     "statements",
 ]
-
-PROPOSED_TIMES_PROMPT_KEY: Final = "followup.parse_proposed_times.v1"
 
 _EARLIEST: Final = datetime(1, 1, 1, tzinfo=UTC)
 _LATEST: Final = datetime(9999, 12, 31, tzinfo=UTC)
@@ -244,6 +243,25 @@ def _arm(record: str) -> str:
     END"""
 
 
+def _classify_from(f: _Fragments, rows: str) -> str:
+    """``FROM`` ``rows`` (a CTE or subquery) as ``r``, with what ``_arm("r")`` reads, in window."""
+    return f"""FROM {rows} r
+    LEFT JOIN switches s ON s.client = r.client
+    CROSS JOIN first_switch fs
+    WHERE {_in_window(f, "r")}"""
+
+
+# A confidence column's moments over the rows of a bucketed ``classified`` CTE; rows whose
+# confidence is out of [0, 1] have no bucket and are counted instead of summed.
+_CONFIDENCE_MOMENTS: Final = """\
+       SUM(CASE WHEN confidence IS NULL THEN 1 ELSE 0 END) AS null_confidence,
+       SUM(CASE WHEN confidence IS NOT NULL AND bucket IS NULL THEN 1 ELSE 0 END)
+           AS confidence_out_of_range,
+       SUM(CASE WHEN bucket IS NOT NULL THEN confidence ELSE 0 END) AS confidence_sum,
+       SUM(CASE WHEN bucket IS NOT NULL THEN confidence * confidence ELSE 0 END)
+           AS confidence_sum_sq"""
+
+
 def _in_window(f: _Fragments, record: str) -> str:
     # Records with no usable time are read in every window so that they are counted.
     return (
@@ -265,10 +283,7 @@ classified AS (
     SELECT {_arm("r")} AS arm,
            r.client, r.status, r.action, r.confidence,
            {f.bucket("r.confidence")} AS bucket
-    FROM drafts r
-    LEFT JOIN switches s ON s.client = r.client
-    CROSS JOIN first_switch fs
-    WHERE {_in_window(f, "r")}
+    {_classify_from(f, "drafts")}
 )
 SELECT client, arm, bucket,
        COUNT(*) AS records,
@@ -284,12 +299,7 @@ SELECT client, arm, bucket,
        SUM(CASE WHEN status IS NULL
                      OR status NOT IN ('PENDING', 'APPROVED', 'EDITED', 'REJECTED', 'SENT')
                 THEN 1 ELSE 0 END) AS unknown_status,
-       SUM(CASE WHEN confidence IS NULL THEN 1 ELSE 0 END) AS null_confidence,
-       SUM(CASE WHEN confidence IS NOT NULL AND bucket IS NULL THEN 1 ELSE 0 END)
-           AS confidence_out_of_range,
-       SUM(CASE WHEN bucket IS NOT NULL THEN confidence ELSE 0 END) AS confidence_sum,
-       SUM(CASE WHEN bucket IS NOT NULL THEN confidence * confidence ELSE 0 END)
-           AS confidence_sum_sq
+{_CONFIDENCE_MOMENTS}
 FROM classified
 GROUP BY client, arm, bucket
 ORDER BY client, arm, bucket"""
@@ -314,19 +324,11 @@ classified AS (
                 ELSE 'unknown' END AS decision,
            CASE WHEN r.stage = 'gate' THEN r.confidence END AS confidence,
            CASE WHEN r.stage = 'gate' THEN {f.bucket("r.confidence")} END AS bucket
-    FROM decisions r
-    LEFT JOIN switches s ON s.client = r.client
-    CROSS JOIN first_switch fs
-    WHERE {_in_window(f, "r")}
+    {_classify_from(f, "decisions")}
 )
 SELECT client, arm, stage, decision, bucket,
        COUNT(*) AS records,
-       SUM(CASE WHEN confidence IS NULL THEN 1 ELSE 0 END) AS null_confidence,
-       SUM(CASE WHEN confidence IS NOT NULL AND bucket IS NULL THEN 1 ELSE 0 END)
-           AS confidence_out_of_range,
-       SUM(CASE WHEN bucket IS NOT NULL THEN confidence ELSE 0 END) AS confidence_sum,
-       SUM(CASE WHEN bucket IS NOT NULL THEN confidence * confidence ELSE 0 END)
-           AS confidence_sum_sq
+{_CONFIDENCE_MOMENTS}
 FROM classified
 GROUP BY client, arm, stage, decision, bucket
 ORDER BY client, arm, stage, decision, bucket"""
@@ -365,10 +367,7 @@ classified AS (
                 THEN 1 ELSE 0 END AS booking_wrong,
            r.ts,
            fs.switched_at
-    FROM (SELECT interactions.*, id AS interaction_id FROM interactions) r
-    LEFT JOIN switches s ON s.client = r.client
-    CROSS JOIN first_switch fs
-    WHERE {_in_window(f, "r")}
+    {_classify_from(f, "(SELECT interactions.*, id AS interaction_id FROM interactions)")}
 )
 SELECT client, arm,
        COUNT(*) AS records,
