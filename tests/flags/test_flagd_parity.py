@@ -233,7 +233,7 @@ def test_flagd_export_agrees_with_decide(
             for position, client_id in enumerate([None, *asked]):
                 caller_default = position % 2 == 0
                 decision = decide(state, client_id or None)
-                by_source[decision.rule] += 1
+                by_source[decision.rule.value] += 1
                 expected = as_tuple(
                     decision.value,
                     decision.variant,
