@@ -90,7 +90,12 @@ def _demo_command(args: argparse.Namespace) -> int:
         # Loaded on use: the guardrails' statistics, matplotlib and rich are extras.
         from rich.console import Console  # noqa: PLC0415
 
-        from leadctx.demo.story import DemoConfig, DemoError, SilentReporter, run_demo  # noqa: PLC0415
+        from leadctx.demo.story import (  # noqa: PLC0415
+            DemoConfig,
+            DemoError,
+            SilentReporter,
+            run_demo,
+        )
         from leadctx_flags.guardrails import decision, plot  # noqa: F401, PLC0415
     except ImportError as err:
         print(

@@ -454,7 +454,7 @@ def check_schema(database: Database) -> None:
 
 
 def read_signals(
-    database: Database, window: Window = Window(), *, previous: bool = True
+    database: Database, window: Window | None = None, *, previous: bool = True
 ) -> Collected:
     """Aggregate the records of ``window`` into ``Signals`` (and the previous window's).
 
@@ -463,9 +463,11 @@ def read_signals(
 
     Args:
         database: An open database whose schema passed :func:`check_schema`.
-        window: The time window and clients to read.
+        window: The time window and clients to read; ``None``: every record.
         previous: Also read the previous window into ``signals.previous``.
     """
+    if window is None:
+        window = Window()
     collected = _read_one(database, window)
     if not previous or window.since is None:
         return collected
