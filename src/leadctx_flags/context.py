@@ -52,7 +52,10 @@ def client_id_of(context: EvaluationContext | None) -> str | None:
     if context is None:
         return None
     key: object = context.targeting_key
-    if key is not None and key != "":
+    if type(key) is str:  # the common case, checked first: a plain, non-empty string
+        if key:
+            return key
+    elif key is not None:
         return _checked(key, "targeting_key")
     attribute: object = context.attributes.get(CLIENT_ID_ATTRIBUTE)
     if attribute is None or attribute == "":

@@ -28,6 +28,7 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import TypeVar
 
 from openfeature.evaluation_context import EvaluationContext
@@ -37,7 +38,7 @@ from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType, Re
 from openfeature.provider import AbstractProvider, Metadata
 
 from leadctx_flags.context import InvalidClientContext, client_id_of
-from leadctx_flags.decision import EnvRules, RolloutState, decide
+from leadctx_flags.decision import Decision, EnvRules, RolloutState, decide
 from leadctx_flags.document import DocumentError, FlagOverride, OverridesDocument
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.flags import KNOWN_FLAGS
@@ -100,6 +101,9 @@ class LeadCtxProvider(AbstractProvider):
         self._highest_revision = -1  # the highest revision ever applied: the replay line
         self._metadata = Metadata(name=PROVIDER_NAME)
         self._writer = threading.Lock()  # serialises snapshot writers; readers never lock
+        # flag_metadata per decision for one snapshot, rebuilt when the snapshot changes: an
+        # evaluation then allocates no dict (decisions are a bounded set of constants).
+        self._flag_metadata: tuple[RolloutState | None, dict[int, Mapping[str, str]]] = (None, {})
         self._poller: OverridesPoller | None = None
         self._source: OverridesSource | None = None
         self._cache: Path | None = None
@@ -312,10 +316,26 @@ class LeadCtxProvider(AbstractProvider):
             value=decision.value,
             reason=decision.reason,
             variant=decision.variant,
-            flag_metadata={**decision.metadata, **_telemetry_metadata(state)},
+            flag_metadata=self._metadata_for(state, decision),
             error_code=decision.error_code,
             error_message=decision.error_message,
         )
+
+    def _metadata_for(self, state: RolloutState, decision: Decision) -> Mapping[str, str]:
+        """``flag_metadata`` of ``decision`` under ``state``: source, flagSetId and version.
+
+        Built once per decision and snapshot. Threads that race on a new snapshot each build
+        the same read-only mapping; the last one stored wins, which is harmless.
+        """
+        cached_state, by_decision = self._flag_metadata
+        if cached_state is not state:
+            by_decision = {}
+            self._flag_metadata = (state, by_decision)
+        metadata = by_decision.get(id(decision))
+        if metadata is None:
+            metadata = MappingProxyType({**decision.metadata, **_telemetry_metadata(state)})
+            by_decision[id(decision)] = metadata
+        return metadata
 
     def resolve_string_details(
         self,
