@@ -295,3 +295,16 @@ def test_every_leadctx_provider_result_carries_the_flag_set_id() -> None:
     assert FLAG_SET_ID == "leadctx"
     # No document in force: no version
     assert all("version" not in r.flag_metadata for r in results)
+
+
+def test_the_version_follows_the_document_in_force() -> None:
+    # Given a provider answering with a document at revision 3
+    provider = LeadCtxProvider(RolloutSettings(shared_bundle_clients="acme"))
+    context = EvaluationContext(targeting_key="acme", attributes={"kind": "client"})
+    provider.update_overrides(OverridesDocument(revision=3))
+    first = provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, False, context)
+    # When a newer document is applied, Then the same decision carries the new revision
+    provider.update_overrides(OverridesDocument(revision=4))
+    second = provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, False, context)
+    assert (first.flag_metadata["version"], second.flag_metadata["version"]) == ("3", "4")
+    assert first.flag_metadata["source"] == second.flag_metadata["source"] == "allowlist"
