@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Final, Protocol, runtime_checkable
 
 from openfeature import api
@@ -309,41 +310,78 @@ def _fail(
     return SharedPathFailure(reason, error_type)
 
 
-def _shared_path(
-    telemetry: GateTelemetry,
+def _read_and_build(
     request: BundleRequest,
     data: BundleInput | Mapping[str, Any] | None,
     source: ContextSource | None,
 ) -> LeadContextBundle | SharedPathFailure:
-    """Read the sources and build; runs on a pool worker, under the caller's span.
+    """Read the sources and build: the shared path's work, run on a pool worker.
 
-    A failure is returned, not raised: unwinding it through the worker and raising it again
-    in the caller would cost more than the fallback's own work.
+    It records no telemetry: the caller opened the build span (current here, so a source's own
+    instrumentation nests under it) and ends it, records the metrics and sets the status, all
+    on its own thread in one burst. A failure is returned, not raised: unwinding it through the
+    worker and raising it again in the caller would cost more than the fallback's own work.
     """
-    started = time.perf_counter()
-    pipeline = request.pipeline.value
-    with telemetry.span(SPAN_BUNDLE_BUILD, {ATTR_PIPELINE: pipeline}) as span:
-        stage = Stage.SOURCE
-        try:
-            rows: dict[str, Any] = {}
-            if source is not None:
-                rows = {
-                    "knowledge_assets": list(source.knowledge_assets(request.client_id)),
-                    "lead_memory": list(source.lead_memory(request.lead_id)),
-                    "thread": list(source.thread(request.lead_id)),
-                }
-            stage = Stage.BUILD
-            bundle = _build(request, rows, data)
-        except Exception as exc:  # noqa: BLE001 - returned to the caller, which falls back
-            failure = _fail(telemetry, span, exc, stage)
-            telemetry.record_build(
-                pipeline, time.perf_counter() - started, None, failure.error_type
-            )
-            return failure
+    stage = Stage.SOURCE
+    try:
+        rows: dict[str, Any] = {}
+        if source is not None:
+            rows = {
+                "knowledge_assets": list(source.knowledge_assets(request.client_id)),
+                "lead_memory": list(source.lead_memory(request.lead_id)),
+                "thread": list(source.thread(request.lead_id)),
+            }
+        stage = Stage.BUILD
+        return _build(request, rows, data)
+    except Exception as exc:  # noqa: BLE001 - returned to the caller, which falls back
+        return SharedPathFailure(classify(exc, stage), error_type_of(exc))
+
+
+def _built(
+    telemetry: GateTelemetry,
+    span: Any,
+    pipeline: str,
+    started: float,
+    outcome: LeadContextBundle | SharedPathFailure,
+) -> LeadContextBundle | SharedPathFailure:
+    """Close the books on one shared path: the build span's status and the build metrics."""
+    if isinstance(outcome, SharedPathFailure):
+        telemetry.mark_failed(span, outcome.error_type, f"shared build failed: {outcome.reason}")
+        telemetry.record_build(pipeline, time.perf_counter() - started, None, outcome.error_type)
+    else:
         # The stats go on the resolve span (set once, where operators search); the build span
         # carries the timing and, on failure, error.type.
-        telemetry.record_build(pipeline, time.perf_counter() - started, bundle.stats, None)
-        return bundle
+        telemetry.record_build(pipeline, time.perf_counter() - started, outcome.stats, None)
+    return outcome
+
+
+def _run_shared(
+    telemetry: GateTelemetry, plan: _Plan, source: ContextSource | None
+) -> LeadContextBundle | SharedPathFailure:
+    """The shared path under its deadline, inside a ``leadctx.bundle.build`` span.
+
+    The span, its status and the metrics are the caller's: a source that hangs past the
+    deadline still gets its span ended (``timeout``) and its duration recorded now, not when
+    (or if) the abandoned read returns.
+    """
+    assert plan.request is not None  # noqa: S101 - only called when the plan is shared
+    assert plan.deadline_s is not None  # noqa: S101 - same
+    request = plan.request
+    pipeline = request.pipeline.value
+    started = time.perf_counter()
+    with telemetry.span(SPAN_BUNDLE_BUILD, _build_span_attributes(pipeline)) as span:
+        try:
+            outcome = shared_path_pool().run(
+                functools.partial(_read_and_build, request, plan.data, source), plan.deadline_s
+            )
+        except Exception as exc:  # noqa: BLE001 - every shared-path failure falls back
+            outcome = _fallback_from(exc)
+        return _built(telemetry, span, pipeline, started, outcome)
+
+
+@functools.lru_cache(maxsize=16)
+def _build_span_attributes(pipeline: str) -> Mapping[str, str]:
+    return MappingProxyType({ATTR_PIPELINE: pipeline})
 
 
 def build_traced(
@@ -489,19 +527,12 @@ def resolve_context(
         plan = _plan(request, client, deadline_s)
         bundle: LeadContextBundle | None = None
         failure = plan.failure
-        if plan.shared and plan.request is not None and plan.deadline_s is not None:
-            try:
-                built = shared_path_pool().run(
-                    functools.partial(_shared_path, tel, plan.request, plan.data, source),
-                    plan.deadline_s,
-                )
-            except Exception as exc:  # noqa: BLE001 - every shared-path failure falls back
-                failure = _fallback_from(exc)
+        if plan.shared:
+            built = _run_shared(tel, plan, source)
+            if isinstance(built, SharedPathFailure):
+                failure = built
             else:
-                if isinstance(built, SharedPathFailure):
-                    failure = built
-                else:
-                    bundle = built
+                bundle = built
         if bundle is not None:
             return _finish(tel, span, plan, text=bundle.text, bundle=bundle, failure=None)
         try:
@@ -524,71 +555,54 @@ async def _read_async(
     return {name: list(rows) for name, rows in zip(_ROW_SECTIONS, results, strict=True)}
 
 
-async def _shared_path_async(
-    telemetry: GateTelemetry,
+def _build_or_failure(
+    request: BundleRequest, rows: Mapping[str, Any], data: BundleInput | Mapping[str, Any] | None
+) -> LeadContextBundle | SharedPathFailure:
+    """``_build``, with its failure returned (run on a pool worker for the async path)."""
+    try:
+        return _build(request, rows, data)
+    except Exception as exc:  # noqa: BLE001 - returned to the caller, which falls back
+        return SharedPathFailure(classify(exc, Stage.BUILD), error_type_of(exc))
+
+
+async def _read_and_build_async(
     request: BundleRequest,
     data: BundleInput | Mapping[str, Any] | None,
     source: AsyncContextSource,
-) -> LeadContextBundle:
-    """Await the async source's rows, then build on a pool worker (CPU work off the loop)."""
-    started = time.perf_counter()
-    pipeline = request.pipeline.value
-    pool = shared_path_pool()
-    with telemetry.span(SPAN_BUNDLE_BUILD, {ATTR_PIPELINE: pipeline}) as span:
-        stage = Stage.SOURCE
-        try:
-            rows = await _read_async(source, request)
-            stage = Stage.BUILD
-            bundle = await asyncio.wrap_future(
-                pool.submit_held(functools.partial(_build, request, rows, data))
-            )
-        except Exception as exc:
-            failure = _fail(telemetry, span, exc, stage)
-            telemetry.record_build(
-                pipeline, time.perf_counter() - started, None, failure.error_type
-            )
-            raise failure from exc
-        # The stats go on the resolve span (set once, where operators search); the build span
-        # carries the timing and, on failure, error.type.
-        telemetry.record_build(pipeline, time.perf_counter() - started, bundle.stats, None)
-        return bundle
-
-
-def _raising_shared_path(
-    telemetry: GateTelemetry,
-    request: BundleRequest,
-    data: BundleInput | Mapping[str, Any] | None,
-    source: ContextSource | None,
-) -> LeadContextBundle:
-    """``_shared_path`` for a ``Future``: the failure raised, as the async path awaits it."""
-    built = _shared_path(telemetry, request, data, source)
-    if isinstance(built, SharedPathFailure):
-        raise built
-    return built
+) -> LeadContextBundle | SharedPathFailure:
+    """Await the async source's rows on the loop, then build on a pool worker (CPU off the
+    loop), under the permit the caller took."""
+    try:
+        rows = await _read_async(source, request)
+    except Exception as exc:  # noqa: BLE001 - returned to the caller, which falls back
+        return SharedPathFailure(classify(exc, Stage.SOURCE), error_type_of(exc))
+    return await asyncio.wrap_future(
+        shared_path_pool().submit_held(functools.partial(_build_or_failure, request, rows, data))
+    )
 
 
 def _is_async_source(source: object) -> bool:
     return inspect.iscoroutinefunction(getattr(source, "knowledge_assets", None))
 
 
-async def _run_shared_async(
-    telemetry: GateTelemetry, plan: _Plan, source: ContextSource | AsyncContextSource | None
-) -> LeadContextBundle:
+async def _await_shared(
+    plan: _Plan, source: ContextSource | AsyncContextSource | None
+) -> LeadContextBundle | SharedPathFailure:
     assert plan.request is not None  # noqa: S101 - only called when the plan is shared
     assert plan.deadline_s is not None  # noqa: S101 - same
     pool = shared_path_pool()
-    task: asyncio.Future[LeadContextBundle]
+    task: asyncio.Future[LeadContextBundle | SharedPathFailure]
     if source is not None and _is_async_source(source):
         if not pool.try_acquire():
             raise WorkerPoolSaturated(f"all {pool.workers} shared-path workers are busy")
         task = asyncio.ensure_future(
-            _shared_path_async(telemetry, plan.request, plan.data, source)  # type: ignore[arg-type]
+            _read_and_build_async(plan.request, plan.data, source)  # type: ignore[arg-type]
         )
         task.add_done_callback(lambda _: pool.release())
     else:
         task = asyncio.wrap_future(
             pool.submit(
-                functools.partial(_raising_shared_path, telemetry, plan.request, plan.data, source)  # type: ignore[arg-type]
+                functools.partial(_read_and_build, plan.request, plan.data, source)  # type: ignore[arg-type]
             )
         )
     # asyncio.wait, not wait_for: a source that ignores cancellation must not hold us up.
@@ -598,6 +612,21 @@ async def _run_shared_async(
         task.add_done_callback(_consume)
         raise DeadlineExceeded("shared path exceeded its deadline")
     return task.result()
+
+
+async def _run_shared_async(
+    telemetry: GateTelemetry, plan: _Plan, source: ContextSource | AsyncContextSource | None
+) -> LeadContextBundle | SharedPathFailure:
+    """``_run_shared`` for the event loop: the span and metrics on the loop, as there."""
+    assert plan.request is not None  # noqa: S101 - only called when the plan is shared
+    pipeline = plan.request.pipeline.value
+    started = time.perf_counter()
+    with telemetry.span(SPAN_BUNDLE_BUILD, _build_span_attributes(pipeline)) as span:
+        try:
+            outcome = await _await_shared(plan, source)
+        except Exception as exc:  # noqa: BLE001 - every shared-path failure falls back
+            outcome = _fallback_from(exc)
+        return _built(telemetry, span, pipeline, started, outcome)
 
 
 def _consume(task: asyncio.Future[Any]) -> None:
@@ -637,10 +666,11 @@ async def resolve_context_async(
         bundle: LeadContextBundle | None = None
         failure = plan.failure
         if plan.shared:
-            try:
-                bundle = await _run_shared_async(tel, plan, source)
-            except Exception as exc:  # noqa: BLE001 - every shared-path failure falls back
-                failure = _fallback_from(exc)
+            built = await _run_shared_async(tel, plan, source)
+            if isinstance(built, SharedPathFailure):
+                failure = built
+            else:
+                bundle = built
         if bundle is not None:
             return _finish(tel, span, plan, text=bundle.text, bundle=bundle, failure=None)
         try:

@@ -89,6 +89,21 @@ def test_a_hung_source_gives_timeout_before_it_is_released(
     (span,) = recorded.finished("leadctx.context.resolve")
     assert span.attributes is not None
     assert span.attributes["leadctx.bundle.fallback_reason"] == "timeout"
+    # and the build span is already exported, ended at the deadline, not when the read returns
+    assert not hung.release.is_set()
+    (build,) = recorded.finished("leadctx.bundle.build")
+    assert build.parent is not None
+    assert build.parent.span_id == span.context.span_id
+    assert build.attributes is not None
+    assert build.attributes["error.type"] == "leadctx_bundle.deadline.DeadlineExceeded"
+    assert build.status.description == "shared build failed: timeout"
+    assert build.end_time is not None and build.start_time is not None
+    assert (build.end_time - build.start_time) / 1e9 >= DEADLINE
+    # and so is its duration, with the error's type
+    (duration,) = recorded.metric_points()["leadctx.bundle.build.duration"]
+    assert duration.attributes["error.type"] == "leadctx_bundle.deadline.DeadlineExceeded"
+    assert duration.count == 1
+    assert duration.sum >= DEADLINE
 
 
 def test_a_saturated_pool_falls_back_at_once(
