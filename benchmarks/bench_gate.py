@@ -379,6 +379,8 @@ class Bench:
         self.meter_provider.shutdown()
 
 
+VARIANTS = 13
+
 RATIOS: dict[str, tuple[str, str]] = {
     "telemetry: shared SDK / shared no-op": ("shared, SDK", "shared, no-op"),
     "telemetry: shared SDK+log / shared no-op": ("shared, SDK+log", "shared, no-op"),
@@ -405,6 +407,38 @@ RATIOS: dict[str, tuple[str, str]] = {
 }
 
 
+TARGETS: dict[str, float] = {
+    "telemetry: shared SDK / shared no-op": 1.05,
+    "flag off SDK / (legacy + evaluation)": 1.2,
+    "fallback SDK / (legacy + eval + failed read)": 1.2,
+}
+"""The issue's targets, judged with the SDK (a batch span processor and a metric reader)."""
+
+
+def measure(
+    bench: Bench, selected: dict[str, tuple[str, str]], rounds: int, calls: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Median per-call times (µs) of each measured variant and median per-round ratios."""
+    variants = bench.variants()
+    for name, fn in variants.items():  # warm: threads, caches, the profile, the connections
+        undo = gate_logging(info=name.endswith("+log"))
+        per_call(fn, 10)
+        undo()
+    measured = {name for pair in selected.values() for name in pair}
+    times: dict[str, list[float]] = {name: [] for name in variants if name in measured}
+    ratios: dict[str, list[float]] = {name: [] for name in selected}
+    for _ in range(rounds):
+        for name, (top, bottom) in selected.items():
+            spent = paired(variants, top, bottom, calls)
+            times[top].append(spent[top] / calls)
+            times[bottom].append(spent[bottom] / calls)
+            ratios[name].append(spent[top] / spent[bottom])
+    return (
+        {name: round(statistics.median(values) * 1e6, 1) for name, values in times.items()},
+        {name: round(statistics.median(values), 3) for name, values in ratios.items()},
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -412,8 +446,11 @@ def main() -> None:
     parser.add_argument(
         "--db-latency-ms",
         type=float,
-        default=0.0,
-        help="round trip added to every query (0: in-process SQLite, the worst case)",
+        nargs="+",
+        default=[0.0],
+        metavar="MS",
+        help="round trip added to every query; several values measure each in turn, in one "
+        "process (0: in-process SQLite, the worst case)",
     )
     parser.add_argument(
         "--only", default="", help="measure only the ratios whose name contains this text"
@@ -423,65 +460,84 @@ def main() -> None:
     selected = {name: pair for name, pair in RATIOS.items() if args.only in name}
     if not selected:
         parser.error(f"--only {args.only!r}: no ratio's name contains it")
-    if 4 * args.rounds * args.calls + 10 > LEADS_PER_VARIANT:  # a variant is in up to 4 ratios
-        parser.error(f"4 x --rounds x --calls must stay under {LEADS_PER_VARIANT - 10}")
+    latencies = list(args.db_latency_ms)
+    if any(not 0 <= latency < 1000 for latency in latencies):
+        parser.error("--db-latency-ms: expected milliseconds from 0 up to 1000")
+    # a variant is in up to 4 ratios, for every latency
+    if 4 * args.rounds * args.calls * len(latencies) + 20 * len(latencies) > LEADS_PER_VARIANT:
+        parser.error("--rounds x --calls x latencies: too many calls for the lead streams")
 
+    results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="leadctx-bench-gate-") as folder:
         path = Path(folder) / "leads.sqlite"
-        variants_count = 13
         create_database(path)
-        bench = Bench(Database(path, args.db_latency_ms / 1000))
-        variants = bench.variants()
+        database = Database(path)
+        bench = Bench(database)
         # Sanity: each gate variant takes the path it is named for (and warms threads).
         on = bench.resolve("lead-0", client_id=CLIENT, source=bench.source, telemetry=bench.noop)
         down = bench.resolve("lead-0", client_id=CLIENT, source=bench.broken, telemetry=bench.noop)
         if (
-            len(variants) != variants_count
+            len(bench.variants()) != VARIANTS
             or on.path is not ResolutionPath.SHARED
             or down.fallback_reason != "source_error"
             or not bench.failed_read()
         ):
             raise SystemExit("bench_gate: the variants do not take the paths they are named for")
-        for name, fn in variants.items():
-            undo = gate_logging(info=name.endswith("+log"))
-            per_call(fn, 10)
-            undo()
-
-        measured = {name for pair in selected.values() for name in pair}
-        times: dict[str, list[float]] = {name: [] for name in variants if name in measured}
-        ratios: dict[str, list[float]] = {name: [] for name in selected}
-        for _ in range(args.rounds):
-            for name, (top, bottom) in selected.items():
-                spent = paired(variants, top, bottom, args.calls)
-                times[top].append(spent[top] / args.calls)
-                times[bottom].append(spent[bottom] / args.calls)
-                ratios[name].append(spent[top] / spent[bottom])
+        for latency in latencies:
+            database.latency_s = latency / 1000
+            medians, ratio_medians = measure(bench, selected, args.rounds, args.calls)
+            results.append(
+                {
+                    "db_latency_ms": latency,
+                    "load_average": _load_average(),
+                    "per_call_us": medians,
+                    "ratios": ratio_medians,
+                }
+            )
         bench.close()
 
-    medians = {name: round(statistics.median(values) * 1e6, 1) for name, values in times.items()}
-    ratio_medians = {name: round(statistics.median(values), 3) for name, values in ratios.items()}
     if args.json:
         print(
             json.dumps(
                 {
-                    "per_call_us": medians,
-                    "ratios": ratio_medians,
                     "rounds": args.rounds,
                     "calls": args.calls,
                     "cpus": os.cpu_count(),
+                    "targets": {k: v for k, v in TARGETS.items() if k in selected},
+                    "results": results,
                 }
             )
         )
         return
-    print(
-        f"per call, median of {args.rounds} rounds x {args.calls} calls (microseconds), "
-        f"database round trip {args.db_latency_ms} ms:"
-    )
-    for name, value in medians.items():
-        print(f"  {name:<36} {value:>9.1f}")
-    print("ratios, median of per-round ratios:")
-    for name, value in ratio_medians.items():
-        print(f"  {name:<50} {value:>6.3f}")
+    for result in results:
+        print(
+            f"per call, median of {args.rounds} rounds x {args.calls} calls (microseconds), "
+            f"database round trip {result['db_latency_ms']} ms, "
+            f"load average {result['load_average']}:"
+        )
+        for name, value in result["per_call_us"].items():
+            print(f"  {name:<36} {value:>9.1f}")
+        print("ratios, median of per-round ratios:")
+        for name, value in result["ratios"].items():
+            target = TARGETS.get(name)
+            verdict = ""
+            if target is not None:
+                verdict = f"  target <= {target}: {'met' if value <= target else 'NOT met'}"
+            print(f"  {name:<50} {value:>6.3f}{verdict}")
+    if len(results) > 1:
+        names = [name for name in TARGETS if name in selected]
+        print("targets by round trip (ms):")
+        print("  " + " | ".join(["round trip", *names]))
+        for result in results:
+            cells = [f"{result['ratios'][name]:.3f}" for name in names]
+            print("  " + " | ".join([f"{result['db_latency_ms']}", *cells]))
+
+
+def _load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
 
 
 if __name__ == "__main__":
