@@ -11,7 +11,8 @@ read the same rows, join them under a character budget.
 1. Telemetry on the shared path: ``resolve_context`` with the OpenTelemetry SDK (a
    ``BatchSpanProcessor`` to an exporter that drops, a ``MeterProvider`` with a reader)
    against the same call with the API's no-op providers; the same with the INFO record
-   formatted to a null stream; and with head sampling at 10%. Target: at most 5% more.
+   formatted to a null stream; with head sampling at 10%; and with the SDK's traces or its
+   metrics alone (the other on the API's no-op). Target: at most 5% more.
 2. Flag off: ``resolve_context`` against ``legacy()`` plus one ``get_boolean_details``.
    Target: at most 1.2x.
 3. Fallback on a raising source (a table is missing): ``resolve_context`` against
@@ -23,9 +24,10 @@ rounds of per-call times and of per-round ratios.
 
 ``--db-latency-ms`` adds a round trip to every query (both sides pay it): 0 by default, the
 in-process worst case where ``legacy()`` costs tens of microseconds; a database server on the
-network answers in 0.2-1 ms.
+network answers in 0.2-1 ms. Given several values, it measures each in turn in one process
+and ends with a table of the three targets by round trip.
 
-Run: ``.venv/bin/python benchmarks/bench_gate.py [--rounds N] [--calls N] [--db-latency-ms MS]
+Run: ``.venv/bin/python benchmarks/bench_gate.py [--rounds N] [--calls N] [--db-latency-ms MS ...]
 [--only TEXT] [--json]``
 """
 
@@ -292,6 +294,13 @@ class Bench:
         self.sampled = GateTelemetry(
             tracer_provider=self.sampled_tracer_provider, meter_provider=self.meter_provider
         )
+        # The SDK's two halves apart, to show where its cost lies.
+        self.traces_only = GateTelemetry(
+            tracer_provider=self.tracer_provider, meter_provider=metrics.NoOpMeterProvider()
+        )
+        self.metrics_only = GateTelemetry(
+            tracer_provider=trace.NoOpTracerProvider(), meter_provider=self.meter_provider
+        )
         self._streams: dict[str, Iterator[str]] = {}
 
     def lead(self, variant: str) -> str:
@@ -356,6 +365,8 @@ class Bench:
             "shared, SDK": shared("shared, SDK", self.sdk),
             "shared, SDK+log": shared("shared, SDK+log", self.sdk),
             "shared, SDK 10% sampled": shared("shared, SDK 10% sampled", self.sampled),
+            "shared, SDK traces only": shared("shared, SDK traces only", self.traces_only),
+            "shared, SDK metrics only": shared("shared, SDK metrics only", self.metrics_only),
             "legacy + evaluation": lambda: (
                 legacy_for(self.database, self.lead("legacy + evaluation"))(),
                 self.evaluate("globex"),
@@ -379,13 +390,21 @@ class Bench:
         self.meter_provider.shutdown()
 
 
-VARIANTS = 13
+VARIANTS = 15
 
 RATIOS: dict[str, tuple[str, str]] = {
     "telemetry: shared SDK / shared no-op": ("shared, SDK", "shared, no-op"),
     "telemetry: shared SDK+log / shared no-op": ("shared, SDK+log", "shared, no-op"),
     "telemetry: shared SDK 10% sampled / shared no-op": (
         "shared, SDK 10% sampled",
+        "shared, no-op",
+    ),
+    "telemetry: shared SDK traces only / shared no-op": (
+        "shared, SDK traces only",
+        "shared, no-op",
+    ),
+    "telemetry: shared SDK metrics only / shared no-op": (
+        "shared, SDK metrics only",
         "shared, no-op",
     ),
     "gate: shared no-op / direct build": ("shared, no-op", "direct build"),

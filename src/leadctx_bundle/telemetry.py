@@ -119,8 +119,8 @@ METRIC_SECTION_ITEMS_TRUNCATED: Final = "leadctx.bundle.section.items.truncated"
 METRIC_SECTION_ITEMS_DROPPED: Final = "leadctx.bundle.section.items.dropped"
 """Counter ``{item}``: items left out, by pipeline and section."""
 METRIC_BUILD_DURATION: Final = "leadctx.bundle.build.duration"
-"""Histogram ``s``: wall time of the shared path (sources and build), by pipeline and, when
-it failed, ``error.type``."""
+"""Histogram ``s``: wall time of the shared path (sources and build) as the pipeline waited for
+it, up to the deadline, by pipeline and, when it failed, ``error.type``."""
 
 _DURATION_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _TOKEN_BUCKETS: Final = (0, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
