@@ -97,7 +97,8 @@ def test_a_hung_source_gives_timeout_before_it_is_released(
     assert build.attributes is not None
     assert build.attributes["error.type"] == "leadctx_bundle.deadline.DeadlineExceeded"
     assert build.status.description == "shared build failed: timeout"
-    assert build.end_time is not None and build.start_time is not None
+    assert build.end_time is not None
+    assert build.start_time is not None
     assert (build.end_time - build.start_time) / 1e9 >= DEADLINE
     # and so is its duration, with the error's type
     (duration,) = recorded.metric_points()["leadctx.bundle.build.duration"]
