@@ -310,6 +310,20 @@ def _fail(
     return SharedPathFailure(reason, error_type)
 
 
+def _failure(exc: BaseException, stage: Stage) -> SharedPathFailure:
+    return SharedPathFailure(classify(exc, stage), error_type_of(exc))
+
+
+def _build_or_failure(
+    request: BundleRequest, rows: Mapping[str, Any], data: BundleInput | Mapping[str, Any] | None
+) -> LeadContextBundle | SharedPathFailure:
+    """``_build``, with its failure returned rather than raised (runs on a pool worker)."""
+    try:
+        return _build(request, rows, data)
+    except Exception as exc:  # noqa: BLE001 - returned to the caller, which falls back
+        return _failure(exc, Stage.BUILD)
+
+
 def _read_and_build(
     request: BundleRequest,
     data: BundleInput | Mapping[str, Any] | None,
@@ -322,19 +336,17 @@ def _read_and_build(
     on its own thread in one burst. A failure is returned, not raised: unwinding it through the
     worker and raising it again in the caller would cost more than the fallback's own work.
     """
-    stage = Stage.SOURCE
-    try:
-        rows: dict[str, Any] = {}
-        if source is not None:
+    rows: dict[str, Any] = {}
+    if source is not None:
+        try:
             rows = {
                 "knowledge_assets": list(source.knowledge_assets(request.client_id)),
                 "lead_memory": list(source.lead_memory(request.lead_id)),
                 "thread": list(source.thread(request.lead_id)),
             }
-        stage = Stage.BUILD
-        return _build(request, rows, data)
-    except Exception as exc:  # noqa: BLE001 - returned to the caller, which falls back
-        return SharedPathFailure(classify(exc, stage), error_type_of(exc))
+        except Exception as exc:  # noqa: BLE001 - returned to the caller, which falls back
+            return _failure(exc, Stage.SOURCE)
+    return _build_or_failure(request, rows, data)
 
 
 def _built(
@@ -430,7 +442,7 @@ def _fallback_from(exc: BaseException) -> SharedPathFailure:
         # Ours (a saturated pool) or the future's wait running out: both are the deadline.
         name = error_type_of(exc) if isinstance(exc, DeadlineExceeded) else _DEADLINE_ERROR_TYPE
         return SharedPathFailure(FallbackReason.TIMEOUT, name)
-    return SharedPathFailure(classify(exc, Stage.BUILD), error_type_of(exc))
+    return _failure(exc, Stage.BUILD)
 
 
 def _finish(
@@ -555,16 +567,6 @@ async def _read_async(
     return {name: list(rows) for name, rows in zip(_ROW_SECTIONS, results, strict=True)}
 
 
-def _build_or_failure(
-    request: BundleRequest, rows: Mapping[str, Any], data: BundleInput | Mapping[str, Any] | None
-) -> LeadContextBundle | SharedPathFailure:
-    """``_build``, with its failure returned (run on a pool worker for the async path)."""
-    try:
-        return _build(request, rows, data)
-    except Exception as exc:  # noqa: BLE001 - returned to the caller, which falls back
-        return SharedPathFailure(classify(exc, Stage.BUILD), error_type_of(exc))
-
-
 async def _read_and_build_async(
     request: BundleRequest,
     data: BundleInput | Mapping[str, Any] | None,
@@ -575,7 +577,7 @@ async def _read_and_build_async(
     try:
         rows = await _read_async(source, request)
     except Exception as exc:  # noqa: BLE001 - returned to the caller, which falls back
-        return SharedPathFailure(classify(exc, Stage.SOURCE), error_type_of(exc))
+        return _failure(exc, Stage.SOURCE)
     return await asyncio.wrap_future(
         shared_path_pool().submit_held(functools.partial(_build_or_failure, request, rows, data))
     )
