@@ -145,7 +145,7 @@ def test_a_saturated_pool_falls_back_at_once(
 
 
 def test_async_hung_sources_time_out_without_blocking_the_loop(
-    client: OpenFeatureClient, hung: HungSource
+    client: OpenFeatureClient, recorded: Recorded, hung: HungSource
 ) -> None:
     class AsyncHung:
         cancelled = False
@@ -175,7 +175,12 @@ def test_async_hung_sources_time_out_without_blocking_the_loop(
 
         ticking = asyncio.create_task(ticker())
         sync_hung = await resolve_context_async(
-            sample(), legacy=lambda: "legacy", client=client, source=hung, deadline_s=DEADLINE
+            sample(),
+            legacy=lambda: "legacy",
+            client=client,
+            source=hung,
+            deadline_s=DEADLINE,
+            telemetry=recorded.telemetry,
         )
         async_hung = await resolve_context_async(
             sample(),
@@ -183,6 +188,7 @@ def test_async_hung_sources_time_out_without_blocking_the_loop(
             client=client,
             source=AsyncHung(),
             deadline_s=DEADLINE,
+            telemetry=recorded.telemetry,
         )
         await asyncio.sleep(0)
         ticking.cancel()
@@ -201,6 +207,17 @@ def test_async_hung_sources_time_out_without_blocking_the_loop(
     assert AsyncHung.cancelled
     # The loop kept running while the sync source blocked a worker thread
     assert ticks >= 2
+    # Both build spans ended at the deadline, each under its own resolve span, while the sync
+    # source is still blocked
+    assert not hung.release.is_set()
+    resolves = recorded.finished("leadctx.context.resolve")
+    builds = recorded.finished("leadctx.bundle.build")
+    assert len(resolves) == len(builds) == 2
+    for resolve, build in zip(resolves, builds, strict=True):
+        assert build.parent is not None
+        assert build.parent.span_id == resolve.context.span_id
+        assert build.attributes is not None
+        assert build.attributes["error.type"] == "leadctx_bundle.deadline.DeadlineExceeded"
 
 
 def test_async_shared_path_with_async_source_and_async_legacy(client: OpenFeatureClient) -> None:
