@@ -537,16 +537,12 @@ def resolve_context(
     tel = telemetry if telemetry is not None else _DEFAULT_TELEMETRY
     with tel.span(SPAN_CONTEXT_RESOLVE) as span:
         plan = _plan(request, client, deadline_s)
-        bundle: LeadContextBundle | None = None
         failure = plan.failure
         if plan.shared:
             built = _run_shared(tel, plan, source)
-            if isinstance(built, SharedPathFailure):
-                failure = built
-            else:
-                bundle = built
-        if bundle is not None:
-            return _finish(tel, span, plan, text=bundle.text, bundle=bundle, failure=None)
+            if not isinstance(built, SharedPathFailure):
+                return _finish(tel, span, plan, text=built.text, bundle=built, failure=None)
+            failure = built
         try:
             text = legacy()
         except BaseException as exc:
@@ -665,16 +661,12 @@ async def resolve_context_async(
     tel = telemetry if telemetry is not None else _DEFAULT_TELEMETRY
     with tel.span(SPAN_CONTEXT_RESOLVE) as span:
         plan = _plan(request, client, deadline_s)
-        bundle: LeadContextBundle | None = None
         failure = plan.failure
         if plan.shared:
             built = await _run_shared_async(tel, plan, source)
-            if isinstance(built, SharedPathFailure):
-                failure = built
-            else:
-                bundle = built
-        if bundle is not None:
-            return _finish(tel, span, plan, text=bundle.text, bundle=bundle, failure=None)
+            if not isinstance(built, SharedPathFailure):
+                return _finish(tel, span, plan, text=built.text, bundle=built, failure=None)
+            failure = built
         try:
             text = legacy()
             if inspect.isawaitable(text):
