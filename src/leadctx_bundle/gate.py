@@ -301,15 +301,6 @@ def _build(
     return build_bundle(parse_bundle_input(payload))
 
 
-def _fail(
-    telemetry: GateTelemetry, span: Any, exc: BaseException, stage: Stage
-) -> SharedPathFailure:
-    reason = classify(exc, stage)
-    error_type = exc.error_type if isinstance(exc, SharedPathFailure) else error_type_of(exc)
-    telemetry.mark_failed(span, error_type, f"shared build failed: {reason}")
-    return SharedPathFailure(reason, error_type)
-
-
 def _failure(exc: BaseException, stage: Stage) -> SharedPathFailure:
     return SharedPathFailure(classify(exc, stage), error_type_of(exc))
 
@@ -427,11 +418,10 @@ def build_traced(
             tel.set_attributes(span, {ATTR_PIPELINE: pipeline, ATTR_BUNDLE_PATH: "shared"})
             bundle = build_bundle(bundle_input, profile=profile)
         except Exception as exc:
-            failure = _fail(tel, span, exc, Stage.BUILD)
-            tel.record_build(pipeline, time.perf_counter() - started, None, failure.error_type)
+            _built(tel, span, pipeline, started, _failure(exc, Stage.BUILD))
             raise
         tel.set_attributes(span, stats_attributes(bundle.stats))
-        tel.record_build(pipeline, time.perf_counter() - started, bundle.stats, None)
+        _built(tel, span, pipeline, started, bundle)
         return bundle
 
 
