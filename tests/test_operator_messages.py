@@ -122,7 +122,7 @@ def test_an_unusable_token_fails_at_start_up_naming_the_variable(
     assert all(record.exc_info is None for record in caplog.records)
 
 
-@pytest.mark.parametrize("seconds", ["nan", "inf", "-inf", "0", "-1", "3601"])
+@pytest.mark.parametrize("seconds", ["nan", "inf", "-inf", "0", "-1", "1e-9", "0.049", "3601"])
 def test_the_poll_interval_must_be_a_finite_number_of_seconds(
     monkeypatch: pytest.MonkeyPatch, seconds: str
 ) -> None:
@@ -130,8 +130,8 @@ def test_the_poll_interval_must_be_a_finite_number_of_seconds(
     with pytest.raises(ConfigurationError) as caught:
         RolloutSettings()
     assert (
-        "LEADCTX_FLAG_OVERRIDES_POLL_SECONDS: must be a finite number of seconds, above 0 and "
-        "at most 3600"
+        "LEADCTX_FLAG_OVERRIDES_POLL_SECONDS: must be a finite number of seconds, at least 0.05 "
+        "and at most 3600"
     ) in str(caught.value)
 
 

@@ -5,7 +5,9 @@ pipeline does, so what they print is what a pipeline would get. ``explain``, ``s
 ``export`` only read: they never write the cache or any other file.
 
 Exit codes: 0 done; 2 the arguments, the configuration or the document are unusable (one
-line on stderr names the option, variable, file or field, never a value).
+line on stderr names the option, variable, file or field, never a value); 3 (``explain``
+only) the answer is printed, but the configured overrides source could not be read, so it
+does not reflect the document: the pre-deploy check fails.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,14 +23,20 @@ from typing import Any
 from pydantic import ValidationError
 
 from leadctx_flags import editing
+from leadctx_flags.client_ids import validate_client_id
 from leadctx_flags.document import MAX_REVISION, FlagOverride, OverridesDocument
 from leadctx_flags.errors import ConfigurationError, describe_validation_error
-from leadctx_flags.operations import explain, export_flagd
+from leadctx_flags.operations import explain, export_flagd, unknown_client_warning
 from leadctx_flags.overrides_sources import FileSource, open_source
-from leadctx_flags.settings import RolloutSettings
+from leadctx_flags.settings import RolloutSettings, check_verbatim, environment_value
 from leadctx_flags.storage import read_document
 
 __all__ = ["add_commands"]
+
+_OVERRIDES_VARIABLE = "LEADCTX_FLAG_OVERRIDES"
+
+EXIT_OVERRIDES_UNREADABLE = 3
+"""``flags explain``'s status when the configured overrides source could not be read."""
 
 
 def add_commands(subparsers: Any) -> None:
@@ -141,6 +148,9 @@ def _explain_command(args: argparse.Namespace) -> int:
     else:
         for key, value in result.to_json().items():
             print(f"{key:<11} {value}")
+    if result.overrides_unreadable is not None:
+        print(f"leadctx: {result.overrides_unreadable}", file=sys.stderr)
+        return EXIT_OVERRIDES_UNREADABLE
     return 0
 
 
@@ -158,8 +168,12 @@ def _export_command(args: argparse.Namespace) -> int:
 def _document_path(args: argparse.Namespace) -> Path:
     if args.overrides is not None:
         return Path(args.overrides)
-    location = os.environ.get("LEADCTX_FLAG_OVERRIDES", "").strip()
-    if location:
+    location = environment_value(_OVERRIDES_VARIABLE)
+    if location is not None and location.strip():
+        try:
+            check_verbatim(location)  # the same rule as the provider's
+        except ValueError as err:
+            raise ConfigurationError(f"{_OVERRIDES_VARIABLE}: {err}") from None
         source = open_source(location)  # the same parsing as the provider's
         source.close()
         if isinstance(source, FileSource):
@@ -179,9 +193,15 @@ def _edit_command(args: argparse.Namespace) -> int:
         if args.note is not None:
             _check_text("--note", args.note, _limit(FlagOverride, "note"))
         _check_revision(args.revision)
+        before: list[FlagOverride] = []  # the flag as the edit found it, under its lock
+
+        def recorded(flag: FlagOverride) -> FlagOverride:
+            before.append(flag)
+            return change(flag)
+
         document = editing.edit_document(
             path,
-            change,
+            recorded,
             updated_by=updated_by,
             note=args.note,
             create=args.create,
@@ -200,6 +220,11 @@ def _edit_command(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"leadctx: {err}", file=sys.stderr)
         return 2
+    client_id = getattr(args, "client_id", None)
+    if client_id is not None and before:
+        warning = unknown_client_warning(validate_client_id(client_id), before[-1])
+        if warning is not None:
+            print(f"leadctx: {warning}", file=sys.stderr)
     if args.json:
         print(document.model_dump_json(by_alias=True))
     else:

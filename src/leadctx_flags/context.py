@@ -6,6 +6,8 @@ from typing import Final
 
 from openfeature.evaluation_context import EvaluationContext, EvaluationContextAttribute
 
+from leadctx_flags.client_ids import canonical_client_id
+
 __all__ = ["CLIENT_ID_ATTRIBUTE", "CONTEXT_KIND", "InvalidClientContext", "client_context"]
 
 CLIENT_ID_ATTRIBUTE: Final = "clientId"
@@ -41,8 +43,9 @@ def client_id_of(context: EvaluationContext | None) -> str | None:
         context: The evaluation context as the OpenFeature SDK passes it, or ``None``.
 
     Returns:
-        The id, or ``None`` when the context names no client (``None`` and empty strings
-        count as none).
+        The id in its canonical form (NFC, see ``canonical_client_id``), so that it matches
+        the rules whichever way its accents were encoded; ``None`` when the context names
+        no client (``None`` and empty strings count as none).
 
     Raises:
         InvalidClientContext: The ``targeting_key`` or the ``clientId`` attribute is present
@@ -54,7 +57,8 @@ def client_id_of(context: EvaluationContext | None) -> str | None:
     key: object = context.targeting_key
     if type(key) is str:  # the common case, checked first: a plain, non-empty string
         if key:
-            return key
+            # ASCII is already canonical; the test is cheaper than a call (the hot path).
+            return key if key.isascii() else canonical_client_id(key)
     elif key is not None:
         return _checked(key, "targeting_key")
     attribute: object = context.attributes.get(CLIENT_ID_ATTRIBUTE)
@@ -71,4 +75,4 @@ def _checked(value: object, where: str) -> str:
         )
     # A str subclass (a StrEnum, say) becomes the plain string, so that matching against the
     # rules cannot run a subclass's own __eq__ or __hash__.
-    return str.__str__(value)
+    return canonical_client_id(str.__str__(value))

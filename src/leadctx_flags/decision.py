@@ -32,6 +32,7 @@ from types import MappingProxyType
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
+from leadctx_flags.client_ids import canonical_client_id
 from leadctx_flags.document import FlagOverride, OverridesDocument
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 
@@ -113,13 +114,20 @@ class EnvRules:
 
     Args:
         enabled: Default for clients no other rule covers.
-        allowlist: Clients for which the bundle is on.
+        allowlist: Clients for which the bundle is on; kept in canonical form (NFC, see
+            ``canonical_client_id``), the form ``decide`` compares in.
         kill: Off for everyone.
     """
 
     enabled: bool = False
     allowlist: frozenset[str] = frozenset()
     kill: bool = False
+
+    def __post_init__(self) -> None:
+        # Settings already give canonical ids; rules built in code get the same guarantee.
+        object.__setattr__(
+            self, "allowlist", frozenset(canonical_client_id(client) for client in self.allowlist)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +178,8 @@ def decide(state: RolloutState, client_id: str | None) -> Decision:  # noqa: PLR
 
     Args:
         state: The snapshot in force.
-        client_id: The evaluation context's targeting key; ``None`` when there is none.
+        client_id: The evaluation context's targeting key in canonical form (NFC, as
+            ``client_id_of`` returns it); ``None`` when there is none.
 
     Returns:
         One of a fixed set of ``Decision`` values (first matching precedence row).

@@ -36,9 +36,10 @@ from pydantic import (
     StrictBool,
     StrictInt,
     ValidationError,
+    field_validator,
 )
 
-from leadctx_flags.client_ids import validate_client_id
+from leadctx_flags.client_ids import canonical_client_id, validate_client_id
 from leadctx_flags.errors import describe_validation_error
 from leadctx_flags.flags import KNOWN_FLAGS
 
@@ -100,6 +101,24 @@ class FlagOverride(BaseModel):
     default: StrictBool | None = None
     clients: dict[ClientId, StrictBool] = Field(default_factory=dict)
     note: str | None = Field(default=None, max_length=1000)
+
+    @field_validator("clients", mode="before")
+    @classmethod
+    def _one_entry_per_client(cls, value: object) -> object:
+        # Keys are stored in canonical form (NFC): two spellings of one client would collapse
+        # into one entry, and which value survived would depend on their order.
+        if isinstance(value, dict):
+            seen: set[str] = set()
+            for key in value:
+                if isinstance(key, str):
+                    canonical = canonical_client_id(key)
+                    if canonical in seen:
+                        raise ValueError(
+                            f"two entries name client {_shown(canonical)} "
+                            "(spelt differently, the same once normalised to NFC)"
+                        )
+                    seen.add(canonical)
+        return value
 
 
 class OverridesDocument(BaseModel):

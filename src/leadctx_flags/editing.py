@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from leadctx_flags.client_ids import validate_client_id
+from leadctx_flags.client_ids import canonical_client_id, validate_client_id
 from leadctx_flags.document import MAX_REVISION, FlagOverride, OverridesDocument
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from leadctx_flags.storage import exclusive_lock, read_document, write_document
@@ -90,7 +90,10 @@ class OverrideChange:
         """The flag's overrides after this change (validated)."""
         values = flag.model_dump()
         values.update(self.update or {})
-        for client_id, value in (self.clients or {}).items():
+        for given, value in (self.clients or {}).items():
+            # Entries are keyed by the canonical id (NFC), however the change spelt it: a
+            # rollback of an id read from records must replace the entry, not collide with it.
+            client_id = canonical_client_id(given)
             if value is None:
                 values["clients"].pop(client_id, None)
             else:

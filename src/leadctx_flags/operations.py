@@ -8,8 +8,8 @@ nothing (not even the last-good cache). They return frozen values; the CLI only 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from openfeature import api
@@ -17,13 +17,21 @@ from openfeature.client import OpenFeatureClient
 
 from leadctx_flags.client_ids import validate_client_id
 from leadctx_flags.context import client_context
+from leadctx_flags.document import FlagOverride
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.export import to_flagd
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from leadctx_flags.provider import LeadCtxProvider
-from leadctx_flags.settings import RolloutSettings
+from leadctx_flags.settings import RolloutSettings, environment_value, parse_client_list
 
-__all__ = ["CLI_DOMAIN", "Explanation", "FlagdExport", "explain", "export_flagd"]
+__all__ = [
+    "CLI_DOMAIN",
+    "Explanation",
+    "FlagdExport",
+    "explain",
+    "export_flagd",
+    "unknown_client_warning",
+]
 
 CLI_DOMAIN = "leadctx-cli"
 """OpenFeature domain these operations bind their provider to, leaving the default alone."""
@@ -42,6 +50,10 @@ class Explanation:
         source: ``flag_metadata["source"]``: the precedence rule that decided.
         error_code: OpenFeature error code, ``None`` unless the answer is a fail-closed error.
         provider: The provider's metadata name.
+        overrides_unreadable: Set when overrides are configured but their source could not
+            be read (missing, unreachable, not a valid document): why, naming the source and
+            what the answer came from instead. Not part of ``to_json``; the CLI reports it
+            on stderr and exits 3, so that the pre-deploy check fails.
     """
 
     flag: str
@@ -52,10 +64,20 @@ class Explanation:
     source: str | None
     error_code: str | None
     provider: str
+    overrides_unreadable: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The eight keys ``leadctx flags explain --json`` prints, in that order."""
-        return asdict(self)
+        return {
+            "flag": self.flag,
+            "client_id": self.client_id,
+            "value": self.value,
+            "reason": self.reason,
+            "variant": self.variant,
+            "source": self.source,
+            "error_code": self.error_code,
+            "provider": self.provider,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,16 +101,23 @@ def explain(client_id: str, settings: RolloutSettings | None = None) -> Explanat
     """Evaluate ``shared_bundle.enabled`` for ``client_id`` through the OpenFeature client.
 
     Args:
-        client_id: The client to evaluate for.
+        client_id: The client to evaluate for; its canonical form (NFC) is evaluated and
+            reported, as a pipeline's would be.
         settings: Rollout settings; ``None`` reads the environment.
+
+    Returns:
+        The answer; its ``overrides_unreadable`` says when the configured overrides source
+        could not be read, i.e. the answer ignores whatever the document says now.
 
     Raises:
         ConfigurationError: The settings (environment) cannot be loaded.
         ValueError: ``client_id`` is not a valid client id.
     """
-    validate_client_id(client_id, field="--client-id")
+    client_id = validate_client_id(client_id, field="--client-id")
     with _serving(settings) as client:
         details = client.get_boolean_details(SHARED_BUNDLE_FLAG, False, client_context(client_id))
+        provider = client.provider
+        assert isinstance(provider, LeadCtxProvider)  # noqa: S101 - _serving binds ours
         return Explanation(
             flag=details.flag_key,
             client_id=client_id,
@@ -97,8 +126,23 @@ def explain(client_id: str, settings: RolloutSettings | None = None) -> Explanat
             variant=details.variant,
             source=_str_or_none(details.flag_metadata.get("source")),
             error_code=None if details.error_code is None else str(details.error_code),
-            provider=client.provider.get_metadata().name,
+            provider=provider.get_metadata().name,
+            overrides_unreadable=_unreadable(provider),
         )
+
+
+def _unreadable(provider: LeadCtxProvider) -> str | None:
+    if not provider.overrides_source_failing:
+        return None
+    fallback = (
+        f"the cached document (revision {provider.state.revision})"
+        if provider.state.document is not None
+        else "the environment's rules alone"
+    )
+    return (
+        f"the overrides source {provider.overrides_source_description} could not be read; "
+        f"this answer comes from {fallback}, not from the document"
+    )
 
 
 def export_flagd(settings: RolloutSettings | None = None) -> FlagdExport:
@@ -128,6 +172,39 @@ def export_flagd(settings: RolloutSettings | None = None) -> FlagdExport:
             )
         revision = None if state.document is None else state.document.revision
         return FlagdExport(document=to_flagd(state), revision=revision)
+
+
+def unknown_client_warning(
+    client_id: str, before: FlagOverride, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """A warning when an edit names a client that no rule knew: perhaps not the id meant.
+
+    ``deny`` of a misspelt id exits 0 and rolls back nobody; a client that neither the env
+    allowlist (``LEADCTX_SHARED_BUNDLE_CLIENTS`` here) nor the document named is the sign.
+
+    Args:
+        client_id: The edited client id (canonical form, as the edit wrote it).
+        before: The flag's overrides as they were before the edit.
+        environ: The environment whose allowlist is consulted (default: ``os.environ``).
+
+    Returns:
+        The warning (naming neither the id nor the allowlist), or ``None`` when the id was
+        known to one of them.
+    """
+    if client_id in before.clients:
+        return None
+    try:
+        allowlist = parse_client_list(
+            environment_value("LEADCTX_SHARED_BUNDLE_CLIENTS", environ) or ""
+        )
+    except ValueError:  # ConfigurationError included: an allowlist unusable here knows no one
+        allowlist = ()
+    if client_id in allowlist:
+        return None
+    return (
+        "warning: the client id given is neither in LEADCTX_SHARED_BUNDLE_CLIENTS nor in the "
+        "document; check that it is the id pipelines send (the edit was made)"
+    )
 
 
 @contextlib.contextmanager

@@ -153,6 +153,23 @@ class LeadCtxProvider(AbstractProvider):
         """Why the configuration could not be loaded, or ``None`` when it was."""
         return self._state.configuration_error
 
+    @property
+    def overrides_source_failing(self) -> bool:
+        """Whether the configured overrides source failed its latest poll.
+
+        ``False`` without a source, and before ``initialize()``. A source that cannot be read
+        (a missing file, a refused connection, a document that does not validate) leaves the
+        process on its cache or on the environment's rules alone, which is why the pre-deploy
+        check (``leadctx flags explain``) fails on it.
+        """
+        poller = self._poller
+        return poller is not None and poller.consecutive_failures > 0
+
+    @property
+    def overrides_source_description(self) -> str | None:
+        """Where overrides come from (a path or a URL without credentials), or ``None``."""
+        return None if self._source is None else self._source.description
+
     def initialize(self, evaluation_context: EvaluationContext) -> None:
         """Load the cached document, poll the overrides source once, then keep polling.
 

@@ -29,8 +29,13 @@ from leadctx_flags.errors import ConfigurationError, describe_validation_error
 
 __all__ = [
     "ENV_PREFIX",
+    "MIN_FETCH_TIMEOUT_SECONDS",
+    "MIN_POLL_SECONDS",
     "EnvSettings",
     "RolloutSettings",
+    "check_one_spelling",
+    "check_verbatim",
+    "environment_value",
     "parse_bool",
     "parse_client_list",
     "register_environment_variables",
@@ -38,6 +43,16 @@ __all__ = [
 ]
 
 ENV_PREFIX: Final = "LEADCTX_"
+
+MIN_POLL_SECONDS: Final = 0.05
+"""Shortest poll interval accepted. Below it an idle process spends its time polling (at
+1e-9 s one core is busy); at it, a local file is read 20 times a second, a rollback still
+takes effect in a twentieth of a second, and the idle cost stays small (see
+``docs/performance.md``)."""
+
+MIN_FETCH_TIMEOUT_SECONDS: Final = 0.1
+"""Shortest fetch deadline accepted: below it no https fetch can complete, so every poll
+fails and the process is cut off from the document while looking configured."""
 
 logger = logging.getLogger(__name__)
 
@@ -135,11 +150,11 @@ class RolloutSettings(EnvSettings):
         flag_overrides: ``LEADCTX_FLAG_OVERRIDES``, where the remote overrides document lives:
             a file path, ``file://`` or ``https://`` URL.
         flag_overrides_poll_seconds: ``LEADCTX_FLAG_OVERRIDES_POLL_SECONDS``, poll interval:
-            a finite number of seconds, above 0 and at most 3600.
+            a finite number of seconds, at least 0.05 (``MIN_POLL_SECONDS``) and at most 3600.
         flag_overrides_fetch_timeout_seconds: ``LEADCTX_FLAG_OVERRIDES_FETCH_TIMEOUT_SECONDS``,
             the deadline for one whole https fetch (connect, headers and body): a finite
-            number of seconds, above 0 and at most 300; 10 unless set. ``initialize`` waits at
-            most this long for the first fetch.
+            number of seconds, at least 0.1 (``MIN_FETCH_TIMEOUT_SECONDS``) and at most 300;
+            10 unless set. ``initialize`` waits at most this long for the first fetch.
         flag_overrides_token: ``LEADCTX_FLAG_OVERRIDES_TOKEN``, bearer token for https:
             visible ASCII (it is sent in an HTTP header).
         flag_overrides_cache: ``LEADCTX_FLAG_OVERRIDES_CACHE``, file keeping the last good
@@ -147,12 +162,18 @@ class RolloutSettings(EnvSettings):
         flag_overrides_required: ``LEADCTX_FLAG_OVERRIDES_REQUIRED``: with no document, fresh
             or cached, the flag is off for everyone.
 
+    A location, a path or a token with whitespace or a quote character at either end is
+    refused rather than trimmed or unquoted: it is quoting or padding from a shell or a
+    manifest, and read as a path it would cut the process off from the document.
+
     Constructing one also warns, once per process, about each ``LEADCTX_*`` variable that
     nothing reads (see ``warn_about_unknown_variables``).
 
     Raises:
-        ConfigurationError: A value cannot be parsed. The message names the environment
-            variable and the rule, never the value; nothing is partially applied.
+        ConfigurationError: A value cannot be parsed, or one variable is set under two
+            spellings that differ only in case (see ``check_one_spelling``). The message
+            names the environment variable(s) and the rule, never the value; nothing is
+            partially applied.
     """
 
     model_config = SettingsConfigDict(
@@ -181,6 +202,8 @@ class RolloutSettings(EnvSettings):
 
     def __init__(self, **values: Any) -> None:
         warn_about_unknown_variables()
+        # Only the variables the environment decides: a constructor argument wins anyway.
+        check_one_spelling(env_name(name) for name in type(self).model_fields if name not in values)
         try:
             super().__init__(**values)
         except ValidationError as err:
@@ -202,23 +225,27 @@ class RolloutSettings(EnvSettings):
     @field_validator("flag_overrides_poll_seconds", mode="after")
     @classmethod
     def _poll_seconds(cls, value: float) -> float:
-        return _seconds(value, _MAX_POLL_SECONDS)
+        return _seconds(value, MIN_POLL_SECONDS, _MAX_POLL_SECONDS)
 
     @field_validator("flag_overrides_fetch_timeout_seconds", mode="after")
     @classmethod
     def _fetch_timeout_seconds(cls, value: float) -> float:
-        return _seconds(value, _MAX_FETCH_TIMEOUT_SECONDS)
+        return _seconds(value, MIN_FETCH_TIMEOUT_SECONDS, _MAX_FETCH_TIMEOUT_SECONDS)
 
     @field_validator("flag_overrides_token", mode="after")
     @classmethod
     def _usable_token(cls, value: SecretStr | None) -> SecretStr | None:
         # The token goes into an HTTP header, which only carries visible ASCII: checked here,
         # once, rather than failing every poll with an encoding traceback.
-        if value is not None and not all("!" <= char <= "~" for char in value.get_secret_value()):
+        if value is None:
+            return value
+        secret = value.get_secret_value()
+        if not all("!" <= char <= "~" for char in secret):
             raise ValueError(
                 "must be printable ASCII without spaces or control characters "
                 "(it is sent as an HTTP bearer token)"
             )
+        _unquoted(secret)
         return value
 
     @field_validator(
@@ -229,6 +256,14 @@ class RolloutSettings(EnvSettings):
         # `LEADCTX_FLAG_OVERRIDES=` in a deployment manifest means "none", not a file named "".
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("flag_overrides", "flag_overrides_cache", mode="before")
+    @classmethod
+    def _no_padding_or_quotes(cls, value: object) -> object:
+        # A blank value is left to _blank_is_unset, whichever of the two pydantic runs first.
+        if isinstance(value, str) and value.strip():
+            check_verbatim(value)
         return value
 
 
@@ -307,8 +342,88 @@ def _unclaimed_namespace(variable: str) -> bool:
     )
 
 
-def _seconds(value: float, maximum: int) -> float:
-    """``value`` if it is a usable duration: finite, above 0, at most ``maximum`` seconds."""
-    if not math.isfinite(value) or not 0 < value <= maximum:
-        raise ValueError(f"must be a finite number of seconds, above 0 and at most {maximum}")
+def _seconds(value: float, minimum: float, maximum: int) -> float:
+    """``value`` if it is a usable duration: finite, from ``minimum`` to ``maximum`` seconds."""
+    if not math.isfinite(value) or not minimum <= value <= maximum:
+        raise ValueError(
+            f"must be a finite number of seconds, at least {minimum} and at most {maximum}"
+        )
     return value
+
+
+def check_verbatim(value: str) -> None:
+    """Refuse a path or URL with whitespace or a quote character at either end.
+
+    Such a value is padding or quoting from a shell or a manifest; it is never trimmed or
+    unquoted, because the same text must mean the same file to every reader.
+
+    Raises:
+        ValueError: The rule broken, without the value (the caller adds the variable's name).
+    """
+    if value != value.strip():
+        raise ValueError(
+            "starts or ends with whitespace; a path or URL is used exactly as given, "
+            "so remove the padding"
+        )
+    _unquoted(value)
+
+
+def environment_value(variable: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The value of ``variable`` in any case, as pydantic-settings would read it.
+
+    Args:
+        variable: The documented name (``LEADCTX_FLAG_OVERRIDES``).
+        environ: The environment (default: ``os.environ``).
+
+    Raises:
+        ConfigurationError: It is set under two spellings (see ``check_one_spelling``).
+    """
+    environ = os.environ if environ is None else environ
+    check_one_spelling([variable], environ)
+    folded = variable.upper()
+    return next((value for name, value in environ.items() if name.upper() == folded), None)
+
+
+_QUOTES: Final = frozenset("'\"`\u2018\u2019\u201c\u201d")
+
+
+def _unquoted(value: str) -> None:
+    """Refuse a value with a quote character at either end (it is never unquoted)."""
+    if value and (value[0] in _QUOTES or value[-1] in _QUOTES):
+        raise ValueError(
+            "starts or ends with a quote character; quoting meant for a shell or a manifest "
+            "reached leadctx as part of the value, so remove the quotes"
+        )
+
+
+def check_one_spelling(variables: Iterable[str], environ: Mapping[str, str] | None = None) -> None:
+    """Refuse a variable set under two spellings that differ only in case.
+
+    pydantic-settings matches names case-insensitively, so with both
+    ``LEADCTX_SHARED_BUNDLE_KILL=true`` and ``leadctx_shared_bundle_kill=false`` the winner
+    would depend on the order of the environment: the kill switch would be on in one process
+    and off in the next.
+
+    Args:
+        variables: The variables to check, in their documented (upper-case) spelling.
+        environ: The environment (default: ``os.environ``).
+
+    Raises:
+        ConfigurationError: Some variable is set under more than one spelling. The message
+            names every spelling found, never a value.
+    """
+    environ = os.environ if environ is None else environ
+    wanted = {name.upper() for name in variables}
+    spellings: dict[str, list[str]] = {}
+    for name in environ:
+        folded = name.upper()
+        if folded in wanted:
+            spellings.setdefault(folded, []).append(name)
+    clashes = [sorted(names) for _, names in sorted(spellings.items()) if len(names) > 1]
+    if clashes:
+        listed = "; ".join(" and ".join(names) for names in clashes)
+        raise ConfigurationError(
+            f"invalid rollout configuration: {listed} set under more than one spelling "
+            "(names are matched without regard to case, so which one wins would depend on the "
+            "order of the environment); keep one spelling of each"
+        )

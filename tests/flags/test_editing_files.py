@@ -142,7 +142,7 @@ def test_an_edit_through_a_symlink_edits_the_target_and_keeps_the_link(
     # Given link.json -> real.json, as a config-management tool lays out a release
     real = tmp_path / "releases" / "real.json"
     real.parent.mkdir()
-    write_document(real, document(3))
+    write_document(real, document(3, clients={"acme": True}))
     link = tmp_path / "link.json"
     link.symlink_to(real)
     # When an operator edits through the link

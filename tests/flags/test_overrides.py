@@ -110,11 +110,12 @@ def test_a_faulty_source_never_replaces_the_last_good_document(
     body: bytes,
     kind: str,
 ) -> None:
-    # Given a provider polling every 20 ms that has applied revision 5 (acme off, others on)
+    # Given a provider polling every 50 ms (the floor) that has applied revision 5 (acme off,
+    # others on)
     overrides_server.behaviour.serve(wire(5, default=True, clients={"acme": False}))
     source = SpySource(HttpSource(overrides_server.url, token="t0ken", read_timeout=0.2))
     provider = start(
-        providers, LeadCtxProvider(RolloutSettings(flag_overrides_poll_seconds=0.02), source=source)
+        providers, LeadCtxProvider(RolloutSettings(flag_overrides_poll_seconds=0.05), source=source)
     )
     assert provider.state.revision == 5
     assert [value(provider, c) for c in ("acme", "globex")] == [False, True]

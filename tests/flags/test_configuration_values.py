@@ -1,0 +1,313 @@
+"""Configuration cannot silently cut a process off from the overrides document.
+
+A value an operator pasted with its shell quoting, a variable set twice under two spellings, a
+poll interval that makes an idle process spin: each is refused by name, and the provider then
+fails closed. ``flags explain``, the pre-deploy check, fails when the configured source cannot
+be read at all.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from leadctx.cli import main
+from leadctx_flags import (
+    SHARED_BUNDLE_FLAG,
+    ConfigurationError,
+    LeadCtxProvider,
+    RolloutSettings,
+    client_context,
+)
+from leadctx_flags.cli import EXIT_OVERRIDES_UNREADABLE
+from leadctx_flags.settings import MIN_FETCH_TIMEOUT_SECONDS, MIN_POLL_SECONDS, env_name
+from leadctx_flags.storage import read_document, write_document
+from tests.flags.overrides_helpers import document
+
+LOCATION_VARIABLES = ["LEADCTX_FLAG_OVERRIDES", "LEADCTX_FLAG_OVERRIDES_CACHE"]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def killed_document(tmp_path: Path) -> Path:
+    """An overrides file whose document holds the kill switch."""
+    path = tmp_path / "overrides.json"
+    write_document(path, document(7, kill=True))
+    return path
+
+
+def padded_or_quoted(text: str) -> list[str]:
+    return [f" {text}", f"{text} ", f"\t{text}\n", f'"{text}"', f"'{text}'", f"`{text}`"]
+
+
+# --- quotes and padding ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variable", LOCATION_VARIABLES)
+@pytest.mark.parametrize("index", range(6))
+def test_a_padded_or_quoted_location_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str, index: int
+) -> None:
+    # Given a path as a manifest may paste it: padded, or with its quotes kept
+    raw = padded_or_quoted(str(killed_document(tmp_path)))[index]
+    monkeypatch.setenv(variable, raw)
+    # When the settings are read, then they are refused by the variable's name, without the value
+    with pytest.raises(ConfigurationError) as caught:
+        RolloutSettings()
+    message = str(caught.value)
+    assert f"{variable}: starts or ends with" in message
+    assert str(tmp_path) not in message
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_a_quoted_url_is_refused(monkeypatch: pytest.MonkeyPatch, index: int) -> None:
+    monkeypatch.setenv(
+        "LEADCTX_FLAG_OVERRIDES", padded_or_quoted("https://flags.example.com/o.json")[index]
+    )
+    with pytest.raises(ConfigurationError, match="LEADCTX_FLAG_OVERRIDES: starts or ends with"):
+        RolloutSettings()
+
+
+def test_with_a_quoted_location_explain_fails_instead_of_answering_from_the_allowlist(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the document holds a kill, acme is allowlisted, and the location kept its quotes
+    path = killed_document(tmp_path)
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_CLIENTS", "acme")
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", f'"{path}"')
+    # When the pre-deploy check runs
+    code, out, err = run(capsys, "flags", "explain", "--client-id", "acme", "--json")
+    # Then it fails, naming the variable, and never answers "on"
+    assert code == 2
+    assert out == ""
+    assert "LEADCTX_FLAG_OVERRIDES: starts or ends with a quote character" in err
+    # And a pipeline's provider is off for acme, from the configuration error
+    provider = LeadCtxProvider()
+    details = provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, True, client_context("acme"))
+    assert (details.value, details.flag_metadata["source"]) == (False, "config-error")
+
+
+@pytest.mark.parametrize(
+    "raw", ['"acme,globex"', "'acme'", "acme,'globex'", "acme, \u201cglobex\u201d", "`acme`"]
+)
+def test_a_quoted_allowlist_is_refused_rather_than_read_as_ids_with_quotes(
+    monkeypatch: pytest.MonkeyPatch, raw: str
+) -> None:
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_CLIENTS", raw)
+    with pytest.raises(ConfigurationError) as caught:
+        RolloutSettings()
+    message = str(caught.value)
+    assert "LEADCTX_SHARED_BUNDLE_CLIENTS: client id #" in message
+    assert "quote character" in message
+    assert "acme" not in message
+
+
+def test_a_quoted_token_is_refused_without_echoing_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_TOKEN", "'s3cret'")
+    with pytest.raises(ConfigurationError) as caught:
+        RolloutSettings()
+    assert "LEADCTX_FLAG_OVERRIDES_TOKEN: starts or ends with a quote" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
+def test_quotes_inside_a_location_are_kept(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Only the ends are judged: a file named o'brien.json is a file like any other
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", str(tmp_path / "o'brien.json"))
+    assert RolloutSettings().flag_overrides == str(tmp_path / "o'brien.json")
+
+
+def test_an_edit_refuses_a_padded_location_like_the_provider(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given LEADCTX_FLAG_OVERRIDES padded, which every provider refuses
+    path = killed_document(tmp_path)
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", f"{path} ")
+    # When an operator edits without --overrides, then the edit names the variable instead of
+    # writing a file that no process reads
+    code, _, err = run(capsys, "flags", "deny", "acme")
+    assert code == 2
+    assert "LEADCTX_FLAG_OVERRIDES: starts or ends with whitespace" in err
+    assert read_document(path).revision == 7
+
+
+# --- two spellings of one variable -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("upper", "other", "values"),
+    [
+        ("LEADCTX_SHARED_BUNDLE_KILL", "leadctx_shared_bundle_kill", ("true", "false")),
+        ("LEADCTX_SHARED_BUNDLE_KILL", "leadctx_shared_bundle_kill", ("false", "true")),
+        ("LEADCTX_SHARED_BUNDLE_CLIENTS", "Leadctx_Shared_Bundle_Clients", ("acme", "globex")),
+        ("LEADCTX_FLAG_OVERRIDES", "leadctx_flag_overrides", ("/a.json", "/b.json")),
+        ("LEADCTX_FLAG_OVERRIDES_POLL_SECONDS", "LEADCTX_flag_overrides_poll_seconds", ("5", "5")),
+    ],
+)
+def test_one_variable_under_two_spellings_is_an_error_naming_both(
+    monkeypatch: pytest.MonkeyPatch, upper: str, other: str, values: tuple[str, str]
+) -> None:
+    # Given one variable set twice, spelt in two cases (equal values included: still ambiguous)
+    monkeypatch.setenv(upper, values[0])
+    monkeypatch.setenv(other, values[1])
+    # Then the settings are refused, naming both spellings and neither value
+    with pytest.raises(ConfigurationError) as caught:
+        RolloutSettings()
+    message = str(caught.value)
+    assert upper in message
+    assert other in message
+    assert "more than one spelling" in message
+    assert all(value not in message.replace(upper, "").replace(other, "") for value in values)
+
+
+def test_with_two_spellings_of_the_kill_every_client_is_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the kill switch on under one spelling and off under the other, acme allowlisted
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_CLIENTS", "acme")
+    monkeypatch.setenv("leadctx_shared_bundle_kill", "false")
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_KILL", "true")
+    # Then whatever the order of the environment, the provider fails closed
+    provider = LeadCtxProvider()
+    details = provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, True, client_context("acme"))
+    assert (details.value, details.reason) == (False, "ERROR")
+    assert "LEADCTX_SHARED_BUNDLE_KILL and leadctx_shared_bundle_kill" in (
+        details.error_message or ""
+    )
+
+
+def test_a_constructor_argument_settles_a_variable_set_under_two_spellings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_KILL", "true")
+    monkeypatch.setenv("leadctx_shared_bundle_kill", "false")
+    assert RolloutSettings(shared_bundle_kill=True).shared_bundle_kill is True
+
+
+def test_a_single_spelling_in_another_case_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("leadctx_shared_bundle_kill", "true")
+    assert RolloutSettings().shared_bundle_kill is True
+
+
+# --- explain as the pre-deploy check ---------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def unreadable_locations(tmp_path: Path) -> dict[str, str]:
+    invalid = tmp_path / "invalid.json"
+    invalid.write_text('{"schema": "leadctx.overrides/v1", "revision": "seven"}')
+    return {
+        "missing file": str(tmp_path / "nowhere.json"),
+        "directory": str(tmp_path),
+        "invalid document": str(invalid),
+        "refused connection": f"http://127.0.0.1:{free_port()}/overrides.json",
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["missing file", "directory", "invalid document", "refused connection"]
+)
+def test_explain_exits_3_when_the_configured_source_cannot_be_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    # Given acme allowlisted and an overrides source that cannot be read
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_CLIENTS", "acme")
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", unreadable_locations(tmp_path)[case])
+    # When the pre-deploy check runs
+    code, out, err = run(capsys, "flags", "explain", "--client-id", "acme", "--json")
+    # Then it still prints its answer, but fails, saying why on stderr
+    assert code == EXIT_OVERRIDES_UNREADABLE == 3
+    assert json.loads(out)["source"] == "allowlist"
+    assert "could not be read" in err
+    assert "the environment's rules alone" in err
+
+
+def test_explain_exits_3_when_only_the_cache_answers(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a cache that holds a kill, and a source that is gone
+    cache = killed_document(tmp_path)
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", str(tmp_path / "gone.json"))
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_CACHE", str(cache))
+    code, out, err = run(capsys, "flags", "explain", "--client-id", "acme")
+    # Then the answer comes from the cache, and the check still fails
+    assert code == 3
+    assert "source      kill" in out
+    assert "the cached document (revision 7)" in err
+
+
+def test_explain_exits_0_when_the_source_is_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", str(killed_document(tmp_path)))
+    code, out, err = run(capsys, "flags", "explain", "--client-id", "acme", "--json")
+    assert (code, err) == (0, "")
+    assert json.loads(out)["source"] == "kill"
+
+
+def test_explain_without_overrides_configured_exits_0(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(capsys, "flags", "explain", "--client-id", "acme")
+    assert (code, err) == (0, "")
+
+
+# --- bounded background work -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["1e-9", "0.001", "0.049", "5e-324"])
+def test_a_poll_interval_below_the_floor_is_refused(
+    monkeypatch: pytest.MonkeyPatch, raw: str
+) -> None:
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_POLL_SECONDS", raw)
+    with pytest.raises(ConfigurationError) as caught:
+        RolloutSettings()
+    assert "LEADCTX_FLAG_OVERRIDES_POLL_SECONDS: must be a finite number of seconds, at least" in (
+        str(caught.value)
+    )
+
+
+def test_a_provider_with_a_spinning_interval_starts_no_poller(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given the interval that made an idle process spin
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", str(killed_document(tmp_path)))
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_POLL_SECONDS", "1e-9")
+    # Then the provider fails closed and has nothing to poll
+    provider = LeadCtxProvider()
+    provider.initialize(client_context("acme"))
+    try:
+        assert provider.configuration_error is not None
+        assert provider.overrides_source_description is None
+    finally:
+        provider.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("field", "floor"),
+    [
+        ("flag_overrides_poll_seconds", MIN_POLL_SECONDS),
+        ("flag_overrides_fetch_timeout_seconds", MIN_FETCH_TIMEOUT_SECONDS),
+    ],
+)
+def test_the_floor_itself_is_accepted_and_just_below_it_is_not(
+    monkeypatch: pytest.MonkeyPatch, field: str, floor: float
+) -> None:
+    variable = env_name(field)
+    monkeypatch.setenv(variable, repr(floor))
+    assert getattr(RolloutSettings(), field) == floor
+    monkeypatch.setenv(variable, repr(floor * 0.99))
+    with pytest.raises(ConfigurationError, match=f"{variable}: must be .* at least {floor}"):
+        RolloutSettings()
