@@ -47,8 +47,8 @@ def canonical_client_id(value: str) -> str:
     Args:
         value: A client id as given.
     """
-    if value.isascii():
-        return value
+    if value.isascii() or unicodedata.is_normalized("NFC", value):
+        return value  # no copy: most ids are already canonical, and checking is quicker
     return unicodedata.normalize("NFC", value)
 
 
