@@ -130,6 +130,10 @@ def _add_overrides_path(parser: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> RolloutSettings:
     """The environment's settings, with ``--overrides`` in place of LEADCTX_FLAG_OVERRIDES."""
     if args.overrides:
+        try:
+            check_verbatim(str(args.overrides))  # the variable's rule, under the option's name
+        except ValueError as err:
+            raise ConfigurationError(f"--overrides: {err}") from None
         return RolloutSettings(flag_overrides=str(args.overrides))
     return RolloutSettings()
 

@@ -51,9 +51,10 @@ class Explanation:
         error_code: OpenFeature error code, ``None`` unless the answer is a fail-closed error.
         provider: The provider's metadata name.
         overrides_unreadable: Set when overrides are configured but their source could not
-            be read (missing, unreachable, not a valid document): why, naming the source and
-            what the answer came from instead. Not part of ``to_json``; the CLI reports it
-            on stderr and exits 3, so that the pre-deploy check fails.
+            be read (missing, unreachable, not a valid document), or are required but not
+            configured: why, naming the source and what the answer came from instead. Not
+            part of ``to_json``; the CLI reports it on stderr and exits 3, so that the
+            pre-deploy check fails.
     """
 
     flag: str
@@ -132,6 +133,11 @@ def explain(client_id: str, settings: RolloutSettings | None = None) -> Explanat
 
 
 def _unreadable(provider: LeadCtxProvider) -> str | None:
+    if provider.state.overrides_required and provider.overrides_source_description is None:
+        return (
+            "overrides are required (LEADCTX_FLAG_OVERRIDES_REQUIRED) but "
+            "LEADCTX_FLAG_OVERRIDES is not set: off for every client"
+        )
     if not provider.overrides_source_failing:
         return None
     fallback = (

@@ -311,3 +311,49 @@ def test_the_floor_itself_is_accepted_and_just_below_it_is_not(
     monkeypatch.setenv(variable, repr(floor * 0.99))
     with pytest.raises(ConfigurationError, match=f"{variable}: must be .* at least {floor}"):
         RolloutSettings()
+
+
+def test_explain_exits_3_when_overrides_are_required_but_not_configured(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_REQUIRED", "true")
+    code, out, err = run(capsys, "flags", "explain", "--client-id", "acme", "--json")
+    assert code == 3
+    assert json.loads(out)["source"] == "unavailable"
+    assert "LEADCTX_FLAG_OVERRIDES is not set" in err
+
+
+def test_a_padded_overrides_option_is_refused_by_the_option_s_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = killed_document(tmp_path)
+    code, out, err = run(
+        capsys, "flags", "explain", "--client-id", "acme", "--overrides", f" {path}"
+    )
+    assert (code, out) == (2, "")
+    assert "--overrides: starts or ends with whitespace" in err
+
+
+def test_an_edit_finds_the_document_under_any_one_spelling_of_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the location under a lower-case spelling, which every provider reads
+    path = killed_document(tmp_path)
+    monkeypatch.setenv("leadctx_flag_overrides", str(path))
+    # When an operator edits without --overrides, then the file pipelines read is edited
+    code, _, _ = run(capsys, "flags", "unkill")
+    assert code == 0
+    assert read_document(path).revision == 8
+
+
+def test_an_edit_refuses_a_location_set_under_two_spellings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = killed_document(tmp_path)
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", str(path))
+    monkeypatch.setenv("Leadctx_Flag_Overrides", str(tmp_path / "other.json"))
+    code, _, err = run(capsys, "flags", "unkill")
+    assert code == 2
+    assert "LEADCTX_FLAG_OVERRIDES and Leadctx_Flag_Overrides" in err
+    assert str(tmp_path) not in err
+    assert read_document(path).revision == 7
