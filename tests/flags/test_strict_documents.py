@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -138,8 +139,8 @@ def test_an_id_is_usable_in_the_document_and_the_cli_exactly_when_the_rule_accep
     else:
         in_cli = True
     assert in_document == in_cli == accepted
-    if accepted:  # and the env list reads it as that one id
-        assert parse_client_list(client_id) == (client_id,)
+    if accepted:  # and the env list reads it as that one id, in its canonical form (NFC)
+        assert parse_client_list(client_id) == (unicodedata.normalize("NFC", client_id),)
 
 
 def test_the_env_list_trims_and_splits_then_applies_the_same_rule() -> None:
