@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import threading
+import unicodedata
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Final
@@ -352,7 +353,8 @@ def _seconds(value: float, minimum: float, maximum: int) -> float:
 
 
 def check_verbatim(value: str) -> None:
-    """Refuse a path or URL with whitespace or a quote character at either end.
+    """Refuse a path or URL with whitespace or a quote character at either end, or with a
+    control or invisible format character anywhere (a pasted newline, a zero-width space).
 
     Such a value is padding or quoting from a shell or a manifest; it is never trimmed or
     unquoted, because the same text must mean the same file to every reader.
@@ -366,6 +368,11 @@ def check_verbatim(value: str) -> None:
             "so remove the padding"
         )
     _unquoted(value)
+    for index, char in enumerate(value):
+        if unicodedata.category(char) in {"Cc", "Cf"}:
+            raise ValueError(
+                f"holds control or invisible character U+{ord(char):04X} at position {index}"
+            )
 
 
 def environment_value(variable: str, environ: Mapping[str, str] | None = None) -> str | None:

@@ -357,3 +357,17 @@ def test_an_edit_refuses_a_location_set_under_two_spellings(
     assert "LEADCTX_FLAG_OVERRIDES and Leadctx_Flag_Overrides" in err
     assert str(tmp_path) not in err
     assert read_document(path).revision == 7
+
+
+@pytest.mark.parametrize("character", ["\u200b", "\n", "\u202e", "\x1b"])
+def test_an_invisible_or_control_character_in_a_location_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, character: str
+) -> None:
+    # A zero-width space pasted in front of the file name looks right in every terminal
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", f"{tmp_path}/{character}overrides.json")
+    with pytest.raises(ConfigurationError) as caught:
+        RolloutSettings()
+    assert (
+        f"LEADCTX_FLAG_OVERRIDES: holds control or invisible character U+{ord(character):04X}"
+        in (str(caught.value))
+    )
