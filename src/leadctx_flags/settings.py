@@ -47,9 +47,8 @@ ENV_PREFIX: Final = "LEADCTX_"
 
 MIN_POLL_SECONDS: Final = 0.05
 """Shortest poll interval accepted. Below it an idle process spends its time polling (at
-1e-9 s one core is busy); at it, a local file is read 20 times a second, a rollback still
-takes effect in a twentieth of a second, and the idle cost stays small (see
-``docs/performance.md``)."""
+1e-9 s, about half a core); at it, a local file is read 20 times a second for about 0.5% of a
+core, and a rollback takes effect within a twentieth of a second (``docs/performance.md``)."""
 
 MIN_FETCH_TIMEOUT_SECONDS: Final = 0.1
 """Shortest fetch deadline accepted: below it no https fetch can complete, so every poll
