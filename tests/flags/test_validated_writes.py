@@ -8,7 +8,9 @@ document on the wire must say which schema it is.
 from __future__ import annotations
 
 import errno
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -100,11 +102,13 @@ def test_a_too_large_file_is_refused_naming_its_real_size(tmp_path: Path, reader
     size = 3 * 1024 * 1024
     path.write_bytes(b"{" + b" " * (size - 2) + b"}")
     # When a reader reads it, Then the error names the 3 MiB, not the bytes it read
+    read: Callable[[], object] = (
+        functools.partial(read_document, path)
+        if reader == "read_document"
+        else FileSource(path).fetch
+    )
     with pytest.raises((DocumentError, SourceError)) as caught:
-        if reader == "read_document":
-            read_document(path)
-        else:
-            FileSource(path).fetch()
+        read()
     assert f"{path}: overrides document is {size} bytes; at most {MAX_DOCUMENT_BYTES}" in str(
         caught.value
     )
