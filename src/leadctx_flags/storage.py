@@ -226,11 +226,22 @@ def exclusive_lock(path: Path) -> Iterator[None]:
     Raises:
         FileNotFoundError: The document's folder does not exist. filelock would create it;
             a rollback written into a folder made by a typo is a rollback no process reads.
+        OSError: The lock file cannot be created (a read-only or full file system); the
+            error names the document, and the lock file in its message.
     """
     lock = lock_path(path)
     if not lock.parent.is_dir():
         raise FileNotFoundError(
             errno.ENOENT, "the overrides document's folder does not exist", str(lock.parent)
         )
-    with FileLock(lock):
+    file_lock = FileLock(lock)
+    try:
+        file_lock.acquire()
+    except OSError as err:
+        # The operator named the document, not its lock: say which file cannot be edited.
+        reason = f"{err.strerror or type(err).__name__} (cannot create its lock file {lock.name})"
+        raise OSError(err.errno, reason, str(path)) from err
+    try:
         yield
+    finally:
+        file_lock.release()

@@ -8,6 +8,7 @@ whose clock ran fast, a typed ``--revision``, an old copy put back).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import shutil
@@ -234,6 +235,84 @@ def test_a_kill_the_file_system_refuses_fails_loudly_in_a_real_process(tmp_path:
     assert (result.returncode, result.stdout) == (1, ""), result.stderr
     assert result.stderr.startswith(f"leadctx: {path}: File too large; the kill was NOT written")
     assert ENV_ROUTE in result.stderr
+    assert path.read_bytes() == before
+
+
+MOUNT = shutil.which("mount", path="/usr/bin:/bin")
+UMOUNT = shutil.which("umount", path="/usr/bin:/bin")
+
+
+@pytest.fixture
+def small_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs of its own (root with CAP_SYS_ADMIN only), unmounted at the end."""
+    folder = tmp_path / "fs"
+    folder.mkdir()
+    if MOUNT is None or UMOUNT is None or os.geteuid() != 0:
+        pytest.skip("mounting a file system of its own needs root and mount(8)")
+    mounted = subprocess.run(  # noqa: S603 - a fixed command line
+        [MOUNT, "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+        capture_output=True,
+        check=False,
+        timeout=30,
+    )
+    if mounted.returncode != 0:
+        pytest.skip("this host does not let the tests mount a tmpfs")
+    try:
+        yield folder
+    finally:
+        subprocess.run([UMOUNT, str(folder)], check=True, timeout=30)  # noqa: S603
+
+
+def remount(folder: Path, mode: str) -> None:
+    assert MOUNT is not None
+    subprocess.run(  # noqa: S603 - a fixed command line
+        [MOUNT, "-o", f"remount,{mode}", str(folder)], check=True, timeout=30
+    )
+
+
+@pytest.mark.skipif(LEADCTX is None, reason="needs the console script")
+def test_a_kill_on_a_really_full_or_read_only_disk_exits_1_naming_the_document(
+    small_filesystem: Path,
+) -> None:
+    # Given a document on a small file system of its own
+    assert LEADCTX is not None
+    path = small_filesystem / "o.json"
+    write_document(path, document(3, clients={"acme": True}))
+    before = path.read_bytes()
+
+    def kill_with_the_cli() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 - a fixed command line of our own script
+            [LEADCTX, "flags", "kill", "--overrides", str(path)],
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            check=False,
+            timeout=60,
+        )
+
+    # When the disk is full, Then the kill exits 1 naming the document and the env route
+    filler = small_filesystem / "filler"
+    with contextlib.suppress(OSError), filler.open("wb") as handle:  # close() fails too
+        while True:
+            handle.write(b"\0" * 4096)
+            handle.flush()
+    full = kill_with_the_cli()
+    assert (full.returncode, full.stdout) == (1, ""), full.stderr
+    assert full.stderr.startswith(
+        f"leadctx: {path}: No space left on device; the kill was NOT written"
+    )
+    assert ENV_ROUTE in full.stderr
+    assert path.read_bytes() == before
+    # When the file system is read-only, Then the same, naming the document
+    filler.unlink()
+    remount(small_filesystem, "ro")
+    read_only = kill_with_the_cli()
+    assert (read_only.returncode, read_only.stdout) == (1, ""), read_only.stderr
+    assert read_only.stderr.startswith(f"leadctx: {path}: Read-only file system")
+    assert "the kill was NOT written" in read_only.stderr
+    assert ENV_ROUTE in read_only.stderr
+    assert read_only.stderr.count("\n") == 1
+    remount(small_filesystem, "rw")
     assert path.read_bytes() == before
 
 
