@@ -88,8 +88,9 @@ def add_commands(subparsers: Any) -> None:
         edit_parser.add_argument(
             "--create",
             action="store_true",
-            help="start a new document if none exists (e.g. after one was lost); its revision "
-            "is taken from the clock (unix ms) unless --revision is given",
+            help="start a new document if none exists (e.g. after one was lost), from the copy "
+            "in LEADCTX_FLAG_OVERRIDES_CACHE when set; its revision is taken from the clock "
+            "(unix ms) and above the cache's, unless --revision is given",
         )
         edit_parser.add_argument(
             "--revision",

@@ -19,6 +19,8 @@ is not enough after a document whose revision was above it (a host with a fast c
 ``--revision``), nor after an old copy was restored: every edit therefore also goes above the
 revision in the provider's last-good cache (``LEADCTX_FLAG_OVERRIDES_CACHE``) when one is
 configured, the cache a restarted provider starts from and that a running one keeps current.
+A document created after a loss starts from that cache's copy, so the other rollbacks in force
+are not dropped with the lost file.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ __all__ = [
     "RevisionError",
     "allow",
     "apply_change",
+    "cached_document",
     "cached_revision",
     "clear",
     "clock_revision",
@@ -263,8 +266,8 @@ def configured_cache() -> Path | None:
     return Path(value) if value else None
 
 
-def cached_revision(cache: Path | None) -> int | None:
-    """The revision of the document in the provider cache ``cache``, if there is one.
+def cached_document(cache: Path | None) -> OverridesDocument | None:
+    """The document in the provider cache ``cache``: the last one a provider there applied.
 
     Args:
         cache: The cache file, or ``None`` (none configured).
@@ -279,11 +282,24 @@ def cached_revision(cache: Path | None) -> int | None:
     if cache is None:
         return None
     try:
-        return read_document(cache).revision
+        return read_document(cache)
     except FileNotFoundError:
         return None
     except (OSError, DocumentError) as err:
         raise CacheUnreadableError(cache, type(err).__name__) from None
+
+
+def cached_revision(cache: Path | None) -> int | None:
+    """The revision of the document in the provider cache ``cache``, if there is one.
+
+    Args:
+        cache: The cache file, or ``None`` (none configured).
+
+    Raises:
+        CacheUnreadableError: The cache exists but cannot be read or is not a document.
+    """
+    document = cached_document(cache)
+    return None if document is None else document.revision
 
 
 def edit_document(
@@ -309,7 +325,9 @@ def edit_document(
         updated_by: Who makes the change.
         note: The note of the new revision; ``None`` clears the previous one.
         create: Start a new document when none exists, at ``revision`` or else at
-            ``clock_revision(now)``. Without it, a missing file is an error.
+            ``clock_revision(now)`` (and above ``cache``'s revision). It starts from the
+            document in ``cache`` when there is one (the last good copy of the lost one),
+            else from an empty document. Without it, a missing file is an error.
         revision: The new revision; by default the current one + 1 (or the clock's, for a
             created document). It must be above the current revision.
         now: The time to record (default: now, UTC).
@@ -340,10 +358,16 @@ def edit_document(
             if not create:
                 raise DocumentMissingError(path) from None
             current = None
-        held = _held_revision(cache, tolerate=kills)
+        cached = _held_document(cache, tolerate=kills)
+        held = None if cached is None else cached.revision
         new_revision = _new_revision(current, held, revision, moment, kills=kills, cache=cache)
+        if current is None:
+            # Re-created after a loss: start from the last good copy, the document in force
+            # (other clients' rollbacks included), not from nothing. Its revision was taken
+            # into account above; 0 lets a kill be written at any revision.
+            current = (cached or OverridesDocument()).model_copy(update={"revision": 0})
         updated = apply_change(
-            current or OverridesDocument(),
+            current,
             change,
             updated_by=updated_by,
             note=note,
@@ -362,9 +386,9 @@ def edit_document(
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
-def _held_revision(cache: Path | None, *, tolerate: bool) -> int | None:
+def _held_document(cache: Path | None, *, tolerate: bool) -> OverridesDocument | None:
     try:
-        return cached_revision(cache)
+        return cached_document(cache)
     except CacheUnreadableError:
         if tolerate:  # a kill is applied at any revision: never let the cache stop it
             return None

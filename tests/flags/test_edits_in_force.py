@@ -413,6 +413,34 @@ def test_a_created_document_wins_over_a_lost_one_ahead_of_the_clock(
     assert value(restarted, "acme") is False
 
 
+def test_a_created_document_keeps_the_other_rollbacks_in_force(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    providers: list[LeadCtxProvider],
+) -> None:
+    # Given allowlisted acme and globex, a document that rolled globex back, in force, lost
+    path = tmp_path / "o.json"
+    cache = tmp_path / "cache.json"
+    write_document(path, document(7, clients={"globex": False}, note="bookings regressed"))
+    allowlist = ("acme", "globex")
+    running = start(providers, path, cache, allowlist=allowlist)
+    assert (value(running, "acme"), value(running, "globex")) == (True, False)
+    path.unlink()
+    # When an operator rolls acme back too, re-creating the document
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_CACHE", str(cache))
+    code, _, err = run(capsys, "flags", "deny", "acme", "--overrides", str(path), "--create")
+    assert (code, err) == (0, "")
+    # Then the new document holds both rollbacks (and this edit's note only: none)
+    flag = read_document(path).flags[SHARED_BUNDLE_FLAG]
+    assert (flag.clients, flag.note) == ({"globex": False, "acme": False}, None)
+    # And both clients are off, in the running provider and in a restarted one
+    wait_for(lambda: value(running, "acme") is False, timeout=INTERVAL + 5)
+    assert value(running, "globex") is False
+    restarted = start(providers, path, tmp_path / "fresh-cache.json", allowlist=allowlist)
+    assert (value(restarted, "acme"), value(restarted, "globex")) == (False, False)
+
+
 def test_an_edit_of_a_restored_old_copy_goes_above_the_cache(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
