@@ -231,7 +231,7 @@ def _edit_failed(change: editing.OverrideChange | None, message: str, code: int)
             "; the kill was NOT written. To turn the shared bundle off without the document, "
             "set LEADCTX_SHARED_BUNDLE_KILL=true in the services' environment"
         )
-    elif change is not None:
+    elif change is not None and not message.endswith("it was not written"):
         message += "; the edit was not written"
     print(f"leadctx: {message}", file=sys.stderr)
     return code

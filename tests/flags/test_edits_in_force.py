@@ -184,7 +184,7 @@ def test_an_edit_that_would_not_fit_is_refused_with_exit_1_and_nothing_is_writte
     size = int(err.split("would be ", 1)[1].split(" bytes", 1)[0])
     assert size > MAX_DOCUMENT_BYTES
     assert err.startswith(f"leadctx: {path}: the new overrides document would be {size} bytes")
-    assert err.endswith("it was not written; the edit was not written\n")
+    assert err.endswith("every provider reads; it was not written\n")
     assert err.count("\n") == 1
     # And the document is as it was
     assert path.read_bytes() == before
