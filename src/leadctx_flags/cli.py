@@ -4,15 +4,19 @@ Every command takes ``--json``. Commands evaluate through the OpenFeature client
 pipeline does, so what they print is what a pipeline would get. ``explain``, ``show`` and
 ``export`` only read: they never write the cache or any other file.
 
-Exit codes: 0 done; 2 the arguments, the configuration or the document are unusable (one
-line on stderr names the option, variable, file or field, never a value); 3 (``explain``
-only) the answer is printed, but the configured overrides source could not be read, so it
-does not reflect the document: the pre-deploy check fails.
+Exit codes: 0 done (for an edit: written in a form every provider accepts); 1 an edit was
+not written because the file cannot take it (the document would be, or is, above the size
+cap; the disk is full or read-only; permission denied); 2 the arguments, the configuration or
+the document are unusable; 3 (``explain`` only) the answer is printed, but the configured
+overrides source could not be read, so it does not reflect the document: the pre-deploy check
+fails. One line on stderr names the option, variable, file or field, never a value; a failed
+kill also says that the kill was not written and names the env route.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import sys
@@ -24,8 +28,14 @@ from pydantic import ValidationError
 
 from leadctx_flags import editing
 from leadctx_flags.client_ids import validate_client_id
-from leadctx_flags.document import MAX_REVISION, FlagOverride, OverridesDocument
+from leadctx_flags.document import (
+    MAX_REVISION,
+    DocumentTooLargeError,
+    FlagOverride,
+    OverridesDocument,
+)
 from leadctx_flags.errors import ConfigurationError, describe_validation_error
+from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from leadctx_flags.operations import explain, export_flagd, unknown_client_warning
 from leadctx_flags.overrides_sources import FileSource, open_source
 from leadctx_flags.settings import RolloutSettings, check_verbatim, environment_value
@@ -86,8 +96,9 @@ def add_commands(subparsers: Any) -> None:
         edit_parser.add_argument(
             "--create",
             action="store_true",
-            help="start a new document if none exists (e.g. after one was lost); its revision "
-            "is taken from the clock (unix ms) unless --revision is given",
+            help="start a new document if none exists (e.g. after one was lost), from the copy "
+            "in LEADCTX_FLAG_OVERRIDES_CACHE when set; its revision is taken from the clock "
+            "(unix ms) and above the cache's, unless --revision is given",
         )
         edit_parser.add_argument(
             "--revision",
@@ -188,7 +199,24 @@ def _document_path(args: argparse.Namespace) -> Path:
     )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Recorded(editing.OverrideChange):
+    """An edit that keeps the flag as it found it, under the document's lock.
+
+    The unknown-id warning compares the id with the document the edit actually changed, not
+    with a copy read before the lock was taken.
+    """
+
+    seen: list[FlagOverride] = dataclasses.field(default_factory=list)
+
+    def __call__(self, flag: FlagOverride) -> FlagOverride:
+        """Record ``flag``, then apply the change (a kill stays a kill: ``kills`` is kept)."""
+        self.seen.append(flag)
+        return editing.OverrideChange.__call__(self, flag)
+
+
 def _edit_command(args: argparse.Namespace) -> int:
+    attempted: editing.OverrideChange | None = None  # set once the document is touched
     try:
         path = _document_path(args)
         change: editing.OverrideChange = args.change(args)
@@ -197,12 +225,8 @@ def _edit_command(args: argparse.Namespace) -> int:
         if args.note is not None:
             _check_text("--note", args.note, _limit(FlagOverride, "note"))
         _check_revision(args.revision)
-        before: list[FlagOverride] = []  # the flag as the edit found it, under its lock
-
-        def recorded(flag: FlagOverride) -> FlagOverride:
-            before.append(flag)
-            return change(flag)
-
+        attempted = change
+        recorded = _Recorded(change.name, change.update, change.clients)
         document = editing.edit_document(
             path,
             recorded,
@@ -210,30 +234,65 @@ def _edit_command(args: argparse.Namespace) -> int:
             note=args.note,
             create=args.create,
             revision=args.revision,
+            cache=editing.configured_cache(),
         )
     except ValidationError as err:  # a field the options above do not cover
-        print(f"leadctx: {'; '.join(describe_validation_error(err))}", file=sys.stderr)
-        return 2
+        return _edit_failed(attempted, "; ".join(describe_validation_error(err)), 2)
     except FileNotFoundError as err:
         message = str(err) if isinstance(err, editing.DocumentMissingError) else _os_error(err)
-        print(f"leadctx: {message}", file=sys.stderr)
-        return 2
-    except OSError as err:
-        print(f"leadctx: {_os_error(err)}", file=sys.stderr)
-        return 2
+        return _edit_failed(attempted, message, 2)
+    except OSError as err:  # full or read-only disk, permission: the file cannot take it
+        return _edit_failed(attempted, _os_error(err), 1)
+    except DocumentTooLargeError as err:
+        return _edit_failed(attempted, str(err), 1)
     except ValueError as err:
-        print(f"leadctx: {err}", file=sys.stderr)
-        return 2
+        return _edit_failed(attempted, str(err), 2)
     client_id = getattr(args, "client_id", None)
-    if client_id is not None and before:
-        warning = unknown_client_warning(validate_client_id(client_id), before[-1])
+    if client_id is not None and recorded.seen:
+        warning = unknown_client_warning(validate_client_id(client_id), recorded.seen[-1])
         if warning is not None:
             print(f"leadctx: {warning}", file=sys.stderr)
+    if change.kills:
+        _report_kill_form(document, args.note)
     if args.json:
         print(document.model_dump_json(by_alias=True))
     else:
         print(f"{path}: {change.name}, now revision {document.revision}")
     return 0
+
+
+def _edit_failed(change: editing.OverrideChange | None, message: str, code: int) -> int:
+    """Print why an edit failed, in one line; a kill also gets the route that needs no file.
+
+    ``change`` is ``None`` when the options were refused before the document was touched:
+    the message then only names the option.
+    """
+    if change is not None and change.kills:
+        message += (
+            "; the kill was NOT written. To turn the shared bundle off without the document, "
+            "set LEADCTX_SHARED_BUNDLE_KILL=true in the services' environment"
+        )
+    elif change is not None and not message.endswith("it was not written"):
+        message += "; the edit was not written"
+    print(f"leadctx: {message}", file=sys.stderr)
+    return code
+
+
+def _report_kill_form(document: OverridesDocument, note: str | None) -> None:
+    """Say on stderr when a kill was written in a reduced form to fit the size cap."""
+    flag = document.flag(SHARED_BUNDLE_FLAG)
+    written_note = None if flag is None else flag.note
+    if written_note == editing.MINIMAL_KILL_NOTE and note != editing.MINIMAL_KILL_NOTE:
+        print(
+            "leadctx: the kill was written in minimal form to fit the document size cap: "
+            "the note and the entries that turned the flag on were dropped",
+            file=sys.stderr,
+        )
+    elif note is not None and written_note is None:
+        print(
+            "leadctx: the kill was written without its note to fit the document size cap",
+            file=sys.stderr,
+        )
 
 
 def _show_command(args: argparse.Namespace) -> int:

@@ -48,6 +48,7 @@ __all__ = [
     "MAX_REVISION",
     "OVERRIDES_SCHEMA",
     "DocumentError",
+    "DocumentTooLargeError",
     "FlagOverride",
     "OverridesDocument",
     "parse_document",
@@ -70,6 +71,19 @@ class DocumentError(ValueError):
     The message names where the document came from and the offending field. It never echoes
     client lists or notes.
     """
+
+
+class DocumentTooLargeError(DocumentError):
+    """A document above ``MAX_DOCUMENT_BYTES``: every provider refuses it whole.
+
+    Args:
+        message: The complete message, naming the document and its real size.
+        size: The document's real size in bytes (not the capped number of bytes read).
+    """
+
+    def __init__(self, message: str, *, size: int) -> None:
+        super().__init__(message)
+        self.size = size
 
 
 def _known_flag(key: str) -> str:
@@ -151,39 +165,57 @@ class OverridesDocument(BaseModel):
         return self.model_dump_json(by_alias=True, indent=2) + "\n"
 
 
-def parse_document(raw: bytes, *, origin: str) -> OverridesDocument:
+def parse_document(raw: bytes, *, origin: str, size: int | None = None) -> OverridesDocument:
     """Parse and validate an overrides document, strictly.
 
     Beyond the model's rules, the JSON itself must be unambiguous: a key repeated in one
     object is an error (``"kill": true, ..., "kill": false`` must not quietly mean "not
-    killed"), and so is nesting too deep to parse.
+    killed"), and so is nesting too deep to parse. The ``schema`` field is required on the
+    wire: ``{}`` or a document without it is not a v1 document (a placeholder must not
+    satisfy ``LEADCTX_FLAG_OVERRIDES_REQUIRED``); only code building a model may omit it.
 
     Args:
         raw: The document's bytes (UTF-8 JSON).
         origin: Where it came from (a path or URL), for error messages.
+        size: The document's real size when ``raw`` is a capped read of it (a reader stops
+            at ``MAX_DOCUMENT_BYTES + 1``); the size error then names the real size.
 
     Raises:
-        DocumentError: Too large, not UTF-8 JSON, ambiguous, or not a valid
-            ``leadctx.overrides/v1`` document. The message names ``origin``, each offending
-            field and the rule it breaks, never a value.
+        DocumentTooLargeError: Above ``MAX_DOCUMENT_BYTES``.
+        DocumentError: Not UTF-8 JSON, ambiguous, or not a valid ``leadctx.overrides/v1``
+            document. The message names ``origin``, each offending field and the rule it
+            breaks, never a value.
     """
     if len(raw) > MAX_DOCUMENT_BYTES:
-        raise DocumentError(
-            f"{origin}: overrides document is {len(raw)} bytes; at most {MAX_DOCUMENT_BYTES}"
+        real = max(len(raw), size or 0)
+        raise DocumentTooLargeError(
+            f"{origin}: overrides document is {real} bytes; at most {MAX_DOCUMENT_BYTES}",
+            size=real,
         )
-    _check_json(raw, origin)
+    loaded = _check_json(raw, origin)
+    missing_schema = isinstance(loaded, dict) and "schema" not in loaded
+    schema_problem = f"schema: field required (must be {OVERRIDES_SCHEMA!r})"
     try:
-        return OverridesDocument.model_validate_json(raw)
+        document = OverridesDocument.model_validate_json(raw)
     except ValidationError as err:
         problems = describe_validation_error(err, name=_document_path)
+        if missing_schema:
+            problems = [schema_problem, *problems]
         problems_text = "; ".join(problems)
         raise DocumentError(f"{origin}: invalid overrides document: {problems_text}") from None
+    if missing_schema:
+        raise DocumentError(f"{origin}: invalid overrides document: {schema_problem}")
+    return document
 
 
-def _check_json(raw: bytes, origin: str) -> None:
-    """Refuse duplicate keys and unparseable nesting; pydantic then reads the same bytes."""
+def _check_json(raw: bytes, origin: str) -> object:
+    """Refuse duplicate keys and unparseable nesting; pydantic then reads the same bytes.
+
+    Returns the parsed JSON, or ``None`` when it is not JSON (pydantic's error then names
+    the line and column).
+    """
     try:
-        json.loads(raw, object_pairs_hook=_no_duplicates)
+        return json.loads(raw, object_pairs_hook=_no_duplicates)
     except _DuplicateKeyError as err:
         raise DocumentError(
             f"{origin}: invalid overrides document: key {err.key} appears twice in one object"
@@ -191,7 +223,7 @@ def _check_json(raw: bytes, origin: str) -> None:
     except RecursionError:
         raise DocumentError(f"{origin}: invalid overrides document: nested too deeply") from None
     except (ValueError, TypeError):
-        return  # not JSON or not UTF-8: pydantic's error names the line and column
+        return None
 
 
 class _DuplicateKeyError(ValueError):

@@ -4,39 +4,74 @@ Each change is a pure function over ``FlagOverride``; ``apply_change`` turns it 
 revision of a document, and ``edit_document`` applies it to a file under a lock, atomically.
 The CLI (``leadctx flags kill|unkill|allow|deny|clear``) and the guardrails use these.
 
-A missing document is never silently started again from revision 1: every running provider
-(and every restarted one, through its cache) holds a higher revision and would refuse it as a
-replay, so a kill written that way would be lost. ``edit_document`` refuses a missing file
-unless told to create one, and a created document takes its revision from the clock
-(``clock_revision``), above any revision an earlier document could have reached.
+Exit 0 means "in force": ``edit_document`` writes only through ``storage.write_document``,
+which parses the new bytes with the providers' own parser and size cap first, so an edit that
+returns is a document every provider accepts. A kill must always be writable: when the
+document with the kill is above the size cap, the kill is written without its note, and
+failing that in minimal form (``MINIMAL_KILL_NOTE``: the kill, the ``false`` entries and a
+``false`` default are kept, the entries that turned the flag on are dropped).
+
+A new revision must be above every revision a provider holds, or the provider refuses it as
+a replay (a kill excepted: a kill is always applied). A missing document is never silently
+started again from revision 1: ``edit_document`` refuses a missing file unless told to create
+one, and a created document takes its revision from the clock (``clock_revision``). The clock
+is not enough after a document whose revision was above it (a host with a fast clock, a typed
+``--revision``), nor after an old copy was restored: every edit therefore also goes above the
+revision in the provider's last-good cache (``LEADCTX_FLAG_OVERRIDES_CACHE``) when one is
+configured, the cache a restarted provider starts from and that a running one keeps current.
+A document created after a loss starts from that cache's copy, so the other rollbacks in force
+are not dropped with the lost file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from leadctx_flags.client_ids import canonical_client_id, validate_client_id
-from leadctx_flags.document import MAX_REVISION, FlagOverride, OverridesDocument
+from leadctx_flags.document import (
+    MAX_REVISION,
+    DocumentError,
+    DocumentTooLargeError,
+    FlagOverride,
+    OverridesDocument,
+)
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from leadctx_flags.storage import exclusive_lock, read_document, write_document
 
 __all__ = [
+    "CACHE_VARIABLE",
+    "MINIMAL_KILL_NOTE",
+    "CacheUnreadableError",
     "DocumentMissingError",
     "OverrideChange",
     "RevisionError",
     "allow",
     "apply_change",
+    "cached_document",
+    "cached_revision",
     "clear",
     "clock_revision",
+    "configured_cache",
     "deny",
     "edit_document",
     "kill",
+    "minimal_kill",
     "unkill",
 ]
+
+CACHE_VARIABLE: Final = "LEADCTX_FLAG_OVERRIDES_CACHE"
+"""The provider's last-good cache; every edit goes above the revision it holds."""
+
+MINIMAL_KILL_NOTE: Final = (
+    "kill in minimal form: the note and the entries that turned the flag on were dropped "
+    "to fit the document size cap"
+)
+"""The note of a kill that did not fit the size cap otherwise (see ``minimal_kill``)."""
 
 
 class DocumentMissingError(FileNotFoundError):
@@ -59,11 +94,33 @@ class RevisionError(ValueError):
     """A requested revision that cannot be used (not above the current one, or out of range)."""
 
 
+class CacheUnreadableError(DocumentError):
+    """The configured cache exists but cannot be read, so the revision it holds is unknown.
+
+    An edit other than a kill is then refused: written at a revision below the one the cache
+    (and the running providers) hold, it would be refused by them as a replay.
+
+    Args:
+        cache: The cache file.
+        kind: What went wrong (an exception class name; never the file's content).
+    """
+
+    def __init__(self, cache: Path, kind: str) -> None:
+        super().__init__(
+            f"{cache}: the overrides cache ({CACHE_VARIABLE}) cannot be read ({kind}), so "
+            "the revision the services hold is unknown; the edit was not written. Fix the "
+            "cache, or pass --revision above the revision the services log"
+        )
+        self.cache = cache
+
+
 def clock_revision(now: datetime | None = None) -> int:
     """The revision for a newly created document: ``now`` in unix milliseconds.
 
     Documents edited one step at a time (+1 per edit) stay far below the clock in
-    milliseconds, so a document created after a loss outranks the lost one and every cache.
+    milliseconds, so a document created after a loss outranks a lost one that was created on
+    a host whose clock was not ahead of this one. ``edit_document`` also goes above the
+    configured cache's revision, which covers the rest on the hosts that share the cache.
 
     Args:
         now: The time (default: now).
@@ -85,6 +142,11 @@ class OverrideChange:
     name: str
     update: dict[str, Any] | None = None
     clients: dict[str, bool | None] | None = None
+
+    @property
+    def kills(self) -> bool:
+        """Whether this change sets the kill switch (a kill must always be writable)."""
+        return (self.update or {}).get("kill") is True
 
     def __call__(self, flag: FlagOverride) -> FlagOverride:
         """The flag's overrides after this change (validated)."""
@@ -143,7 +205,8 @@ def apply_change(
         change: The edit, e.g. ``deny("globex")``.
         updated_by: Who makes the change; recorded in the document and logged by providers.
         now: The time to record (default: now, UTC).
-        note: Replaces the flag's note when given.
+        note: The note of this revision. ``None`` clears the previous note: a note says why
+            one edit was made, and kept on the next edit it would tell the wrong story.
         flag_key: The flag to edit.
         revision: The new revision (default N + 1); it must be above N.
 
@@ -160,8 +223,7 @@ def apply_change(
             f"and at most {MAX_REVISION}"
         )
     flag = change(document.flag(flag_key) or FlagOverride())
-    if note is not None:
-        flag = flag.model_copy(update={"note": note})
+    flag = FlagOverride.model_validate({**flag.model_dump(), "note": note})
     return OverridesDocument.model_validate(
         {
             **document.model_dump(by_alias=True),
@@ -173,6 +235,76 @@ def apply_change(
     )
 
 
+def minimal_kill(
+    document: OverridesDocument, flag_key: str = SHARED_BUNDLE_FLAG
+) -> OverridesDocument:
+    """``document`` with ``flag_key`` reduced to what a kill must keep.
+
+    Kept: the kill, every per-client ``false`` (each one is a rollback that must still hold
+    after an unkill) and a ``false`` default. Dropped: the entries that turned the flag on and
+    a ``true`` default; while killed they change no answer, and after an unkill the clients
+    they named follow the environment's rules again. The note becomes ``MINIMAL_KILL_NOTE``.
+
+    Args:
+        document: The document with the kill applied.
+        flag_key: The killed flag.
+    """
+    flag = document.flag(flag_key) or FlagOverride()
+    kept = FlagOverride(
+        kill=True,
+        default=False if flag.default is False else None,
+        clients={client_id: False for client_id, on in flag.clients.items() if not on},
+        note=MINIMAL_KILL_NOTE,
+    )
+    return document.model_copy(update={"flags": {**document.flags, flag_key: kept}})
+
+
+def configured_cache() -> Path | None:
+    """The cache file ``LEADCTX_FLAG_OVERRIDES_CACHE`` names, or ``None`` when it is unset.
+
+    Read directly, not through ``RolloutSettings``: a kill must not fail on an unrelated
+    variable that does not parse.
+    """
+    value = os.environ.get(CACHE_VARIABLE, "").strip()
+    return Path(value) if value else None
+
+
+def cached_document(cache: Path | None) -> OverridesDocument | None:
+    """The document in the provider cache ``cache``: the last one a provider there applied.
+
+    Args:
+        cache: The cache file, or ``None`` (none configured).
+
+    Returns:
+        ``None`` when no cache is configured or the file does not exist (a host that never
+        applied a document holds no revision).
+
+    Raises:
+        CacheUnreadableError: The cache exists but cannot be read or is not a document.
+    """
+    if cache is None:
+        return None
+    try:
+        return read_document(cache)
+    except FileNotFoundError:
+        return None
+    except (OSError, DocumentError) as err:
+        raise CacheUnreadableError(cache, type(err).__name__) from None
+
+
+def cached_revision(cache: Path | None) -> int | None:
+    """The revision of the document in the provider cache ``cache``, if there is one.
+
+    Args:
+        cache: The cache file, or ``None`` (none configured).
+
+    Raises:
+        CacheUnreadableError: The cache exists but cannot be read or is not a document.
+    """
+    document = cached_document(cache)
+    return None if document is None else document.revision
+
+
 def edit_document(
     path: Path,
     change: Callable[[FlagOverride], FlagOverride],
@@ -182,44 +314,121 @@ def edit_document(
     create: bool = False,
     revision: int | None = None,
     now: datetime | None = None,
+    cache: Path | None = None,
 ) -> OverridesDocument:
     """Apply ``change`` to the document file at ``path``, atomically and under a lock.
 
     A symlink is followed: its target is rewritten and the link stays. The rewritten file
-    keeps its mode (and owner and group where allowed); see ``storage.atomic_write``.
+    keeps its mode (and owner and group where allowed); see ``storage.atomic_write``. What is
+    written is first parsed as every provider parses it (``storage.write_document``).
 
     Args:
         path: The document file, or a symlink to it.
         change: The edit, e.g. ``kill()``.
         updated_by: Who makes the change.
-        note: Replaces the flag's note when given.
+        note: The note of the new revision; ``None`` clears the previous one.
         create: Start a new document when none exists, at ``revision`` or else at
-            ``clock_revision(now)``. Without it, a missing file is an error.
+            ``clock_revision(now)`` (and above ``cache``'s revision). It starts from the
+            document in ``cache`` when there is one (the last good copy of the lost one),
+            else from an empty document. Without it, a missing file is an error.
         revision: The new revision; by default the current one + 1 (or the clock's, for a
             created document). It must be above the current revision.
         now: The time to record (default: now, UTC).
+        cache: A provider's last-good cache (``configured_cache()``); the new revision then
+            also goes above the revision it holds, and an explicit ``revision`` that is not
+            above it is refused, unless the change is a kill (a kill is always applied).
+
+    Returns:
+        The document written. For a kill that did not fit the size cap, it has no note, or
+        is in minimal form (``minimal_kill``).
 
     Raises:
         DocumentMissingError: No file at ``path`` and ``create`` is false.
-        RevisionError: ``revision`` is not above the current revision.
+        RevisionError: ``revision`` is not above the current revision (or the cache's).
+        CacheUnreadableError: ``cache`` exists but cannot be read (not raised for a kill).
+        DocumentTooLargeError: The new document is above the size cap (for a kill: even in
+            minimal form); nothing was written.
         DocumentError: The existing file is not a valid document; it is left untouched.
-        OSError: The file or its directory cannot be read or written.
+        OSError: The file or its directory cannot be read or written; the message names
+            ``path``.
     """
     moment = now or datetime.now(UTC)
+    kills = isinstance(change, OverrideChange) and change.kills
     with exclusive_lock(path):
         try:
-            current = read_document(path)
+            current: OverridesDocument | None = read_document(path)
         except FileNotFoundError:
             if not create:
                 raise DocumentMissingError(path) from None
-            current = OverridesDocument()
-            if revision is None:
-                revision = clock_revision(moment)
+            current = None
+        cached = _held_document(cache, tolerate=kills)
+        held = None if cached is None else cached.revision
+        new_revision = _new_revision(current, held, revision, moment, kills=kills, cache=cache)
+        if current is None:
+            # Re-created after a loss: start from the last good copy, the document in force
+            # (other clients' rollbacks included), not from nothing. Its revision was taken
+            # into account above; 0 lets a kill be written at any revision.
+            current = (cached or OverridesDocument()).model_copy(update={"revision": 0})
         updated = apply_change(
-            current, change, updated_by=updated_by, note=note, revision=revision, now=moment
+            current,
+            change,
+            updated_by=updated_by,
+            note=note,
+            revision=new_revision,
+            now=moment,
         )
-        write_document(path, updated)
-    return updated
+        forms = list(_kill_forms(updated)) if kills else [updated]
+        for index, form in enumerate(forms):
+            try:
+                write_document(path, form)
+            except DocumentTooLargeError:
+                if index == len(forms) - 1:
+                    raise
+                continue
+            return form
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def _held_document(cache: Path | None, *, tolerate: bool) -> OverridesDocument | None:
+    try:
+        return cached_document(cache)
+    except CacheUnreadableError:
+        if tolerate:  # a kill is applied at any revision: never let the cache stop it
+            return None
+        raise
+
+
+def _new_revision(
+    current: OverridesDocument | None,
+    held: int | None,
+    requested: int | None,
+    moment: datetime,
+    *,
+    kills: bool,
+    cache: Path | None,
+) -> int:
+    floor = -1 if held is None else held
+    if requested is not None:
+        if requested <= floor and not kills:
+            raise RevisionError(
+                f"revision {requested} is not above revision {held} that the overrides cache "
+                f"{cache} holds: a process holding it would refuse the edit as a replay"
+            )
+        return requested
+    base = clock_revision(moment) if current is None else current.revision + 1
+    return max(base, floor + 1)
+
+
+def _kill_forms(updated: OverridesDocument) -> Iterator[OverridesDocument]:
+    """The kill as asked, then without its note, then in minimal form: the first that fits."""
+    yield updated
+    flag = updated.flag(SHARED_BUNDLE_FLAG)
+    if flag is not None and flag.note is not None:
+        without_note = flag.model_copy(update={"note": None})
+        yield updated.model_copy(
+            update={"flags": {**updated.flags, SHARED_BUNDLE_FLAG: without_note}}
+        )
+    yield minimal_kill(updated)
 
 
 def _checked(client_id: str) -> str:

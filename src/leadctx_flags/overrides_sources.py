@@ -13,6 +13,7 @@ import hashlib
 import ipaddress
 import logging
 import math
+import os
 import threading
 from pathlib import Path
 from typing import Final, Protocol
@@ -112,12 +113,13 @@ class FileSource:
         try:
             with self._path.open("rb") as handle:
                 raw = handle.read(MAX_DOCUMENT_BYTES + 1)
+                size = os.fstat(handle.fileno()).st_size  # named when too large
         except OSError as err:
             raise SourceError(f"{self._path}: {err.strerror}", kind=type(err).__name__) from err
         digest = hashlib.sha256(raw).digest()
         if digest == self._digest:
             return None
-        document = _parse_or_raise(raw, self.description)
+        document = _parse_or_raise(raw, self.description, size)
         self._digest = digest
         return document
 
@@ -386,8 +388,8 @@ async def _read_capped(response: httpx.Response, description: str) -> bytes:
     return bytes(received)
 
 
-def _parse_or_raise(raw: bytes, origin: str) -> OverridesDocument:
+def _parse_or_raise(raw: bytes, origin: str, size: int | None = None) -> OverridesDocument:
     try:
-        return _parse(raw, origin=origin)
+        return _parse(raw, origin=origin, size=size)
     except DocumentError as err:
         raise SourceError(str(err), kind="DocumentError") from err

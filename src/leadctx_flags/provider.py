@@ -302,7 +302,7 @@ class LeadCtxProvider(AbstractProvider):
     def _write_cache(path: Path, document: OverridesDocument) -> None:
         try:
             write_document(path, document)
-        except OSError as err:
+        except (OSError, DocumentError) as err:  # a cache no reader would accept is not kept
             logger.warning("could not write overrides cache %s: %s", path, type(err).__name__)
 
     def get_metadata(self) -> Metadata:

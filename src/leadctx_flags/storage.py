@@ -10,7 +10,10 @@ Three things an operator relies on are kept by every write:
   file's permission bits, and its owner and group where this process may set them; a new
   file gets ``0644`` less the umask (never ``mkstemp``'s private ``0600``);
 - a path that is a symlink keeps being one: the link's target is rewritten;
-- one lock per real file: every path that names the same file takes the same lock.
+- one lock per real file: every path that names the same file takes the same lock;
+- what is written is what every provider reads: ``write_document`` parses its own bytes with
+  the providers' parser and size cap (``document.parse_document``) before the atomic replace,
+  so a write that succeeds is a document no reader refuses.
 """
 
 from __future__ import annotations
@@ -25,13 +28,21 @@ from typing import Final
 
 from filelock import FileLock
 
-from leadctx_flags.document import MAX_DOCUMENT_BYTES, OverridesDocument, parse_document
+from leadctx_flags.document import (
+    MAX_DOCUMENT_BYTES,
+    DocumentError,
+    DocumentTooLargeError,
+    OverridesDocument,
+    parse_document,
+)
 
 __all__ = [
     "NEW_FILE_MODE",
     "atomic_write",
+    "encode_document",
     "exclusive_lock",
     "lock_path",
+    "read_capped",
     "read_document",
     "write_document",
 ]
@@ -54,7 +65,19 @@ def atomic_write(path: Path, data: bytes) -> None:
 
     Raises:
         OSError: The directory is not writable or the disk is full; the file is untouched.
+            The error names ``path`` (never the temporary file, which no longer exists).
     """
+    try:
+        _replace(path, data)
+    except OSError as err:
+        if err.filename == str(path):
+            raise
+        # ENOSPC from write() or fsync() carries no file name, and one from the temporary
+        # file names a file that is gone: name the document the operator asked for.
+        raise OSError(err.errno, err.strerror or type(err).__name__, str(path)) from err
+
+
+def _replace(path: Path, data: bytes) -> None:
     target = path.resolve()
     try:
         existing: os.stat_result | None = target.stat()
@@ -89,14 +112,79 @@ def _keep_ownership(fd: int, existing: os.stat_result) -> None:
         os.fchmod(fd, existing.st_mode & 0o7777)
 
 
+def encode_document(document: OverridesDocument, *, origin: str) -> bytes:
+    """The bytes ``write_document`` writes, checked as every provider will read them.
+
+    Indented JSON with the wire names; when that is above ``MAX_DOCUMENT_BYTES``, the same
+    document without indentation (the same content in fewer bytes, e.g. a cache of a compact
+    1 MiB document fetched over https). The bytes are then parsed with ``parse_document``,
+    the providers' own parser and cap, and must give back ``document`` exactly.
+
+    Args:
+        document: The document to encode.
+        origin: The file it is for, named in errors.
+
+    Raises:
+        DocumentTooLargeError: Even the compact form is above the cap; the message names its
+            real size.
+        DocumentError: The bytes would be read back as another document, or refused.
+    """
+    data = document.to_json().encode()
+    if len(data) > MAX_DOCUMENT_BYTES:
+        data = document.model_dump_json(by_alias=True).encode()
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise DocumentTooLargeError(
+            f"{origin}: the new overrides document would be {len(data)} bytes, above the "
+            f"{MAX_DOCUMENT_BYTES} bytes every provider reads; it was not written",
+            size=len(data),
+        )
+    if parse_document(data, origin=origin) != document:
+        raise DocumentError(
+            f"{origin}: the new overrides document would not be read back as written; "
+            "it was not written"
+        )
+    return data
+
+
 def write_document(path: Path, document: OverridesDocument) -> None:
-    """Write ``document`` to ``path`` atomically, as indented JSON with the wire names.
+    """Write ``document`` to ``path`` atomically, only in a form every provider accepts.
+
+    This is the one writer of documents (the CLI's edits, the guardrails' ``--apply``, the
+    providers' cache): see ``encode_document`` for the checks made before the file is
+    touched.
 
     Args:
         path: Target file, or a symlink to it (see ``atomic_write``).
         document: The document to write.
+
+    Raises:
+        DocumentTooLargeError: The document is above the providers' size cap; nothing written.
+        DocumentError: It would not read back as written; nothing written.
+        OSError: The file cannot be written (see ``atomic_write``); the old one is untouched.
     """
-    atomic_write(path, document.to_json().encode())
+    atomic_write(path, encode_document(document, origin=str(path)))
+
+
+def read_capped(path: Path) -> bytes:
+    """Read at most ``MAX_DOCUMENT_BYTES`` of the file at ``path``, as every reader does.
+
+    Args:
+        path: The document file.
+
+    Raises:
+        FileNotFoundError: No file at ``path``.
+        DocumentTooLargeError: The file is above the cap; the message names its real size.
+        OSError: The file cannot be read.
+    """
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_DOCUMENT_BYTES + 1)
+        if len(raw) > MAX_DOCUMENT_BYTES:
+            size = max(len(raw), os.fstat(handle.fileno()).st_size)
+            raise DocumentTooLargeError(
+                f"{path}: overrides document is {size} bytes; at most {MAX_DOCUMENT_BYTES}",
+                size=size,
+            )
+    return raw
 
 
 def read_document(path: Path) -> OverridesDocument:
@@ -107,11 +195,10 @@ def read_document(path: Path) -> OverridesDocument:
 
     Raises:
         FileNotFoundError: No file at ``path``.
-        DocumentError: The file is too large or not a valid document (the message names it).
+        DocumentError: The file is too large (``DocumentTooLargeError``, naming its real
+            size) or not a valid document (the message names it).
     """
-    with path.open("rb") as handle:
-        raw = handle.read(MAX_DOCUMENT_BYTES + 1)
-    return parse_document(raw, origin=str(path))
+    return parse_document(read_capped(path), origin=str(path))
 
 
 def lock_path(path: Path) -> Path:
@@ -139,11 +226,22 @@ def exclusive_lock(path: Path) -> Iterator[None]:
     Raises:
         FileNotFoundError: The document's folder does not exist. filelock would create it;
             a rollback written into a folder made by a typo is a rollback no process reads.
+        OSError: The lock file cannot be created (a read-only or full file system); the
+            error names the document, and the lock file in its message.
     """
     lock = lock_path(path)
     if not lock.parent.is_dir():
         raise FileNotFoundError(
             errno.ENOENT, "the overrides document's folder does not exist", str(lock.parent)
         )
-    with FileLock(lock):
+    file_lock = FileLock(lock)
+    try:
+        file_lock.acquire()
+    except OSError as err:
+        # The operator named the document, not its lock: say which file cannot be edited.
+        reason = f"{err.strerror or type(err).__name__} (cannot create its lock file {lock.name})"
+        raise OSError(err.errno, reason, str(path)) from err
+    try:
         yield
+    finally:
+        file_lock.release()

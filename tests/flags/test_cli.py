@@ -16,6 +16,7 @@ from openfeature.contrib.provider.flagd.config import ResolverType
 
 from leadctx.cli import main
 from leadctx_flags import SHARED_BUNDLE_FLAG, OverridesDocument, client_context
+from leadctx_flags.storage import read_document
 
 EXPLAIN_KEYS = {
     "flag",
@@ -116,12 +117,14 @@ def test_editing_commands_bump_the_revision_and_explain_sees_them(
     assert (json.loads(out)["value"], json.loads(out)["reason"]) == (False, "DISABLED")
     assert run(capsys, "flags", "unkill", *overrides)[0] == 0
     assert run(capsys, "flags", "clear", "globex", *overrides, "--note", "back on")[0] == 0
+    assert read_document(path).flags["shared_bundle.enabled"].note == "back on"
     assert run(capsys, "flags", "allow", "initech", *overrides)[0] == 0
-    # Then the file holds four revisions more, with the edits applied in order
+    # Then the file holds four revisions more, with the edits applied in order, and the last
+    # edit, made without --note, has no note (a note tells why one edit was made)
     final = OverridesDocument.model_validate_json(path.read_text())
     flag = final.flags["shared_bundle.enabled"]
     assert final.revision == created + 4
-    assert (flag.kill, flag.clients, flag.note) == (False, {"initech": True}, "back on")
+    assert (flag.kill, flag.clients, flag.note) == (False, {"initech": True}, None)
     assert final.updated_by is not None
     assert final.updated_by.startswith("leadctx-cli:")
     code, out, _ = run(capsys, "flags", "show", *overrides, "--json")

@@ -124,7 +124,11 @@ def test_an_id_is_usable_in_the_document_and_the_cli_exactly_when_the_rule_accep
     else:
         accepted = True
     raw = json.dumps(
-        {"revision": 1, "flags": {"shared_bundle.enabled": {"clients": {client_id: False}}}}
+        {
+            "schema": "leadctx.overrides/v1",
+            "revision": 1,
+            "flags": {"shared_bundle.enabled": {"clients": {client_id: False}}},
+        }
     ).encode()
     try:
         parse_document(raw, origin="doc.json")

@@ -4,7 +4,10 @@ Only a rollback is ever applied (``expand`` is a recommendation for a person). A
 idempotent: when the document already says what the rollback would write, nothing is written
 and the revision stays. A missing document is created first at a revision derived from the
 clock, so that it is above any revision a provider may hold from an earlier document (a new
-document at revision 1 would be refused as a replay).
+document at revision 1 would be refused as a replay). The write is ``editing.edit_document``'s,
+as for ``leadctx flags kill|deny``: validated as every provider reads it, above the revision of
+the provider cache ``LEADCTX_FLAG_OVERRIDES_CACHE`` when one is configured, and a kill that does
+not fit the size cap is written without its note or in minimal form.
 """
 
 from __future__ import annotations
@@ -87,8 +90,12 @@ def apply_rollback(
         note: Why, stored in the document (reasons and metric names, never content).
 
     Raises:
+        DocumentTooLargeError: The rollback does not fit the providers' size cap (a deny on
+            a document near 1 MiB; a kill only if even its minimal form does not fit);
+            nothing was written.
         DocumentError: The existing document is invalid; it is left untouched.
-        OSError: The document cannot be read or written.
+        CacheUnreadableError: A deny, and the configured cache cannot be read.
+        OSError: The document cannot be read or written (the message names it).
     """
     change = rollback_change(affected, canary_clients)
     if change is None:
@@ -103,7 +110,14 @@ def apply_rollback(
             return ApplyResult(action, clients, changed=False, revision=current.revision)
     # A missing document is created at the clock's revision (editing.clock_revision), the same
     # rule as `leadctx flags ... --create`: above any revision a running process may hold.
-    updated = editing.edit_document(path, change, updated_by=UPDATED_BY, note=note, create=True)
+    updated = editing.edit_document(
+        path,
+        change,
+        updated_by=UPDATED_BY,
+        note=note,
+        create=True,
+        cache=editing.configured_cache(),
+    )
     logger.warning(
         "guardrails rollback applied: %s (%s client(s) named), revision %s",
         action,

@@ -1,0 +1,504 @@
+"""Exit 0 means "in force": an edit that succeeds is applied by every provider.
+
+Operator paths that used to lose a rollback: a kill with a long note on a large document, a
+full or read-only disk, an edit without ``--note`` that kept the previous note, and a
+document re-created (``--create``) or restored below the revision the services hold (a host
+whose clock ran fast, a typed ``--revision``, an old copy put back).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from openfeature.evaluation_context import EvaluationContext
+
+from leadctx.cli import main
+from leadctx_flags import SHARED_BUNDLE_FLAG, LeadCtxProvider, RolloutSettings, client_context
+from leadctx_flags.document import MAX_DOCUMENT_BYTES, DocumentTooLargeError, OverridesDocument
+from leadctx_flags.editing import (
+    MINIMAL_KILL_NOTE,
+    clock_revision,
+    edit_document,
+    kill,
+    unkill,
+)
+from leadctx_flags.guardrails.apply import apply_rollback
+from leadctx_flags.overrides_sources import FileSource
+from leadctx_flags.storage import read_document, write_document
+from tests.flags.large_documents import compact, near_cap
+from tests.flags.overrides_helpers import document, wait_for
+
+LEADCTX = shutil.which("leadctx", path=str(Path(sys.executable).parent))
+SH = shutil.which("sh", path="/usr/bin:/bin")
+ENV_ROUTE = "set LEADCTX_SHARED_BUNDLE_KILL=true in the services' environment"
+HOUR_MS = 3_600_000
+INTERVAL = 0.1
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def value(provider: LeadCtxProvider, client_id: str) -> bool:
+    context = client_context(client_id)
+    return provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, True, context).value
+
+
+def clean_env(**variables: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("LEADCTX_")}
+    env.update(variables)
+    return env
+
+
+@pytest.fixture(autouse=True)
+def _no_cache_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LEADCTX_FLAG_OVERRIDES_CACHE", raising=False)
+
+
+@pytest.fixture
+def providers() -> Iterator[list[LeadCtxProvider]]:
+    """Providers a test starts; each is shut down at the end, even on failure."""
+    started: list[LeadCtxProvider] = []
+    try:
+        yield started
+    finally:
+        for provider in started:
+            provider.shutdown()
+
+
+def start(
+    providers: list[LeadCtxProvider],
+    path: Path,
+    cache: Path | None = None,
+    allowlist: tuple[str, ...] = (),
+) -> LeadCtxProvider:
+    settings = RolloutSettings(
+        flag_overrides_poll_seconds=INTERVAL,
+        flag_overrides_cache=cache,
+        shared_bundle_clients=allowlist,
+    )
+    provider = LeadCtxProvider(settings, source=FileSource(path))
+    providers.append(provider)
+    provider.initialize(EvaluationContext())
+    return provider
+
+
+def first_client(doc: OverridesDocument) -> str:
+    return next(iter(doc.flags[SHARED_BUNDLE_FLAG].clients))
+
+
+# --- item: a kill is always writable, and what is written is in force -----------------------
+
+
+def test_a_kill_with_a_long_note_on_a_document_near_the_cap_is_in_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], providers: list[LeadCtxProvider]
+) -> None:
+    # Given a document 500 bytes under the cap that turns thousands of clients on, in force
+    path = tmp_path / "o.json"
+    large = near_cap(3, 500)
+    write_document(path, large)
+    running = start(providers, path)
+    client = first_client(large)
+    assert value(running, client) is True
+    # When an operator kills with a 980-character note (which does not fit)
+    code, _, err = run(capsys, "flags", "kill", "--overrides", str(path), "--note", "n" * 980)
+    # Then the kill is written, without its note, and says so
+    assert code == 0
+    assert err == "leadctx: the kill was written without its note to fit the document size cap\n"
+    written = FileSource(path).fetch()
+    assert written is not None
+    flag = written.flags[SHARED_BUNDLE_FLAG]
+    assert (flag.kill, flag.note, flag.clients) == (
+        True,
+        None,
+        large.flags[SHARED_BUNDLE_FLAG].clients,
+    )
+    # And the running provider applies it: off for every client
+    wait_for(lambda: value(running, client) is False, timeout=INTERVAL + 5)
+    assert running.state.revision == 4
+    # And the next edit reads its own file
+    assert run(capsys, "flags", "unkill", "--overrides", str(path))[0] == 0
+    assert read_document(path).revision == 5
+
+
+def test_a_kill_that_fits_only_in_minimal_form_keeps_every_rollback(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    providers: list[LeadCtxProvider],
+) -> None:
+    # Given a document at the cap: thousands of clients on, three rolled back (off)
+    path = tmp_path / "o.json"
+    base = near_cap(3, 10)
+    clients = dict(base.flags[SHARED_BUNDLE_FLAG].clients)
+    denied = list(clients)[:3]
+    clients.update(dict.fromkeys(denied, False))
+    flag = base.flags[SHARED_BUNDLE_FLAG].model_copy(update={"clients": clients})
+    at_cap = base.model_copy(update={"flags": {SHARED_BUNDLE_FLAG: flag}})
+    write_document(path, at_cap)
+    running = start(providers, path, allowlist=tuple(denied))
+    on_client = next(c for c, on in clients.items() if on)
+    assert (value(running, on_client), value(running, denied[0])) == (True, False)
+    # When an operator kills, naming themselves at length (the kill no longer fits whole)
+    by = "ops-" + "o" * 190
+    code, _, err = run(capsys, "flags", "kill", "--overrides", str(path), "--by", by)
+    # Then the kill is written in minimal form: the kill, the rollbacks, a note saying so
+    assert code == 0
+    assert "the kill was written in minimal form" in err
+    written = FileSource(path).fetch()
+    assert written is not None
+    flag = written.flags[SHARED_BUNDLE_FLAG]
+    assert (flag.kill, flag.clients, flag.note) == (
+        True,
+        dict.fromkeys(denied, False),
+        MINIMAL_KILL_NOTE,
+    )
+    assert written.updated_by == by
+    # And it is in force, and after an unkill the rolled-back clients are still off even
+    # though the environment allowlists them
+    wait_for(lambda: value(running, on_client) is False, timeout=INTERVAL + 5)
+    assert run(capsys, "flags", "unkill", "--overrides", str(path))[0] == 0
+    wait_for(lambda: running.state.revision == 5, timeout=INTERVAL + 5)
+    assert value(running, denied[0]) is False
+
+
+def test_an_edit_that_would_not_fit_is_refused_with_exit_1_and_nothing_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a document at the cap
+    path = tmp_path / "o.json"
+    write_document(path, near_cap(3, 0))
+    before = path.read_bytes()
+    # When an operator allows one more client, Then the edit is refused, naming the real size
+    code, out, err = run(capsys, "flags", "allow", "initech", "--overrides", str(path))
+    assert (code, out) == (1, "")
+    size = int(err.split("would be ", 1)[1].split(" bytes", 1)[0])
+    assert size > MAX_DOCUMENT_BYTES
+    assert err.startswith(f"leadctx: {path}: the new overrides document would be {size} bytes")
+    assert err.endswith("every provider reads; it was not written\n")
+    assert err.count("\n") == 1
+    # And the document is as it was
+    assert path.read_bytes() == before
+
+
+def test_a_kill_on_a_full_disk_names_the_file_exits_1_and_points_at_the_env_route(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a document, and a disk that is full when the kill is flushed
+    path = tmp_path / "o.json"
+    write_document(path, document(3, clients={"acme": True}))
+    before = path.read_bytes()
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    # When an operator kills
+    code, out, err = run(capsys, "flags", "kill", "--overrides", str(path))
+    # Then one line names the file and the error, says the kill was not written, and how else
+    assert (code, out) == (1, "")
+    assert err.startswith(f"leadctx: {path}: No space left on device; the kill was NOT written")
+    assert ENV_ROUTE in err
+    assert err.count("\n") == 1
+    assert path.read_bytes() == before
+
+
+@pytest.mark.skipif(LEADCTX is None or SH is None, reason="needs the CLI and sh")
+def test_a_kill_the_file_system_refuses_fails_loudly_in_a_real_process(tmp_path: Path) -> None:
+    # Given a document larger than the file size the process may write (ulimit -f: 8 KiB)
+    assert LEADCTX is not None
+    assert SH is not None
+    path = tmp_path / "o.json"
+    write_document(path, document(3, clients={f"client-{n:04d}": True for n in range(400)}))
+    assert path.stat().st_size > 8 * 1024
+    before = path.read_bytes()
+    # When the real CLI kills under that limit (SIGXFSZ ignored: the write fails with EFBIG)
+    script = 'ulimit -f 16; trap "" XFSZ; exec "$@"'
+    result = subprocess.run(  # noqa: S603 - a fixed command line of our own script
+        [SH, "-c", script, "sh", LEADCTX, "flags", "kill", "--overrides", str(path)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        check=False,
+        timeout=60,
+    )
+    # Then it exits 1 naming the file, says the kill was not written and names the env route
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    assert result.stderr.startswith(f"leadctx: {path}: File too large; the kill was NOT written")
+    assert ENV_ROUTE in result.stderr
+    assert path.read_bytes() == before
+
+
+MOUNT = shutil.which("mount", path="/usr/bin:/bin")
+UMOUNT = shutil.which("umount", path="/usr/bin:/bin")
+
+
+@pytest.fixture
+def small_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs of its own (root with CAP_SYS_ADMIN only), unmounted at the end."""
+    folder = tmp_path / "fs"
+    folder.mkdir()
+    if MOUNT is None or UMOUNT is None or os.geteuid() != 0:
+        pytest.skip("mounting a file system of its own needs root and mount(8)")
+    mounted = subprocess.run(  # noqa: S603 - a fixed command line
+        [MOUNT, "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+        capture_output=True,
+        check=False,
+        timeout=30,
+    )
+    if mounted.returncode != 0:
+        pytest.skip("this host does not let the tests mount a tmpfs")
+    try:
+        yield folder
+    finally:
+        subprocess.run([UMOUNT, str(folder)], check=True, timeout=30)  # noqa: S603
+
+
+def remount(folder: Path, mode: str) -> None:
+    assert MOUNT is not None
+    subprocess.run(  # noqa: S603 - a fixed command line
+        [MOUNT, "-o", f"remount,{mode}", str(folder)], check=True, timeout=30
+    )
+
+
+@pytest.mark.skipif(LEADCTX is None, reason="needs the console script")
+def test_a_kill_on_a_really_full_or_read_only_disk_exits_1_naming_the_document(
+    small_filesystem: Path,
+) -> None:
+    # Given a document on a small file system of its own
+    assert LEADCTX is not None
+    path = small_filesystem / "o.json"
+    write_document(path, document(3, clients={"acme": True}))
+    before = path.read_bytes()
+
+    def kill_with_the_cli() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603 - a fixed command line of our own script
+            [LEADCTX, "flags", "kill", "--overrides", str(path)],
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            check=False,
+            timeout=60,
+        )
+
+    # When the disk is full, Then the kill exits 1 naming the document and the env route
+    filler = small_filesystem / "filler"
+    with contextlib.suppress(OSError), filler.open("wb") as handle:  # close() fails too
+        while True:
+            handle.write(b"\0" * 4096)
+            handle.flush()
+    full = kill_with_the_cli()
+    assert (full.returncode, full.stdout) == (1, ""), full.stderr
+    assert full.stderr.startswith(
+        f"leadctx: {path}: No space left on device; the kill was NOT written"
+    )
+    assert ENV_ROUTE in full.stderr
+    assert path.read_bytes() == before
+    # When the file system is read-only, Then the same, naming the document
+    filler.unlink()
+    remount(small_filesystem, "ro")
+    read_only = kill_with_the_cli()
+    assert (read_only.returncode, read_only.stdout) == (1, ""), read_only.stderr
+    assert read_only.stderr.startswith(f"leadctx: {path}: Read-only file system")
+    assert "the kill was NOT written" in read_only.stderr
+    assert ENV_ROUTE in read_only.stderr
+    assert read_only.stderr.count("\n") == 1
+    remount(small_filesystem, "rw")
+    assert path.read_bytes() == before
+
+
+def test_an_edit_without_a_note_clears_the_previous_note(tmp_path: Path) -> None:
+    path = tmp_path / "o.json"
+    write_document(path, document(3))
+    edit_document(path, kill(), updated_by="ops", note="incident 41: wrong bookings")
+    edit_document(path, unkill(), updated_by="ops")
+    assert read_document(path).flags[SHARED_BUNDLE_FLAG].note is None
+
+
+def test_guardrails_apply_writes_a_kill_that_fits_and_refuses_a_deny_that_does_not(
+    tmp_path: Path,
+) -> None:
+    # Given a document at the cap
+    path = tmp_path / "o.json"
+    large = near_cap(3, 0)
+    clients = list(large.flags[SHARED_BUNDLE_FLAG].clients)
+    write_document(path, large)
+    before = path.read_bytes()
+    # When the guardrails roll back two of the clients, Then nothing is written (too large)
+    with pytest.raises(DocumentTooLargeError, match="not written"):
+        apply_rollback(path, ["zzz-1", "zzz-2"], clients, note="guardrails rollback: bookings")
+    assert path.read_bytes() == before
+    # When they roll back every canary client, Then the kill is written where every reader
+    # accepts it
+    result = apply_rollback(path, clients, clients, note="guardrails rollback: bookings")
+    assert (result.action, result.changed, result.revision) == ("kill", True, 4)
+    written = FileSource(path).fetch()
+    assert written is not None
+    assert written.flags[SHARED_BUNDLE_FLAG].kill is True
+    assert len(compact(written)) <= MAX_DOCUMENT_BYTES
+
+
+# --- item: a created (or restored) document wins, clock skew included ------------------------
+
+
+def lost_document_ahead_of_the_clock(
+    tmp_path: Path, providers: list[LeadCtxProvider]
+) -> tuple[Path, LeadCtxProvider, Path, Path, int]:
+    """A document one hour ahead of the clock, applied by a running provider, then lost.
+
+    Returns the document's path, the running provider, its cache, the cache of a stopped
+    provider that also applied it, and the lost revision.
+    """
+    path = tmp_path / "o.json"
+    ahead = clock_revision() + HOUR_MS  # a host whose clock ran an hour fast, or a typed N
+    write_document(path, document(ahead, clients={"acme": True}))
+    cache = tmp_path / "running-cache.json"
+    stopped_cache = tmp_path / "stopped-cache.json"
+    running = start(providers, path, cache)
+    stopped = start(providers, path, stopped_cache)
+    stopped.shutdown()
+    assert value(running, "acme") is True
+    assert read_document(cache).revision == read_document(stopped_cache).revision == ahead
+    path.unlink()
+    return path, running, cache, stopped_cache, ahead
+
+
+@pytest.mark.parametrize("cli", ["in-process", "console-script"])
+def test_a_created_document_wins_over_a_lost_one_ahead_of_the_clock(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    providers: list[LeadCtxProvider],
+    cli: str,
+) -> None:
+    # Given a lost document an hour ahead of the clock that turned acme on
+    path, running, cache, stopped_cache, lost = lost_document_ahead_of_the_clock(
+        tmp_path, providers
+    )
+    argv = ["flags", "deny", "acme", "--overrides", str(path), "--create"]
+    # When an operator, with the services' environment, denies acme with --create
+    if cli == "in-process":
+        monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_CACHE", str(cache))
+        code, out, err = run(capsys, *argv)
+    else:
+        if LEADCTX is None:
+            pytest.skip("needs the console script")
+        result = subprocess.run(  # noqa: S603 - a fixed command line of our own script
+            [LEADCTX, *argv],
+            capture_output=True,
+            text=True,
+            env=clean_env(LEADCTX_FLAG_OVERRIDES_CACHE=str(cache)),
+            check=False,
+            timeout=60,
+        )
+        code, out, err = result.returncode, result.stdout, result.stderr
+    # Then the new document is above the lost one...
+    assert (code, err) == (0, ""), err
+    assert out == f"{path}: deny acme, now revision {lost + 1}\n"
+    # ...the running provider applies it...
+    wait_for(lambda: value(running, "acme") is False, timeout=INTERVAL + 5)
+    assert running.state.revision == lost + 1
+    # ...and so does a provider restarted from a cache that holds the lost revision
+    restarted = start(providers, path, stopped_cache)
+    assert restarted.state.revision == lost + 1
+    assert value(restarted, "acme") is False
+
+
+def test_a_created_document_keeps_the_other_rollbacks_in_force(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    providers: list[LeadCtxProvider],
+) -> None:
+    # Given allowlisted acme and globex, a document that rolled globex back, in force, lost
+    path = tmp_path / "o.json"
+    cache = tmp_path / "cache.json"
+    write_document(path, document(7, clients={"globex": False}, note="bookings regressed"))
+    allowlist = ("acme", "globex")
+    running = start(providers, path, cache, allowlist=allowlist)
+    assert (value(running, "acme"), value(running, "globex")) == (True, False)
+    path.unlink()
+    # When an operator rolls acme back too, re-creating the document (from the services'
+    # environment: acme is allowlisted there, so the edit names a known id)
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_CACHE", str(cache))
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_CLIENTS", ",".join(allowlist))
+    code, _, err = run(capsys, "flags", "deny", "acme", "--overrides", str(path), "--create")
+    assert (code, err) == (0, "")
+    # Then the new document holds both rollbacks (and this edit's note only: none)
+    flag = read_document(path).flags[SHARED_BUNDLE_FLAG]
+    assert (flag.clients, flag.note) == ({"globex": False, "acme": False}, None)
+    # And both clients are off, in the running provider and in a restarted one
+    wait_for(lambda: value(running, "acme") is False, timeout=INTERVAL + 5)
+    assert value(running, "globex") is False
+    restarted = start(providers, path, tmp_path / "fresh-cache.json", allowlist=allowlist)
+    assert (value(restarted, "acme"), value(restarted, "globex")) == (False, False)
+
+
+def test_an_edit_of_a_restored_old_copy_goes_above_the_cache(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    providers: list[LeadCtxProvider],
+) -> None:
+    # Given a provider that applied revision 12 (acme on), and an old copy (revision 5) put back
+    path = tmp_path / "o.json"
+    cache = tmp_path / "cache.json"
+    write_document(path, document(12, clients={"acme": True}))
+    running = start(providers, path, cache)
+    assert value(running, "acme") is True
+    write_document(path, document(5, clients={"acme": True}))
+    # When an operator denies acme with the services' environment
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_CACHE", str(cache))
+    code, out, _ = run(capsys, "flags", "deny", "acme", "--overrides", str(path))
+    # Then the edit is written above the cache's revision and the running provider applies it
+    assert (code, out) == (0, f"{path}: deny acme, now revision 13\n")
+    wait_for(lambda: value(running, "acme") is False, timeout=INTERVAL + 5)
+
+
+def test_a_revision_not_above_the_cache_is_refused_unless_it_is_a_kill(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a cache at revision 100 and the document lost
+    path = tmp_path / "o.json"
+    cache = tmp_path / "cache.json"
+    write_document(cache, document(100, clients={"acme": True}))
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_CACHE", str(cache))
+    # When an operator creates a deny at a typed revision below it, Then it is refused
+    argv = ("--overrides", str(path), "--create", "--revision", "50")
+    code, _, err = run(capsys, "flags", "deny", "acme", *argv)
+    assert code == 2
+    assert f"revision 50 is not above revision 100 that the overrides cache {cache} holds" in err
+    assert "the edit was not written" in err
+    assert not path.exists()
+    # But a kill is written at any revision (every provider applies a kill)
+    code, _, err = run(capsys, "flags", "kill", *argv)
+    assert (code, err) == (0, "")
+    assert read_document(path).revision == 50
+
+
+def test_an_unreadable_cache_refuses_a_deny_but_never_a_kill(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a cache that is not a document
+    path = tmp_path / "o.json"
+    write_document(path, document(3))
+    cache = tmp_path / "cache.json"
+    cache.write_bytes(b"{not json")
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_CACHE", str(cache))
+    # When an operator denies acme, Then the deny is refused, naming the cache
+    code, _, err = run(capsys, "flags", "deny", "acme", "--overrides", str(path))
+    assert code == 2
+    assert f"{cache}: the overrides cache (LEADCTX_FLAG_OVERRIDES_CACHE) cannot be read" in err
+    assert read_document(path).revision == 3
+    # And a kill is written all the same
+    assert run(capsys, "flags", "kill", "--overrides", str(path))[0] == 0
+    assert read_document(path).flags[SHARED_BUNDLE_FLAG].kill is True
