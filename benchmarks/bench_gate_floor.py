@@ -81,7 +81,8 @@ def telemetry_pieces(number: int) -> dict[str, float]:
     noop = GateTelemetry(
         tracer_provider=trace.NoOpTracerProvider(), meter_provider=metrics.NoOpMeterProvider()
     )
-    stats = build_bundle({**SAMPLE_REQUEST, "pipeline": "draft"}).stats
+    bundle = build_bundle({**SAMPLE_REQUEST, "pipeline": "draft"})
+    stats = bundle.stats
     flag = FlagOutcome(
         key=SHARED_BUNDLE_FLAG,
         value=True,
@@ -104,13 +105,13 @@ def telemetry_pieces(number: int) -> dict[str, float]:
                 tel.set_attributes(span, values)
 
     def build_metrics(tel: GateTelemetry) -> None:
-        with tel.span("leadctx.context.resolve"):
-            tel.record_build("draft", 0.001, stats, None)
+        with tel.span("leadctx.context.resolve") as span:
+            tel.record_build(span, bundle, 0.001, "draft")
 
     def everything(tel: GateTelemetry) -> None:
         with tel.span("leadctx.context.resolve") as span:
-            with tel.span("leadctx.bundle.build"):
-                tel.record_build("draft", 0.001, stats, None)
+            with tel.build_span("draft") as build:
+                tel.record_build(build, bundle, 0.001, "draft")
             if tel.is_recording(span):
                 values: dict[str, Any] = dict(resolve_attributes("shared", "draft", flag, "acme"))
                 values.update(stats_attributes(stats))

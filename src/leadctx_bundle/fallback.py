@@ -33,7 +33,7 @@ from leadctx_bundle.errors import BundleInputError, EncodingDataError
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.vocabulary import FallbackReason
 
-__all__ = ["SharedPathFailure", "Stage", "classify"]
+__all__ = ["SharedPathFailure", "Stage", "classify", "error_type_of"]
 
 _TOKENIZER_MODULES: Final = ("tiktoken", "leadctx_bundle.tokens", "leadctx_bundle.encodings")
 _BUDGET_MODULES: Final = ("leadctx_bundle.profiles", "leadctx_bundle.packing")
@@ -72,6 +72,20 @@ class SharedPathFailure(Exception):  # noqa: N818 - it is the outcome the gate f
         self.reason = reason
         self.error_type = error_type
         super().__init__(f"shared path failed: {reason} ({error_type})")
+
+
+def error_type_of(exc: BaseException) -> str:
+    """``error.type`` of an exception: its class, module-qualified unless a builtin.
+
+    Only the class: an exception's message may quote a lead's data and never leaves here.
+
+    Args:
+        exc: The exception.
+    """
+    cls = type(exc)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _innermost_module(exc: BaseException) -> str:
