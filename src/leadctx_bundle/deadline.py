@@ -286,6 +286,15 @@ class SharedPathPool:
         """
         return self._submit(fn, contextvars.copy_context(), permit=False)
 
+    def hand_over(self, fn: Callable[[], T]) -> Future[T]:
+        """Run ``fn`` on a worker under a permit the caller holds and hands over: the worker
+        gives it back when ``fn`` returns, so work abandoned at its deadline keeps its permit.
+
+        Args:
+            fn: The work.
+        """
+        return self._submit(fn, contextvars.copy_context(), permit=True)
+
     def _submit(
         self, fn: Callable[[], T], context: contextvars.Context, *, permit: bool = True
     ) -> Future[T]:

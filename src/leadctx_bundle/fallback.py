@@ -19,6 +19,13 @@ anything else                                             ``internal_error``
 
 A source's own ``TimeoutError`` (a database read timing out) is a ``source_error``: only the
 gate's deadline is a ``timeout``.
+
+Every exception class counts, ``BaseException`` subclasses included (``GeneratorExit``, an
+``asyncio.CancelledError`` a source raises itself), with one rule for the two that stop a
+process: ``KeyboardInterrupt`` and ``SystemExit`` (``PROCESS_EXITS``) are never turned into a
+fallback, wherever on the shared path they are raised; they propagate, as asyncio lets them
+out of any task. A caller's own task being cancelled is not a failure of the shared path
+either: its ``CancelledError`` propagates.
 """
 
 from __future__ import annotations
@@ -33,7 +40,10 @@ from leadctx_bundle.errors import BundleInputError, EncodingDataError
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.vocabulary import FallbackReason
 
-__all__ = ["SharedPathFailure", "Stage", "classify", "error_type_of"]
+__all__ = ["PROCESS_EXITS", "SharedPathFailure", "Stage", "classify", "error_type_of"]
+
+PROCESS_EXITS: Final = (KeyboardInterrupt, SystemExit)
+"""The exceptions the gate lets through from the shared path: the process is stopping."""
 
 _TOKENIZER_MODULES: Final = ("tiktoken", "leadctx_bundle.tokens", "leadctx_bundle.encodings")
 _BUDGET_MODULES: Final = ("leadctx_bundle.profiles", "leadctx_bundle.packing")

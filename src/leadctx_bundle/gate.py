@@ -20,7 +20,7 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, runtime_checkable
 
@@ -31,11 +31,18 @@ from openfeature.evaluation_context import EvaluationContext
 from leadctx_bundle.builder import build_bundle
 from leadctx_bundle.deadline import (
     DeadlineExceeded,
+    SharedPathPool,
     WorkerPoolSaturated,
     deadline_for,
     shared_path_pool,
 )
-from leadctx_bundle.fallback import SharedPathFailure, Stage, classify, error_type_of
+from leadctx_bundle.fallback import (
+    PROCESS_EXITS,
+    SharedPathFailure,
+    Stage,
+    classify,
+    error_type_of,
+)
 from leadctx_bundle.models import (
     BundleInput,
     BundleRequest,
@@ -46,7 +53,7 @@ from leadctx_bundle.models import (
 )
 from leadctx_bundle.profiles import BundleProfile
 from leadctx_bundle.resolution import NOT_EVALUATED, ContextResolution, FlagOutcome
-from leadctx_bundle.sources import ContextSource, Row
+from leadctx_bundle.sources import ContextSource, Row, rows_of
 from leadctx_bundle.telemetry import GateTelemetry
 from leadctx_bundle.validation import parse_bundle_input
 from leadctx_flags.context import CONTEXT_KIND
@@ -125,13 +132,17 @@ def _evaluate_flag(client: OpenFeatureClient | None, request: BundleRequest) -> 
                 attributes={"kind": CONTEXT_KIND, "pipeline": request.pipeline.value},
             ),
         )
-    except Exception as exc:  # noqa: BLE001 - the OpenFeature client should not raise; if it does, flag off
+    except BaseException as exc:
+        if isinstance(exc, PROCESS_EXITS):
+            raise
         logger.debug("OpenFeature client raised %s; flag off", error_type_of(exc))
         return FlagOutcome(key=SHARED_BUNDLE_FLAG, value=False, error_code="GENERAL")
     provider: str | None
     try:
         provider = resolved.provider.get_metadata().name
-    except Exception:  # noqa: BLE001 - a provider without metadata is still a provider
+    except BaseException as exc:
+        if isinstance(exc, PROCESS_EXITS):
+            raise
         provider = None
     metadata = details.flag_metadata or {}
     error_code = None if details.error_code is None else str(details.error_code)
@@ -164,7 +175,9 @@ def _plan(
             parsed = BundleRequest.model_validate(
                 {key: request.get(key) for key in ("client_id", "lead_id", "pipeline")}
             )
-    except Exception as exc:  # noqa: BLE001 - a request that cannot be read is invalid data
+    except BaseException as exc:
+        if isinstance(exc, PROCESS_EXITS):
+            raise
         failure = SharedPathFailure(FallbackReason.INVALID_DATA, error_type_of(exc))
         return _Plan(None, None, NOT_EVALUATED, failure=failure)
     flag = _evaluate_flag(client, parsed)
@@ -173,7 +186,9 @@ def _plan(
         return plan
     try:
         deadline = deadline_for(parsed.pipeline, deadline_s)
-    except Exception as exc:  # noqa: BLE001 - a bad deadline setting falls back, never raises
+    except BaseException as exc:
+        if isinstance(exc, PROCESS_EXITS):
+            raise
         return _Plan(
             parsed,
             data,
@@ -192,26 +207,31 @@ def _rows_from(data: BundleInput | Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _failure(exc: BaseException, stage: Stage) -> SharedPathFailure:
+    """The fallback for ``exc``; ``KeyboardInterrupt`` and ``SystemExit`` are raised again."""
+    if isinstance(exc, PROCESS_EXITS):
+        raise exc
     return SharedPathFailure(classify(exc, stage), error_type_of(exc))
 
 
-def _build(
-    request: BundleRequest, rows: Mapping[str, Any], data: BundleInput | Mapping[str, Any] | None
-) -> BuildOutcome:
-    """Validate and build; a failure is returned rather than raised (runs on a pool worker)."""
-    try:
-        payload = {**request.model_dump(), **_rows_from(data), **rows}
-        return build_bundle(parse_bundle_input(payload))
-    except Exception as exc:  # noqa: BLE001 - returned to the caller, which falls back
-        return _failure(exc, Stage.BUILD)
+def _source_calls(source: ContextSource, request: BundleRequest) -> dict[str, Callable[[], object]]:
+    """Each section's read, not yet made: the worker makes it."""
+    return {
+        "knowledge_assets": functools.partial(source.knowledge_assets, request.client_id),
+        "lead_memory": functools.partial(source.lead_memory, request.lead_id),
+        "thread": functools.partial(source.thread, request.lead_id),
+    }
 
 
 def _read_and_build(
     request: BundleRequest,
     data: BundleInput | Mapping[str, Any] | None,
-    source: ContextSource | None,
+    reads: Mapping[str, Callable[[], object]] | None,
 ) -> BuildOutcome:
-    """Read the sources and build: the shared path's work, run on a pool worker.
+    """Read each section and build: the shared path's work, run on a pool worker.
+
+    ``reads`` gives each section's rows when called: a source's method, or (from the event
+    loop) what an async method returned. Either way the rows are materialised here, off the
+    loop: a lazy cursor that blocks per row blocks only this worker, under the deadline.
 
     It records no telemetry: the caller opened the build span (current here, so a source's own
     instrumentation nests under it) and records the outcome on its own thread in one burst. A
@@ -219,20 +239,23 @@ def _read_and_build(
     the caller would cost more than the fallback's own work.
     """
     rows: dict[str, Any] = {}
-    if source is not None:
+    if reads is not None:
         try:
-            rows = {
-                "knowledge_assets": list(source.knowledge_assets(request.client_id)),
-                "lead_memory": list(source.lead_memory(request.lead_id)),
-                "thread": list(source.thread(request.lead_id)),
-            }
-        except Exception as exc:  # noqa: BLE001 - returned to the caller, which falls back
+            rows = {section: rows_of(section, read()) for section, read in reads.items()}
+        except BaseException as exc:  # noqa: BLE001 - returned to the caller, which falls back
             return _failure(exc, Stage.SOURCE)
-    return _build(request, rows, data)
+    try:
+        payload = {**request.model_dump(), **_rows_from(data), **rows}
+        return build_bundle(parse_bundle_input(payload))
+    except BaseException as exc:  # noqa: BLE001 - returned to the caller, which falls back
+        return _failure(exc, Stage.BUILD)
 
 
 def _fallback_from(exc: BaseException) -> SharedPathFailure:
-    """The failure behind an exception raised while waiting for the shared path."""
+    """The failure behind an exception raised while waiting for the shared path.
+
+    ``KeyboardInterrupt`` and ``SystemExit`` (a Ctrl-C while the caller waits) are raised again.
+    """
     if isinstance(exc, TimeoutError):
         # Ours (a saturated pool) or the future's wait running out: both are the deadline.
         name = error_type_of(exc) if isinstance(exc, DeadlineExceeded) else _DEADLINE_ERROR_TYPE
@@ -254,11 +277,12 @@ def _run_shared(
     request = plan.request
     started = time.perf_counter()
     with telemetry.build_span(request.pipeline.value) as span:
+        reads = None if source is None else _source_calls(source, request)
         try:
             outcome = shared_path_pool().run(
-                functools.partial(_read_and_build, request, plan.data, source), plan.deadline_s
+                functools.partial(_read_and_build, request, plan.data, reads), plan.deadline_s
             )
-        except Exception as exc:  # noqa: BLE001 - every shared-path failure falls back
+        except BaseException as exc:  # noqa: BLE001 - every shared-path failure falls back
             outcome = _fallback_from(exc)
         telemetry.record_build(span, outcome, time.perf_counter() - started, request.pipeline.value)
         return outcome
@@ -326,6 +350,24 @@ def _resolution(plan: _Plan, text: str, outcome: BuildOutcome | None) -> Context
     )
 
 
+def _legacy_text(produced: object) -> str:
+    """``legacy()``'s result as the context, the same rule in both gates: a ``str``, as is.
+
+    Anything else is the pipeline's own bug, raised to it at once as ``TypeError`` on every
+    path that calls ``legacy()`` (flag off included, so the first test of the pipeline shows
+    it), never turned into text: ``str(None)`` in a prompt is worse than an error.
+    """
+    if isinstance(produced, str):
+        return produced
+    if inspect.iscoroutine(produced):
+        produced.close()  # it will never run: say so once, without a "never awaited" warning
+        raise TypeError(
+            "legacy() returned a coroutine; resolve_context needs a str "
+            "(use resolve_context_async for an async legacy())"
+        )
+    raise TypeError(f"legacy() returned {type(produced).__name__}; expected str")
+
+
 def resolve_context(
     request: BundleRequest | Mapping[str, Any],
     *,
@@ -364,7 +406,7 @@ def resolve_context(
             text = outcome.text
         else:
             try:
-                text = legacy()
+                text = _legacy_text(legacy())
             except BaseException as exc:
                 tel.record_legacy_failure(span, exc)
                 raise
@@ -373,36 +415,54 @@ def resolve_context(
         return resolution
 
 
-async def _read_async(
+def _given(rows: object) -> object:
+    return rows
+
+
+async def _await_reads(
     source: AsyncContextSource | ContextSource, request: BundleRequest
-) -> dict[str, Any]:
-    calls: list[Awaitable[Iterable[Any]]] = [
-        source.knowledge_assets(request.client_id),  # type: ignore[list-item]
-        source.lead_memory(request.lead_id),  # type: ignore[list-item]
-        source.thread(request.lead_id),  # type: ignore[list-item]
+) -> dict[str, Callable[[], object]]:
+    """Each section's read for the worker: coroutine methods awaited here, on the loop (their
+    rows, even a lazy iterable, go to the worker as they are; an async iterable is drained
+    here, where it can cooperate); plain methods left for the worker to call."""
+    reads = _source_calls(source, request)  # type: ignore[arg-type]
+    awaited = [
+        section for section in reads if inspect.iscoroutinefunction(getattr(source, section, None))
     ]
-    results = await asyncio.gather(*calls)
-    return {name: list(rows) for name, rows in zip(_ROW_SECTIONS, results, strict=True)}
+    coroutines: list[Awaitable[object]] = [reads[section]() for section in awaited]  # type: ignore[misc]
+    results: list[object] = list(await asyncio.gather(*coroutines))
+    for section, result in zip(awaited, results, strict=True):
+        rows = [row async for row in result] if isinstance(result, AsyncIterable) else result
+        reads[section] = functools.partial(_given, rows)
+    return reads
 
 
 async def _read_and_build_async(
+    pool: SharedPathPool,
     request: BundleRequest,
     data: BundleInput | Mapping[str, Any] | None,
-    source: AsyncContextSource,
+    source: AsyncContextSource | ContextSource,
 ) -> BuildOutcome:
-    """Await the async source's rows on the loop, then build on a pool worker (CPU off the
-    loop), under the permit the caller took."""
+    """Await the async reads on the loop, then materialise and build on a pool worker, under
+    the permit the caller took: given back here if the work never reaches the worker, by the
+    worker when its work returns otherwise (an abandoned build keeps its permit)."""
+    handed_over = False
     try:
-        rows = await _read_async(source, request)
-    except Exception as exc:  # noqa: BLE001 - returned to the caller, which falls back
-        return _failure(exc, Stage.SOURCE)
-    return await asyncio.wrap_future(
-        shared_path_pool().submit_held(functools.partial(_build, request, rows, data))
-    )
-
-
-def _is_async_source(source: object) -> bool:
-    return inspect.iscoroutinefunction(getattr(source, "knowledge_assets", None))
+        try:
+            reads = await _await_reads(source, request)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the gate's deadline or the caller's cancellation: not the source's
+            return _failure(asyncio.CancelledError(), Stage.SOURCE)
+        except BaseException as exc:  # noqa: BLE001 - returned to the caller, which falls back
+            return _failure(exc, Stage.SOURCE)
+        future = pool.hand_over(functools.partial(_read_and_build, request, data, reads))
+        handed_over = True
+        return await asyncio.wrap_future(future)
+    finally:
+        if not handed_over:
+            pool.release()
 
 
 async def _await_shared(
@@ -412,25 +472,35 @@ async def _await_shared(
     assert plan.deadline_s is not None  # noqa: S101 - same
     pool = shared_path_pool()
     task: asyncio.Future[BuildOutcome]
-    if source is not None and _is_async_source(source):
+    if source is not None and any(
+        inspect.iscoroutinefunction(getattr(source, section, None)) for section in _ROW_SECTIONS
+    ):
         if not pool.try_acquire():
             raise WorkerPoolSaturated(f"all {pool.workers} shared-path workers are busy")
-        task = asyncio.ensure_future(
-            _read_and_build_async(plan.request, plan.data, source)  # type: ignore[arg-type]
-        )
-        task.add_done_callback(lambda _: pool.release())
+        task = asyncio.ensure_future(_read_and_build_async(pool, plan.request, plan.data, source))
     else:
+        reads = None if source is None else _source_calls(source, plan.request)  # type: ignore[arg-type]
         task = asyncio.wrap_future(
-            pool.submit(
-                functools.partial(_read_and_build, plan.request, plan.data, source)  # type: ignore[arg-type]
-            )
+            pool.submit(functools.partial(_read_and_build, plan.request, plan.data, reads))
         )
-    # asyncio.wait, not wait_for: a source that ignores cancellation must not hold us up.
-    done, _ = await asyncio.wait({task}, timeout=plan.deadline_s)
+    try:
+        # asyncio.wait, not wait_for: a source that ignores cancellation must not hold us up.
+        done, _ = await asyncio.wait({task}, timeout=plan.deadline_s)
+    except asyncio.CancelledError:
+        # The caller's task is cancelled: so is its shared path; the cancellation is theirs.
+        task.cancel()
+        task.add_done_callback(_consume)
+        raise
     if not done:
         task.cancel()
         task.add_done_callback(_consume)
         raise DeadlineExceeded("shared path exceeded its deadline")
+    if task.cancelled():
+        # Not by us (we cancel only past the deadline): something the source awaited was.
+        return _failure(asyncio.CancelledError(), Stage.SOURCE)
+    error = task.exception()
+    if error is not None:
+        return _fallback_from(error)
     return task.result()
 
 
@@ -444,7 +514,9 @@ async def _run_shared_async(
     with telemetry.build_span(pipeline) as span:
         try:
             outcome = await _await_shared(plan, source)
-        except Exception as exc:  # noqa: BLE001 - every shared-path failure falls back
+        except asyncio.CancelledError:
+            raise  # the caller's task was cancelled: theirs to handle
+        except BaseException as exc:  # noqa: BLE001 - every shared-path failure falls back
             outcome = _fallback_from(exc)
         telemetry.record_build(span, outcome, time.perf_counter() - started, pipeline)
         return outcome
@@ -492,10 +564,10 @@ async def resolve_context_async(
                 produced = legacy()
                 if inspect.isawaitable(produced):
                     produced = await produced
+                text = _legacy_text(produced)
             except BaseException as exc:
                 tel.record_legacy_failure(span, exc)
                 raise
-            text = str(produced)
         resolution = _resolution(plan, text, outcome)
         tel.record_resolution(span, resolution)
         return resolution
