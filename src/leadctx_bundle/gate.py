@@ -33,6 +33,8 @@ from leadctx_bundle.deadline import (
     DeadlineExceeded,
     SharedPathPool,
     WorkerPoolSaturated,
+    building,
+    checkpoint,
     deadline_for,
     shared_path_pool,
 )
@@ -241,12 +243,18 @@ def _read_and_build(
     rows: dict[str, Any] = {}
     if reads is not None:
         try:
-            rows = {section: rows_of(section, read()) for section, read in reads.items()}
+            rows = {
+                section: rows_of(section, read(), checkpoint) for section, read in reads.items()
+            }
         except BaseException as exc:  # noqa: BLE001 - returned to the caller, which falls back
             return _failure(exc, Stage.SOURCE)
     try:
-        payload = {**request.model_dump(), **_rows_from(data), **rows}
-        return build_bundle(parse_bundle_input(payload))
+        # Native code (pydantic-core, tiktoken) runs here: exit waits for it, see ``deadline``.
+        with building():
+            payload = {**request.model_dump(), **_rows_from(data), **rows}
+            bundle_input = parse_bundle_input(payload)
+            checkpoint()
+            return build_bundle(bundle_input)
     except BaseException as exc:  # noqa: BLE001 - returned to the caller, which falls back
         return _failure(exc, Stage.BUILD)
 
