@@ -445,32 +445,42 @@ async def _await_reads(
     return reads
 
 
+class _Permit:
+    """A pool permit taken on the loop: given back when the task ends, unless the task handed
+    it to a worker (which gives it back when its work returns: an abandoned build keeps it)."""
+
+    __slots__ = ("handed_over", "pool")
+
+    def __init__(self, pool: SharedPathPool) -> None:
+        self.pool = pool
+        self.handed_over = False
+
+    def task_done(self, _: object) -> None:
+        # A done callback, so it runs even for a task cancelled before its first step.
+        if not self.handed_over:
+            self.pool.release()
+
+
 async def _read_and_build_async(
-    pool: SharedPathPool,
+    permit: _Permit,
     request: BundleRequest,
     data: BundleInput | Mapping[str, Any] | None,
     source: AsyncContextSource | ContextSource,
 ) -> BuildOutcome:
     """Await the async reads on the loop, then materialise and build on a pool worker, under
-    the permit the caller took: given back here if the work never reaches the worker, by the
-    worker when its work returns otherwise (an abandoned build keeps its permit)."""
-    handed_over = False
+    the permit the caller took."""
     try:
-        try:
-            reads = await _await_reads(source, request)
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise  # the gate's deadline or the caller's cancellation: not the source's
-            return _failure(asyncio.CancelledError(), Stage.SOURCE)
-        except BaseException as exc:  # noqa: BLE001 - returned to the caller, which falls back
-            return _failure(exc, Stage.SOURCE)
-        future = pool.hand_over(functools.partial(_read_and_build, request, data, reads))
-        handed_over = True
-        return await asyncio.wrap_future(future)
-    finally:
-        if not handed_over:
-            pool.release()
+        reads = await _await_reads(source, request)
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # the gate's deadline or the caller's cancellation: not the source's
+        return _failure(asyncio.CancelledError(), Stage.SOURCE)
+    except BaseException as exc:  # noqa: BLE001 - returned to the caller, which falls back
+        return _failure(exc, Stage.SOURCE)
+    future = permit.pool.hand_over(functools.partial(_read_and_build, request, data, reads))
+    permit.handed_over = True
+    return await asyncio.wrap_future(future)
 
 
 async def _await_shared(
@@ -485,7 +495,9 @@ async def _await_shared(
     ):
         if not pool.try_acquire():
             raise WorkerPoolSaturated(f"all {pool.workers} shared-path workers are busy")
-        task = asyncio.ensure_future(_read_and_build_async(pool, plan.request, plan.data, source))
+        permit = _Permit(pool)
+        task = asyncio.ensure_future(_read_and_build_async(permit, plan.request, plan.data, source))
+        task.add_done_callback(permit.task_done)
     else:
         reads = None if source is None else _source_calls(source, plan.request)  # type: ignore[arg-type]
         task = asyncio.wrap_future(

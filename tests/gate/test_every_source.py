@@ -13,6 +13,7 @@ import pytest
 from openfeature.client import OpenFeatureClient
 
 from leadctx_bundle import ContextResolution, resolve_context, resolve_context_async
+from leadctx_bundle.deadline import SharedPathPool
 from leadctx_flags import FallbackReason, ResolutionPath
 from tests.gate.conftest import SAMPLE
 
@@ -345,3 +346,50 @@ def test_an_async_legacy_given_to_the_sync_gate_is_a_type_error(
     # Then it says to use the async gate (and the coroutine is closed: no warning)
     with pytest.raises(TypeError, match="resolve_context_async"):
         resolve_context({**REQUEST, "client_id": "globex"}, legacy=legacy, client=client)  # type: ignore[arg-type]
+
+
+def test_an_abandoned_async_build_keeps_its_permit_until_its_rows_return(
+    client: OpenFeatureClient, small_pool: SharedPathPool
+) -> None:
+    # Given a two-permit pool and an async source whose lazy rows block on a worker
+    release = threading.Event()
+    reading = threading.Event()
+    finished = threading.Event()
+
+    def hung_rows() -> Iterator[Any]:
+        reading.set()
+        release.wait(GENEROUS)
+        yield from SAMPLE["lead_memory"]
+        finished.set()
+
+    # When the async gate gives up on it at its deadline
+    result = asyncio.run(
+        resolve_context_async(
+            REQUEST,
+            legacy=lambda: "legacy",
+            source=AsyncSource(hung_rows),
+            client=client,
+            deadline_s=0.1,
+        )
+    )
+    try:
+        assert reading.wait(GENEROUS)
+        # Then the abandoned work still holds its permit: one is free, not two
+        assert result.fallback_reason is FallbackReason.TIMEOUT
+        assert small_pool.try_acquire()
+        assert not small_pool.try_acquire()
+        small_pool.release()
+    finally:
+        release.set()
+    # And it gives it back when its work returns (a bounded poll)
+    assert finished.wait(GENEROUS)
+    for _ in range(int(GENEROUS / 0.01)):
+        if small_pool.try_acquire():
+            if small_pool.try_acquire():
+                break
+            small_pool.release()
+        threading.Event().wait(0.01)
+    else:
+        pytest.fail("the permit never came back")
+    small_pool.release()
+    small_pool.release()
