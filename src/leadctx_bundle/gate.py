@@ -215,12 +215,20 @@ def _failure(exc: BaseException, stage: Stage) -> SharedPathFailure:
     return SharedPathFailure(classify(exc, stage), error_type_of(exc))
 
 
-def _source_calls(source: ContextSource, request: BundleRequest) -> dict[str, Callable[[], object]]:
-    """Each section's read, not yet made: the worker makes it."""
+def _read_section(source: object, section: str, key: str) -> object:
+    # The method is looked up here, on the worker: a missing or raising attribute is the
+    # source's failure, never the caller's exception.
+    return getattr(source, section)(key)
+
+
+def _source_calls(source: object, request: BundleRequest) -> dict[str, Callable[[], object]]:
+    """Each section's read, not yet made (nor its method looked up): the worker makes it."""
     return {
-        "knowledge_assets": functools.partial(source.knowledge_assets, request.client_id),
-        "lead_memory": functools.partial(source.lead_memory, request.lead_id),
-        "thread": functools.partial(source.thread, request.lead_id),
+        "knowledge_assets": functools.partial(
+            _read_section, source, "knowledge_assets", request.client_id
+        ),
+        "lead_memory": functools.partial(_read_section, source, "lead_memory", request.lead_id),
+        "thread": functools.partial(_read_section, source, "thread", request.lead_id),
     }
 
 
@@ -433,7 +441,7 @@ async def _await_reads(
     """Each section's read for the worker: coroutine methods awaited here, on the loop (their
     rows, even a lazy iterable, go to the worker as they are; an async iterable is drained
     here, where it can cooperate); plain methods left for the worker to call."""
-    reads = _source_calls(source, request)  # type: ignore[arg-type]
+    reads = _source_calls(source, request)
     awaited = [
         section for section in reads if inspect.iscoroutinefunction(getattr(source, section, None))
     ]
@@ -499,7 +507,7 @@ async def _await_shared(
         task = asyncio.ensure_future(_read_and_build_async(permit, plan.request, plan.data, source))
         task.add_done_callback(permit.task_done)
     else:
-        reads = None if source is None else _source_calls(source, plan.request)  # type: ignore[arg-type]
+        reads = None if source is None else _source_calls(source, plan.request)
         task = asyncio.wrap_future(
             pool.submit(functools.partial(_read_and_build, plan.request, plan.data, reads))
         )

@@ -393,3 +393,29 @@ def test_an_abandoned_async_build_keeps_its_permit_until_its_rows_return(
         pytest.fail("the permit never came back")
     small_pool.release()
     small_pool.release()
+
+
+def test_a_source_missing_a_method_is_a_source_error_on_both_gates(
+    client: OpenFeatureClient,
+) -> None:
+    # Given a source without a thread method
+    class NoThread:
+        def knowledge_assets(self, client_id: str) -> list[Any]:
+            return []
+
+        def lead_memory(self, lead_id: str) -> list[Any]:
+            return []
+
+    # When each gate resolves
+    results = [
+        resolve_context(REQUEST, legacy=lambda: "legacy", source=NoThread(), client=client),  # type: ignore[arg-type]
+        asyncio.run(
+            resolve_context_async(
+                REQUEST, legacy=lambda: "legacy", source=NoThread(), client=client
+            )  # type: ignore[arg-type]
+        ),
+    ]
+    # Then both fall back with source_error (the lookup is the source's failure)
+    assert [(r.fallback_reason, r.error_type) for r in results] == [
+        (FallbackReason.SOURCE_ERROR, "AttributeError")
+    ] * 2
