@@ -407,12 +407,11 @@ def test_a_source_missing_a_method_is_a_source_error_on_both_gates(
             return []
 
     # When each gate resolves
+    source: Any = NoThread()
     results = [
-        resolve_context(REQUEST, legacy=lambda: "legacy", source=NoThread(), client=client),  # type: ignore[arg-type]
+        resolve_context(REQUEST, legacy=lambda: "legacy", source=source, client=client),
         asyncio.run(
-            resolve_context_async(
-                REQUEST, legacy=lambda: "legacy", source=NoThread(), client=client
-            )  # type: ignore[arg-type]
+            resolve_context_async(REQUEST, legacy=lambda: "legacy", source=source, client=client)
         ),
     ]
     # Then both fall back with source_error (the lookup is the source's failure)
