@@ -134,7 +134,7 @@ def _evaluate_flag(client: OpenFeatureClient | None, request: BundleRequest) -> 
                 attributes={"kind": CONTEXT_KIND, "pipeline": request.pipeline.value},
             ),
         )
-    except BaseException as exc:
+    except BaseException as exc:  # the OpenFeature client should not raise; if it does, flag off
         if isinstance(exc, PROCESS_EXITS):
             raise
         logger.debug("OpenFeature client raised %s; flag off", error_type_of(exc))
@@ -142,20 +142,45 @@ def _evaluate_flag(client: OpenFeatureClient | None, request: BundleRequest) -> 
     provider: str | None
     try:
         provider = resolved.provider.get_metadata().name
-    except BaseException as exc:
+    except BaseException as exc:  # a provider without metadata is still a provider
         if isinstance(exc, PROCESS_EXITS):
             raise
         provider = None
     metadata = details.flag_metadata or {}
     error_code = None if details.error_code is None else str(details.error_code)
+    return _flag_outcome(
+        (
+            details.value is True and error_code is None,
+            details.variant if isinstance(details.variant, str) else None,
+            None if details.reason is None else str(details.reason),
+            _str_or_none(metadata.get("source")),
+            _str_or_none(metadata.get("version")),
+            _str_or_none(metadata.get("flagSetId")),
+            provider,
+            error_code,
+        )
+    )
+
+
+_Answer = tuple[
+    bool, str | None, str | None, str | None, str | None, str | None, str | None, str | None
+]
+
+
+@functools.lru_cache(maxsize=256)
+def _flag_outcome(answer: _Answer) -> FlagOutcome:
+    """One ``FlagOutcome`` per distinct answer (value, variant, reason, source, version, set
+    id, provider, error code): the answers repeat (a few rules, one revision at a time), and a
+    kept instance is found by identity in telemetry's attribute caches."""
+    value, variant, reason, source, version, set_id, provider, error_code = answer
     return FlagOutcome(
         key=SHARED_BUNDLE_FLAG,
-        value=details.value is True and error_code is None,
-        variant=details.variant if isinstance(details.variant, str) else None,
-        reason=None if details.reason is None else str(details.reason),
-        source=_str_or_none(metadata.get("source")),
-        version=_str_or_none(metadata.get("version")),
-        set_id=_str_or_none(metadata.get("flagSetId")),
+        value=value,
+        variant=variant,
+        reason=reason,
+        source=source,
+        version=version,
+        set_id=set_id,
         provider=provider,
         error_code=error_code,
     )
@@ -177,18 +202,17 @@ def _plan(
             parsed = BundleRequest.model_validate(
                 {key: request.get(key) for key in ("client_id", "lead_id", "pipeline")}
             )
-    except BaseException as exc:
+    except BaseException as exc:  # a request that cannot be read is invalid data
         if isinstance(exc, PROCESS_EXITS):
             raise
         failure = SharedPathFailure(FallbackReason.INVALID_DATA, error_type_of(exc))
         return _Plan(None, None, NOT_EVALUATED, failure=failure)
     flag = _evaluate_flag(client, parsed)
-    plan = _Plan(parsed, data, flag)
-    if not plan.shared:
-        return plan
+    if not flag.value or flag.error_code is not None:
+        return _Plan(parsed, data, flag)
     try:
         deadline = deadline_for(parsed.pipeline, deadline_s)
-    except BaseException as exc:
+    except BaseException as exc:  # a bad deadline setting falls back, never raises
         if isinstance(exc, PROCESS_EXITS):
             raise
         return _Plan(
