@@ -30,7 +30,7 @@ from typing import Any, Final
 from opentelemetry import context, metrics, trace
 from opentelemetry.trace import Span, Status, StatusCode
 
-from leadctx_bundle.fallback import SharedPathFailure, error_type_of
+from leadctx_bundle.fallback import PROCESS_EXITS, SharedPathFailure, error_type_of
 from leadctx_bundle.models import LeadContextBundle
 from leadctx_bundle.resolution import ContextResolution, FlagOutcome
 from leadctx_bundle.stats import SECTIONS, BundleStats, SectionName
@@ -423,12 +423,14 @@ class _SpanScope:
     def __enter__(self) -> Span:
         try:
             span = self._tracer.start_span(self._name, attributes=self._attributes)
-        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+        except BaseException as exc:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _reraise_process_exit(exc)
             _ignore_failure("span start")
             return trace.INVALID_SPAN
         try:
             self._token = context.attach(trace.set_span_in_context(span))
-        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+        except BaseException as exc:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _reraise_process_exit(exc)
             _ignore_failure("span start")
             with contextlib.suppress(Exception):
                 span.end()
@@ -448,15 +450,23 @@ class _SpanScope:
         try:
             context.detach(self._token)  # type: ignore[arg-type]
             span.end()
-        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+        except BaseException as failure:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _reraise_process_exit(failure)
             _ignore_failure("span end")
+
+
+def _reraise_process_exit(exc: BaseException) -> None:
+    """Telemetry swallows every failure but the two that stop the process (``fallback``)."""
+    if isinstance(exc, PROCESS_EXITS):
+        raise exc
 
 
 def _set_error_status(span: Span, description: str) -> None:
     """Status ERROR with a fixed sentence (never an exception's message), never raising."""
     try:
         span.set_status(Status(StatusCode.ERROR, description))
-    except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+    except BaseException as exc:  # noqa: BLE001 - telemetry never raises into the pipeline
+        _reraise_process_exit(exc)
         _ignore_failure("span status")
 
 
@@ -488,12 +498,14 @@ class GateTelemetry:
         self._instruments: _Instruments | None = None
         try:
             self._tracer = trace.get_tracer(INSTRUMENTATION_NAME, tracer_provider=tracer_provider)
-        except Exception:  # noqa: BLE001 - a broken tracer provider must not break the gate
+        except BaseException as exc:  # noqa: BLE001 - a broken tracer provider must not break the gate
+            _reraise_process_exit(exc)
             _ignore_failure("tracer")
         try:
             meter = metrics.get_meter(INSTRUMENTATION_NAME, meter_provider=meter_provider)
             self._instruments = _Instruments(meter)
-        except Exception:  # noqa: BLE001 - a broken meter provider must not break the gate
+        except BaseException as exc:  # noqa: BLE001 - a broken meter provider must not break the gate
+            _reraise_process_exit(exc)
             _ignore_failure("meter")
 
     def span(self, name: str, attributes: Mapping[str, Any] | None = None) -> _SpanScope:
@@ -518,7 +530,8 @@ class GateTelemetry:
         """
         try:
             return span.is_recording()
-        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+        except BaseException as exc:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _reraise_process_exit(exc)
             _ignore_failure("span is_recording")
             return False
 
@@ -532,7 +545,8 @@ class GateTelemetry:
         """
         try:
             span.set_attributes(attributes)
-        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+        except BaseException as exc:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _reraise_process_exit(exc)
             _ignore_failure("span attributes")
 
     @staticmethod
@@ -546,7 +560,8 @@ class GateTelemetry:
         """
         try:
             span.set_attribute(ATTR_ERROR_TYPE, error_type)
-        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+        except BaseException as exc:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _reraise_process_exit(exc)
             _ignore_failure("span status")
         _set_error_status(span, description)
 
@@ -622,7 +637,8 @@ class GateTelemetry:
                     figures = sections[section]
                     instruments.items_truncated.add_locked(figures.items_truncated, key)
                     instruments.items_dropped.add_locked(figures.items_dropped, key)
-        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+        except BaseException as exc:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _reraise_process_exit(exc)
             _ignore_failure("build metrics")
 
     def record_resolution(self, span: Span, resolution: ContextResolution) -> None:
@@ -670,7 +686,8 @@ class GateTelemetry:
                     else resolution.fallback_reason.value,
                 ),
             )
-        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+        except BaseException as exc:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _reraise_process_exit(exc)
             _ignore_failure("resolution metrics")
 
 
@@ -719,5 +736,6 @@ def log_resolution(target: logging.Logger, resolution: ContextResolution) -> Non
                 "leadctx_stats": payload["stats"],
             },
         )
-    except Exception:  # noqa: BLE001 - a broken log handler must not fail the pipeline
+    except BaseException as exc:  # noqa: BLE001 - a broken log handler must not fail the pipeline
+        _reraise_process_exit(exc)
         _ignore_failure("log record")

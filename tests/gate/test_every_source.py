@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 from openfeature.client import OpenFeatureClient
+from opentelemetry import trace
 
-from leadctx_bundle import ContextResolution, resolve_context, resolve_context_async
+from leadctx_bundle import ContextResolution, GateTelemetry, resolve_context, resolve_context_async
 from leadctx_bundle.deadline import SharedPathPool
 from leadctx_flags import FallbackReason, ResolutionPath
 from tests.gate.conftest import SAMPLE
@@ -418,3 +419,29 @@ def test_a_source_missing_a_method_is_a_source_error_on_both_gates(
     assert [(r.fallback_reason, r.error_type) for r in results] == [
         (FallbackReason.SOURCE_ERROR, "AttributeError")
     ] * 2
+
+
+def test_a_tracer_raising_any_exception_class_never_reaches_the_pipeline(
+    client: OpenFeatureClient,
+) -> None:
+    # Given a tracer whose spans cannot start (it raises GeneratorExit, a BaseException)
+    class BrokenTracer(trace.NoOpTracer):
+        def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
+            raise GeneratorExit
+
+    class BrokenTracerProvider(trace.NoOpTracerProvider):
+        def get_tracer(self, *args: Any, **kwargs: Any) -> trace.Tracer:
+            return BrokenTracer()
+
+    telemetry = GateTelemetry(tracer_provider=BrokenTracerProvider())
+    # When either gate resolves through it
+    results = [
+        resolve_context(REQUEST, legacy=lambda: "legacy", client=client, telemetry=telemetry),
+        asyncio.run(
+            resolve_context_async(
+                REQUEST, legacy=lambda: "legacy", client=client, telemetry=telemetry
+            )
+        ),
+    ]
+    # Then the pipeline gets its context (the shared bundle: telemetry is what failed)
+    assert [r.path for r in results] == [ResolutionPath.SHARED] * 2
