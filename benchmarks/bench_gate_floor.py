@@ -8,7 +8,9 @@ not a typical call), in microseconds:
    the resolve span's 34 attributes, and the build's metrics (four histogram measurements and
    six in-process counts); each against the same code on the API's no-op providers.
 2. The hand-off of the shared path to a worker and back (a call that returns at once):
-   ``SharedPathPool.run`` against a ``ThreadPoolExecutor`` ``Future``, the previous mechanism.
+   ``SharedPathPool.run`` against a ``ThreadPoolExecutor`` ``Future``, the previous mechanism;
+   and the hand-off as the caller sees it around 0.05, 0.5 and 2 ms of work (the caller's
+   wait minus the work, median per call): the longer the caller sleeps, the dearer its wake.
 3. The gate around a ``legacy()`` that returns at once, flag off and on a source that raises
    at once, against one flag evaluation (plus the failed call): what the gate adds in
    absolute terms, whatever ``legacy()`` costs.
@@ -23,6 +25,8 @@ import contextlib
 import functools
 import json
 import logging
+import statistics
+import time
 import timeit
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -81,7 +85,8 @@ def telemetry_pieces(number: int) -> dict[str, float]:
     noop = GateTelemetry(
         tracer_provider=trace.NoOpTracerProvider(), meter_provider=metrics.NoOpMeterProvider()
     )
-    stats = build_bundle({**SAMPLE_REQUEST, "pipeline": "draft"}).stats
+    bundle = build_bundle({**SAMPLE_REQUEST, "pipeline": "draft"})
+    stats = bundle.stats
     flag = FlagOutcome(
         key=SHARED_BUNDLE_FLAG,
         value=True,
@@ -104,13 +109,13 @@ def telemetry_pieces(number: int) -> dict[str, float]:
                 tel.set_attributes(span, values)
 
     def build_metrics(tel: GateTelemetry) -> None:
-        with tel.span("leadctx.context.resolve"):
-            tel.record_build("draft", 0.001, stats, None)
+        with tel.span("leadctx.context.resolve") as span:
+            tel.record_build(span, bundle, 0.001, "draft")
 
     def everything(tel: GateTelemetry) -> None:
         with tel.span("leadctx.context.resolve") as span:
-            with tel.span("leadctx.bundle.build"):
-                tel.record_build("draft", 0.001, stats, None)
+            with tel.build_span("draft") as build:
+                tel.record_build(build, bundle, 0.001, "draft")
             if tel.is_recording(span):
                 values: dict[str, Any] = dict(resolve_attributes("shared", "draft", flag, "acme"))
                 values.update(stats_attributes(stats))
@@ -142,6 +147,32 @@ def hand_off(number: int) -> dict[str, float]:
     }
     pool.shutdown()
     executor.shutdown()
+    return figures
+
+
+def hand_off_after_work(number: int) -> dict[str, float]:
+    """What the hand-off costs the caller around work of a given length: median of (time the
+    caller waited) - (time the work took on the worker), per call, the work a busy loop."""
+    pool = SharedPathPool(2, name="bench-floor-work")
+
+    def busy(seconds: float) -> float:
+        began = time.perf_counter()
+        while time.perf_counter() - began < seconds:
+            pass
+        return time.perf_counter() - began
+
+    figures: dict[str, float] = {}
+    calls = max(50, number // 20)
+    for work_ms in (0.05, 0.5, 2.0):
+        overheads = []
+        for _ in range(calls):
+            began = time.perf_counter()
+            inner = pool.run(functools.partial(busy, work_ms / 1000), 10.0)
+            overheads.append(time.perf_counter() - began - inner)
+        figures[f"hand-off around {work_ms} ms of work (median)"] = (
+            statistics.median(overheads) * 1e6
+        )
+    pool.shutdown()
     return figures
 
 
@@ -204,6 +235,7 @@ def main() -> None:
     figures = {
         **telemetry_pieces(args.number),
         **hand_off(args.number),
+        **hand_off_after_work(args.number),
         **gate_overhead(args.number),
     }
     if args.json:

@@ -11,6 +11,7 @@ from leadctx_bundle.deadline import (
     DEFAULT_DEADLINES,
     WORKERS_ENV,
     DeadlineExceeded,
+    WorkerPoolClosed,
     WorkerPoolSaturated,
 )
 from leadctx_bundle.encodings import TIKTOKEN_ENCODINGS, build_encoding, load_encoding
@@ -80,6 +81,7 @@ __all__ = [
     "StaticContextSource",
     "ThreadMessage",
     "TokenCounter",
+    "WorkerPoolClosed",
     "WorkerPoolSaturated",
     "build_bundle",
     "build_encoding",

@@ -19,6 +19,13 @@ anything else                                             ``internal_error``
 
 A source's own ``TimeoutError`` (a database read timing out) is a ``source_error``: only the
 gate's deadline is a ``timeout``.
+
+Every exception class counts, ``BaseException`` subclasses included (``GeneratorExit``, an
+``asyncio.CancelledError`` a source raises itself), with one rule for the two that stop a
+process: ``KeyboardInterrupt`` and ``SystemExit`` (``PROCESS_EXITS``) are never turned into a
+fallback, wherever on the shared path they are raised; they propagate, as asyncio lets them
+out of any task. A caller's own task being cancelled is not a failure of the shared path
+either: its ``CancelledError`` propagates.
 """
 
 from __future__ import annotations
@@ -33,7 +40,10 @@ from leadctx_bundle.errors import BundleInputError, EncodingDataError
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.vocabulary import FallbackReason
 
-__all__ = ["SharedPathFailure", "Stage", "classify"]
+__all__ = ["PROCESS_EXITS", "SharedPathFailure", "Stage", "classify", "error_type_of"]
+
+PROCESS_EXITS: Final = (KeyboardInterrupt, SystemExit)
+"""The exceptions the gate lets through from the shared path: the process is stopping."""
 
 _TOKENIZER_MODULES: Final = ("tiktoken", "leadctx_bundle.tokens", "leadctx_bundle.encodings")
 _BUDGET_MODULES: Final = ("leadctx_bundle.profiles", "leadctx_bundle.packing")
@@ -72,6 +82,20 @@ class SharedPathFailure(Exception):  # noqa: N818 - it is the outcome the gate f
         self.reason = reason
         self.error_type = error_type
         super().__init__(f"shared path failed: {reason} ({error_type})")
+
+
+def error_type_of(exc: BaseException) -> str:
+    """``error.type`` of an exception: its class, module-qualified unless a builtin.
+
+    Only the class: an exception's message may quote a lead's data and never leaves here.
+
+    Args:
+        exc: The exception.
+    """
+    cls = type(exc)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _innermost_module(exc: BaseException) -> str:

@@ -20,9 +20,8 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final, Protocol, runtime_checkable
 
 from openfeature import api
@@ -32,11 +31,20 @@ from openfeature.evaluation_context import EvaluationContext
 from leadctx_bundle.builder import build_bundle
 from leadctx_bundle.deadline import (
     DeadlineExceeded,
+    SharedPathPool,
     WorkerPoolSaturated,
+    building,
+    checkpoint,
     deadline_for,
     shared_path_pool,
 )
-from leadctx_bundle.fallback import SharedPathFailure, Stage, classify
+from leadctx_bundle.fallback import (
+    PROCESS_EXITS,
+    SharedPathFailure,
+    Stage,
+    classify,
+    error_type_of,
+)
 from leadctx_bundle.models import (
     BundleInput,
     BundleRequest,
@@ -46,24 +54,13 @@ from leadctx_bundle.models import (
     ThreadMessage,
 )
 from leadctx_bundle.profiles import BundleProfile
-from leadctx_bundle.sources import ContextSource, Row
-from leadctx_bundle.stats import BundleStats
-from leadctx_bundle.telemetry import (
-    ATTR_BUNDLE_FALLBACK_REASON,
-    ATTR_BUNDLE_PATH,
-    ATTR_PIPELINE,
-    SPAN_BUNDLE_BUILD,
-    SPAN_CONTEXT_RESOLVE,
-    GateTelemetry,
-    error_type_of,
-    log_resolution,
-    resolve_attributes,
-    stats_attributes,
-)
+from leadctx_bundle.resolution import NOT_EVALUATED, ContextResolution, FlagOutcome
+from leadctx_bundle.sources import ContextSource, Row, rows_of
+from leadctx_bundle.telemetry import GateTelemetry
 from leadctx_bundle.validation import parse_bundle_input
 from leadctx_flags.context import CONTEXT_KIND
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
-from leadctx_flags.vocabulary import FallbackReason, Pipeline, ResolutionPath
+from leadctx_flags.vocabulary import FallbackReason, ResolutionPath
 
 __all__ = [
     "AsyncContextSource",
@@ -79,6 +76,9 @@ logger = logging.getLogger(__name__)
 _ROW_SECTIONS: Final = ("knowledge_assets", "lead_memory", "thread")
 _DEFAULT_TELEMETRY = GateTelemetry()
 _DEADLINE_ERROR_TYPE: Final = error_type_of(DeadlineExceeded())
+
+BuildOutcome = LeadContextBundle | SharedPathFailure
+"""What one shared path ends in: the bundle, or why the pipeline falls back."""
 
 
 @runtime_checkable
@@ -96,99 +96,6 @@ class AsyncContextSource(Protocol):
     async def thread(self, lead_id: str) -> Iterable[ThreadMessage | Row]:
         """The lead's thread; may be empty."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class FlagOutcome:
-    """What the OpenFeature client answered for ``shared_bundle.enabled``.
-
-    Args:
-        key: The flag key.
-        value: The value used (``False`` whenever ``error_code`` is set).
-        variant: The provider's variant (``on``/``off`` for leadctx), if any.
-        reason: OpenFeature's reason as given (``TARGETING_MATCH``...), if any.
-        source: ``flag_metadata["source"]``: which leadctx precedence rule decided.
-        version: ``flag_metadata["version"]``: the overrides revision in force, as a string.
-        set_id: ``flag_metadata["flagSetId"]``.
-        provider: The provider's name.
-        error_code: OpenFeature's error code (``PROVIDER_NOT_READY``, ``GENERAL``...) when
-            the evaluation failed.
-    """
-
-    key: str
-    value: bool
-    variant: str | None = None
-    reason: str | None = None
-    source: str | None = None
-    version: str | None = None
-    set_id: str | None = None
-    provider: str | None = None
-    error_code: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``flag`` object of ``metadata()``."""
-        return {
-            "key": self.key,
-            "value": self.value,
-            "variant": self.variant,
-            "reason": self.reason,
-            "source": self.source,
-            "version": self.version,
-            "set_id": self.set_id,
-            "provider": self.provider,
-            "error_code": self.error_code,
-        }
-
-
-_NOT_EVALUATED = FlagOutcome(key=SHARED_BUNDLE_FLAG, value=False)
-
-
-@dataclass(frozen=True, slots=True)
-class ContextResolution:
-    """The context a pipeline puts in its prompt, and how it was had.
-
-    Args:
-        text: The context: the shared bundle's text, or what ``legacy()`` returned. Left out
-            of ``repr`` and of ``metadata()``: it is content.
-        path: ``shared`` (the bundle), ``legacy`` (flag off or not evaluable) or
-            ``fallback`` (flag on, shared path failed).
-        fallback_reason: Why, when ``path`` is ``fallback``.
-        stats: The bundle's stats when ``path`` is ``shared``, else ``None``.
-        flag: The flag evaluation.
-        pipeline: The pipeline that asked; ``None`` only if the request did not validate.
-        error_type: The class of the exception behind a fallback (``error.type``).
-    """
-
-    text: str = field(repr=False)
-    path: ResolutionPath
-    fallback_reason: FallbackReason | None
-    stats: BundleStats | None
-    flag: FlagOutcome
-    pipeline: Pipeline | None
-    error_type: str | None = None
-
-    def metadata(self) -> dict[str, Any]:
-        """``{"leadctx": {...}}`` for ``AIInteraction.metadata``: no content, JSON-ready.
-
-        Shape (documented in ``docs/telemetry.md``)::
-
-            {"leadctx": {"path": "shared", "fallback_reason": null, "error_type": null,
-                         "pipeline": "draft",
-                         "flag": {"key": ..., "value": true, "variant": "on", ...},
-                         "stats": {<BundleStats JSON>} | null}}
-        """
-        return {
-            "leadctx": {
-                "path": self.path.value,
-                "fallback_reason": None
-                if self.fallback_reason is None
-                else str(self.fallback_reason),
-                "error_type": self.error_type,
-                "pipeline": None if self.pipeline is None else self.pipeline.value,
-                "flag": self.flag.to_json(),
-                "stats": None if self.stats is None else self.stats.model_dump(mode="json"),
-            }
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,24 +134,53 @@ def _evaluate_flag(client: OpenFeatureClient | None, request: BundleRequest) -> 
                 attributes={"kind": CONTEXT_KIND, "pipeline": request.pipeline.value},
             ),
         )
-    except Exception as exc:  # noqa: BLE001 - the OpenFeature client should not raise; if it does, flag off
+    except BaseException as exc:  # the OpenFeature client should not raise; if it does, flag off
+        if isinstance(exc, PROCESS_EXITS):
+            raise
         logger.debug("OpenFeature client raised %s; flag off", error_type_of(exc))
         return FlagOutcome(key=SHARED_BUNDLE_FLAG, value=False, error_code="GENERAL")
     provider: str | None
     try:
         provider = resolved.provider.get_metadata().name
-    except Exception:  # noqa: BLE001 - a provider without metadata is still a provider
+    except BaseException as exc:  # a provider without metadata is still a provider
+        if isinstance(exc, PROCESS_EXITS):
+            raise
         provider = None
     metadata = details.flag_metadata or {}
     error_code = None if details.error_code is None else str(details.error_code)
+    return _flag_outcome(
+        (
+            details.value is True and error_code is None,
+            details.variant if isinstance(details.variant, str) else None,
+            None if details.reason is None else str(details.reason),
+            _str_or_none(metadata.get("source")),
+            _str_or_none(metadata.get("version")),
+            _str_or_none(metadata.get("flagSetId")),
+            provider,
+            error_code,
+        )
+    )
+
+
+_Answer = tuple[
+    bool, str | None, str | None, str | None, str | None, str | None, str | None, str | None
+]
+
+
+@functools.lru_cache(maxsize=256)
+def _flag_outcome(answer: _Answer) -> FlagOutcome:
+    """One ``FlagOutcome`` per distinct answer (value, variant, reason, source, version, set
+    id, provider, error code): the answers repeat (a few rules, one revision at a time), and a
+    kept instance is found by identity in telemetry's attribute caches."""
+    value, variant, reason, source, version, set_id, provider, error_code = answer
     return FlagOutcome(
         key=SHARED_BUNDLE_FLAG,
-        value=details.value is True and error_code is None,
-        variant=details.variant if isinstance(details.variant, str) else None,
-        reason=None if details.reason is None else str(details.reason),
-        source=_str_or_none(metadata.get("source")),
-        version=_str_or_none(metadata.get("version")),
-        set_id=_str_or_none(metadata.get("flagSetId")),
+        value=value,
+        variant=variant,
+        reason=reason,
+        source=source,
+        version=version,
+        set_id=set_id,
         provider=provider,
         error_code=error_code,
     )
@@ -266,16 +202,19 @@ def _plan(
             parsed = BundleRequest.model_validate(
                 {key: request.get(key) for key in ("client_id", "lead_id", "pipeline")}
             )
-    except Exception as exc:  # noqa: BLE001 - a request that cannot be read is invalid data
+    except BaseException as exc:  # a request that cannot be read is invalid data
+        if isinstance(exc, PROCESS_EXITS):
+            raise
         failure = SharedPathFailure(FallbackReason.INVALID_DATA, error_type_of(exc))
-        return _Plan(None, None, _NOT_EVALUATED, failure=failure)
+        return _Plan(None, None, NOT_EVALUATED, failure=failure)
     flag = _evaluate_flag(client, parsed)
-    plan = _Plan(parsed, data, flag)
-    if not plan.shared:
-        return plan
+    if not flag.value or flag.error_code is not None:
+        return _Plan(parsed, data, flag)
     try:
         deadline = deadline_for(parsed.pipeline, deadline_s)
-    except Exception as exc:  # noqa: BLE001 - a bad deadline setting falls back, never raises
+    except BaseException as exc:  # a bad deadline setting falls back, never raises
+        if isinstance(exc, PROCESS_EXITS):
+            raise
         return _Plan(
             parsed,
             data,
@@ -293,98 +232,100 @@ def _rows_from(data: BundleInput | Mapping[str, Any] | None) -> dict[str, Any]:
     return {key: data[key] for key in (*_ROW_SECTIONS, "budgets") if key in data}
 
 
-def _build(
-    request: BundleRequest, rows: Mapping[str, Any], data: BundleInput | Mapping[str, Any] | None
-) -> LeadContextBundle:
-    inline = _rows_from(data)
-    payload = {**request.model_dump(), **inline, **rows}
-    return build_bundle(parse_bundle_input(payload))
-
-
 def _failure(exc: BaseException, stage: Stage) -> SharedPathFailure:
+    """The fallback for ``exc``; ``KeyboardInterrupt`` and ``SystemExit`` are raised again."""
+    if isinstance(exc, PROCESS_EXITS):
+        raise exc
     return SharedPathFailure(classify(exc, stage), error_type_of(exc))
 
 
-def _build_or_failure(
-    request: BundleRequest, rows: Mapping[str, Any], data: BundleInput | Mapping[str, Any] | None
-) -> LeadContextBundle | SharedPathFailure:
-    """``_build``, with its failure returned rather than raised (runs on a pool worker)."""
-    try:
-        return _build(request, rows, data)
-    except Exception as exc:  # noqa: BLE001 - returned to the caller, which falls back
-        return _failure(exc, Stage.BUILD)
+def _read_section(source: object, section: str, key: str) -> object:
+    # The method is looked up here, on the worker: a missing or raising attribute is the
+    # source's failure, never the caller's exception.
+    return getattr(source, section)(key)
+
+
+def _source_calls(source: object, request: BundleRequest) -> dict[str, Callable[[], object]]:
+    """Each section's read, not yet made (nor its method looked up): the worker makes it."""
+    return {
+        "knowledge_assets": functools.partial(
+            _read_section, source, "knowledge_assets", request.client_id
+        ),
+        "lead_memory": functools.partial(_read_section, source, "lead_memory", request.lead_id),
+        "thread": functools.partial(_read_section, source, "thread", request.lead_id),
+    }
 
 
 def _read_and_build(
     request: BundleRequest,
     data: BundleInput | Mapping[str, Any] | None,
-    source: ContextSource | None,
-) -> LeadContextBundle | SharedPathFailure:
-    """Read the sources and build: the shared path's work, run on a pool worker.
+    reads: Mapping[str, Callable[[], object]] | None,
+) -> BuildOutcome:
+    """Read each section and build: the shared path's work, run on a pool worker.
+
+    ``reads`` gives each section's rows when called: a source's method, or (from the event
+    loop) what an async method returned. Either way the rows are materialised here, off the
+    loop: a lazy cursor that blocks per row blocks only this worker, under the deadline.
 
     It records no telemetry: the caller opened the build span (current here, so a source's own
-    instrumentation nests under it) and ends it, records the metrics and sets the status, all
-    on its own thread in one burst. A failure is returned, not raised: unwinding it through the
-    worker and raising it again in the caller would cost more than the fallback's own work.
+    instrumentation nests under it) and records the outcome on its own thread in one burst. A
+    failure is returned, not raised: unwinding it through the worker and raising it again in
+    the caller would cost more than the fallback's own work.
     """
     rows: dict[str, Any] = {}
-    if source is not None:
+    if reads is not None:
         try:
             rows = {
-                "knowledge_assets": list(source.knowledge_assets(request.client_id)),
-                "lead_memory": list(source.lead_memory(request.lead_id)),
-                "thread": list(source.thread(request.lead_id)),
+                section: rows_of(section, read(), checkpoint) for section, read in reads.items()
             }
-        except Exception as exc:  # noqa: BLE001 - returned to the caller, which falls back
+        except BaseException as exc:  # noqa: BLE001 - returned to the caller, which falls back
             return _failure(exc, Stage.SOURCE)
-    return _build_or_failure(request, rows, data)
+    try:
+        # Native code (pydantic-core, tiktoken) runs here: exit waits for it, see ``deadline``.
+        with building():
+            payload = {**request.model_dump(), **_rows_from(data), **rows}
+            bundle_input = parse_bundle_input(payload)
+            checkpoint()
+            return build_bundle(bundle_input)
+    except BaseException as exc:  # noqa: BLE001 - returned to the caller, which falls back
+        return _failure(exc, Stage.BUILD)
 
 
-def _built(
-    telemetry: GateTelemetry,
-    span: Any,
-    pipeline: str,
-    started: float,
-    outcome: LeadContextBundle | SharedPathFailure,
-) -> LeadContextBundle | SharedPathFailure:
-    """Close the books on one shared path: the build span's status and the build metrics."""
-    if isinstance(outcome, SharedPathFailure):
-        telemetry.mark_failed(span, outcome.error_type, f"shared build failed: {outcome.reason}")
-        telemetry.record_build(pipeline, time.perf_counter() - started, None, outcome.error_type)
-    else:
-        # The stats go on the resolve span (set once, where operators search); the build span
-        # carries the timing and, on failure, error.type.
-        telemetry.record_build(pipeline, time.perf_counter() - started, outcome.stats, None)
-    return outcome
+def _fallback_from(exc: BaseException) -> SharedPathFailure:
+    """The failure behind an exception raised while waiting for the shared path.
+
+    ``KeyboardInterrupt`` and ``SystemExit`` (a Ctrl-C while the caller waits) are raised again.
+    """
+    if isinstance(exc, TimeoutError):
+        # Ours (a saturated pool) or the future's wait running out: both are the deadline.
+        name = error_type_of(exc) if isinstance(exc, DeadlineExceeded) else _DEADLINE_ERROR_TYPE
+        return SharedPathFailure(FallbackReason.TIMEOUT, name)
+    return _failure(exc, Stage.BUILD)
 
 
 def _run_shared(
     telemetry: GateTelemetry, plan: _Plan, source: ContextSource | None
-) -> LeadContextBundle | SharedPathFailure:
+) -> BuildOutcome:
     """The shared path under its deadline, inside a ``leadctx.bundle.build`` span.
 
-    The span, its status and the metrics are the caller's: a source that hangs past the
-    deadline still gets its span ended (``timeout``) and its duration recorded now, not when
-    (or if) the abandoned read returns.
+    The span and the metrics are the caller's: a source that hangs past the deadline still
+    gets its span ended (``timeout``) and its duration recorded now, not when (or if) the
+    abandoned read returns.
     """
     assert plan.request is not None  # noqa: S101 - only called when the plan is shared
     assert plan.deadline_s is not None  # noqa: S101 - same
     request = plan.request
-    pipeline = request.pipeline.value
     started = time.perf_counter()
-    with telemetry.span(SPAN_BUNDLE_BUILD, _build_span_attributes(pipeline)) as span:
+    with telemetry.build_span(request.pipeline.value) as span:
+        reads = None if source is None else _source_calls(source, request)
         try:
             outcome = shared_path_pool().run(
-                functools.partial(_read_and_build, request, plan.data, source), plan.deadline_s
+                functools.partial(_read_and_build, request, plan.data, reads), plan.deadline_s
             )
-        except Exception as exc:  # noqa: BLE001 - every shared-path failure falls back
+        except BaseException as exc:  # noqa: BLE001 - every shared-path failure falls back
             outcome = _fallback_from(exc)
-        return _built(telemetry, span, pipeline, started, outcome)
-
-
-@functools.lru_cache(maxsize=16)
-def _build_span_attributes(pipeline: str) -> Mapping[str, str]:
-    return MappingProxyType({ATTR_PIPELINE: pipeline})
+        telemetry.record_build(span, outcome, time.perf_counter() - started, request.pipeline.value)
+        return outcome
 
 
 def build_traced(
@@ -410,49 +351,34 @@ def build_traced(
     """
     tel = telemetry if telemetry is not None else _DEFAULT_TELEMETRY
     started = time.perf_counter()
-    with tel.span(SPAN_BUNDLE_BUILD) as span:
+    with tel.build_span(None) as span:
         pipeline = "unknown"
         try:
             bundle_input = parse_bundle_input(data)
             pipeline = bundle_input.pipeline.value
-            tel.set_attributes(span, {ATTR_PIPELINE: pipeline, ATTR_BUNDLE_PATH: "shared"})
             bundle = build_bundle(bundle_input, profile=profile)
         except Exception as exc:
-            _built(tel, span, pipeline, started, _failure(exc, Stage.BUILD))
+            failure = _failure(exc, Stage.BUILD)
+            tel.record_build(
+                span, failure, time.perf_counter() - started, pipeline, standalone=True
+            )
             raise
-        tel.set_attributes(span, stats_attributes(bundle.stats))
-        _built(tel, span, pipeline, started, bundle)
+        tel.record_build(span, bundle, time.perf_counter() - started, pipeline, standalone=True)
         return bundle
 
 
-def _fallback_from(exc: BaseException) -> SharedPathFailure:
-    if isinstance(exc, SharedPathFailure):
-        return exc
-    if isinstance(exc, TimeoutError):
-        # Ours (a saturated pool) or the future's wait running out: both are the deadline.
-        name = error_type_of(exc) if isinstance(exc, DeadlineExceeded) else _DEADLINE_ERROR_TYPE
-        return SharedPathFailure(FallbackReason.TIMEOUT, name)
-    return _failure(exc, Stage.BUILD)
-
-
-def _finish(
-    telemetry: GateTelemetry,
-    span: Any,
-    plan: _Plan,
-    *,
-    text: str,
-    bundle: LeadContextBundle | None,
-    failure: SharedPathFailure | None,
-) -> ContextResolution:
-    """The result, and its span attributes, metric and log record."""
+def _resolution(plan: _Plan, text: str, outcome: BuildOutcome | None) -> ContextResolution:
+    """The call's one outcome: what the pipeline gets and telemetry records."""
+    request = plan.request
+    bundle = outcome if isinstance(outcome, LeadContextBundle) else None
+    failure = outcome if isinstance(outcome, SharedPathFailure) else None
     if bundle is not None:
         path = ResolutionPath.SHARED
     elif failure is not None:
         path = ResolutionPath.FALLBACK
     else:
         path = ResolutionPath.LEGACY
-    request = plan.request
-    resolution = ContextResolution(
+    return ContextResolution(
         text=text,
         path=path,
         fallback_reason=None if failure is None else failure.reason,
@@ -460,38 +386,26 @@ def _finish(
         flag=plan.flag,
         pipeline=None if request is None else request.pipeline,
         error_type=None if failure is None else failure.error_type,
+        client_id=None if request is None else request.client_id,
     )
-    if GateTelemetry.is_recording(span):
-        # Built only for a span that keeps them: without an SDK this costs nothing. The part
-        # without stats repeats from call to call (path, pipeline, flag, client) and is kept.
-        known = resolve_attributes(
-            path.value,
-            None if request is None else request.pipeline.value,
-            None if plan.flag is _NOT_EVALUATED else plan.flag,
-            None if request is None else request.client_id,
+
+
+def _legacy_text(produced: object) -> str:
+    """``legacy()``'s result as the context, the same rule in both gates: a ``str``, as is.
+
+    Anything else is the pipeline's own bug, raised to it at once as ``TypeError`` on every
+    path that calls ``legacy()`` (flag off included, so the first test of the pipeline shows
+    it), never turned into text: ``str(None)`` in a prompt is worse than an error.
+    """
+    if isinstance(produced, str):
+        return produced
+    if inspect.iscoroutine(produced):
+        produced.close()  # it will never run: say so once, without a "never awaited" warning
+        raise TypeError(
+            "legacy() returned a coroutine; resolve_context needs a str "
+            "(use resolve_context_async for an async legacy())"
         )
-        if bundle is not None or failure is not None:
-            attributes: dict[str, Any] = dict(known)
-            if bundle is not None:
-                attributes.update(stats_attributes(bundle.stats))
-            if failure is not None:
-                attributes[ATTR_BUNDLE_FALLBACK_REASON] = failure.reason.value
-            telemetry.set_attributes(span, attributes)
-        else:
-            telemetry.set_attributes(span, known)
-        if failure is not None:
-            telemetry.mark_failed(
-                span,
-                failure.error_type,
-                f"shared path failed ({failure.reason}); legacy context used",
-            )
-    telemetry.record_resolution(resolution)
-    log_resolution(logger, resolution)
-    return resolution
-
-
-def _legacy_failed(telemetry: GateTelemetry, span: Any, exc: BaseException) -> None:
-    telemetry.mark_failed(span, error_type_of(exc), "legacy context assembly raised")
+    raise TypeError(f"legacy() returned {type(produced).__name__}; expected str")
 
 
 def resolve_context(
@@ -525,96 +439,139 @@ def resolve_context(
         tokenizer error all end in ``legacy()`` with the reason recorded.
     """
     tel = telemetry if telemetry is not None else _DEFAULT_TELEMETRY
-    with tel.span(SPAN_CONTEXT_RESOLVE) as span:
+    with tel.resolve_span() as span:
         plan = _plan(request, client, deadline_s)
-        failure = plan.failure
-        if plan.shared:
-            built = _run_shared(tel, plan, source)
-            if not isinstance(built, SharedPathFailure):
-                return _finish(tel, span, plan, text=built.text, bundle=built, failure=None)
-            failure = built
-        try:
-            text = legacy()
-        except BaseException as exc:
-            _legacy_failed(tel, span, exc)
-            raise
-        return _finish(tel, span, plan, text=text, bundle=None, failure=failure)
+        outcome = _run_shared(tel, plan, source) if plan.shared else plan.failure
+        if isinstance(outcome, LeadContextBundle):
+            text = outcome.text
+        else:
+            try:
+                text = _legacy_text(legacy())
+            except BaseException as exc:
+                tel.record_legacy_failure(span, exc)
+                raise
+        resolution = _resolution(plan, text, outcome)
+        tel.record_resolution(span, resolution)
+        return resolution
 
 
-async def _read_async(
+def _given(rows: object) -> object:
+    return rows
+
+
+async def _await_reads(
     source: AsyncContextSource | ContextSource, request: BundleRequest
-) -> dict[str, Any]:
-    calls: list[Awaitable[Iterable[Any]]] = [
-        source.knowledge_assets(request.client_id),  # type: ignore[list-item]
-        source.lead_memory(request.lead_id),  # type: ignore[list-item]
-        source.thread(request.lead_id),  # type: ignore[list-item]
+) -> dict[str, Callable[[], object]]:
+    """Each section's read for the worker: coroutine methods awaited here, on the loop (their
+    rows, even a lazy iterable, go to the worker as they are; an async iterable is drained
+    here, where it can cooperate); plain methods left for the worker to call."""
+    reads = _source_calls(source, request)
+    awaited = [
+        section for section in reads if inspect.iscoroutinefunction(getattr(source, section, None))
     ]
-    results = await asyncio.gather(*calls)
-    return {name: list(rows) for name, rows in zip(_ROW_SECTIONS, results, strict=True)}
+    coroutines: list[Awaitable[object]] = [reads[section]() for section in awaited]  # type: ignore[misc]
+    results: list[object] = list(await asyncio.gather(*coroutines))
+    for section, result in zip(awaited, results, strict=True):
+        rows = [row async for row in result] if isinstance(result, AsyncIterable) else result
+        reads[section] = functools.partial(_given, rows)
+    return reads
+
+
+class _Permit:
+    """A pool permit taken on the loop: given back when the task ends, unless the task handed
+    it to a worker (which gives it back when its work returns: an abandoned build keeps it)."""
+
+    __slots__ = ("handed_over", "pool")
+
+    def __init__(self, pool: SharedPathPool) -> None:
+        self.pool = pool
+        self.handed_over = False
+
+    def task_done(self, _: object) -> None:
+        # A done callback, so it runs even for a task cancelled before its first step.
+        if not self.handed_over:
+            self.pool.release()
 
 
 async def _read_and_build_async(
+    permit: _Permit,
     request: BundleRequest,
     data: BundleInput | Mapping[str, Any] | None,
-    source: AsyncContextSource,
-) -> LeadContextBundle | SharedPathFailure:
-    """Await the async source's rows on the loop, then build on a pool worker (CPU off the
-    loop), under the permit the caller took."""
+    source: AsyncContextSource | ContextSource,
+) -> BuildOutcome:
+    """Await the async reads on the loop, then materialise and build on a pool worker, under
+    the permit the caller took."""
     try:
-        rows = await _read_async(source, request)
-    except Exception as exc:  # noqa: BLE001 - returned to the caller, which falls back
+        reads = await _await_reads(source, request)
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if current is not None and current.cancelling():
+            raise  # the gate's deadline or the caller's cancellation: not the source's
+        return _failure(asyncio.CancelledError(), Stage.SOURCE)
+    except BaseException as exc:  # noqa: BLE001 - returned to the caller, which falls back
         return _failure(exc, Stage.SOURCE)
-    return await asyncio.wrap_future(
-        shared_path_pool().submit_held(functools.partial(_build_or_failure, request, rows, data))
-    )
-
-
-def _is_async_source(source: object) -> bool:
-    return inspect.iscoroutinefunction(getattr(source, "knowledge_assets", None))
+    future = permit.pool.hand_over(functools.partial(_read_and_build, request, data, reads))
+    permit.handed_over = True
+    return await asyncio.wrap_future(future)
 
 
 async def _await_shared(
     plan: _Plan, source: ContextSource | AsyncContextSource | None
-) -> LeadContextBundle | SharedPathFailure:
+) -> BuildOutcome:
     assert plan.request is not None  # noqa: S101 - only called when the plan is shared
     assert plan.deadline_s is not None  # noqa: S101 - same
     pool = shared_path_pool()
-    task: asyncio.Future[LeadContextBundle | SharedPathFailure]
-    if source is not None and _is_async_source(source):
+    task: asyncio.Future[BuildOutcome]
+    if source is not None and any(
+        inspect.iscoroutinefunction(getattr(source, section, None)) for section in _ROW_SECTIONS
+    ):
         if not pool.try_acquire():
             raise WorkerPoolSaturated(f"all {pool.workers} shared-path workers are busy")
-        task = asyncio.ensure_future(
-            _read_and_build_async(plan.request, plan.data, source)  # type: ignore[arg-type]
-        )
-        task.add_done_callback(lambda _: pool.release())
+        permit = _Permit(pool)
+        task = asyncio.ensure_future(_read_and_build_async(permit, plan.request, plan.data, source))
+        task.add_done_callback(permit.task_done)
     else:
+        reads = None if source is None else _source_calls(source, plan.request)
         task = asyncio.wrap_future(
-            pool.submit(
-                functools.partial(_read_and_build, plan.request, plan.data, source)  # type: ignore[arg-type]
-            )
+            pool.submit(functools.partial(_read_and_build, plan.request, plan.data, reads))
         )
-    # asyncio.wait, not wait_for: a source that ignores cancellation must not hold us up.
-    done, _ = await asyncio.wait({task}, timeout=plan.deadline_s)
+    try:
+        # asyncio.wait, not wait_for: a source that ignores cancellation must not hold us up.
+        done, _ = await asyncio.wait({task}, timeout=plan.deadline_s)
+    except asyncio.CancelledError:
+        # The caller's task is cancelled: so is its shared path; the cancellation is theirs.
+        task.cancel()
+        task.add_done_callback(_consume)
+        raise
     if not done:
         task.cancel()
         task.add_done_callback(_consume)
         raise DeadlineExceeded("shared path exceeded its deadline")
+    if task.cancelled():
+        # Not by us (we cancel only past the deadline): something the source awaited was.
+        return _failure(asyncio.CancelledError(), Stage.SOURCE)
+    error = task.exception()
+    if error is not None:
+        return _fallback_from(error)
     return task.result()
 
 
 async def _run_shared_async(
     telemetry: GateTelemetry, plan: _Plan, source: ContextSource | AsyncContextSource | None
-) -> LeadContextBundle | SharedPathFailure:
+) -> BuildOutcome:
     """``_run_shared`` for the event loop: the span and metrics on the loop, as there."""
     assert plan.request is not None  # noqa: S101 - only called when the plan is shared
     pipeline = plan.request.pipeline.value
     started = time.perf_counter()
-    with telemetry.span(SPAN_BUNDLE_BUILD, _build_span_attributes(pipeline)) as span:
+    with telemetry.build_span(pipeline) as span:
         try:
             outcome = await _await_shared(plan, source)
-        except Exception as exc:  # noqa: BLE001 - every shared-path failure falls back
+        except asyncio.CancelledError:
+            raise  # the caller's task was cancelled: theirs to handle
+        except BaseException as exc:  # noqa: BLE001 - every shared-path failure falls back
             outcome = _fallback_from(exc)
-        return _built(telemetry, span, pipeline, started, outcome)
+        telemetry.record_build(span, outcome, time.perf_counter() - started, pipeline)
+        return outcome
 
 
 def _consume(task: asyncio.Future[Any]) -> None:
@@ -649,19 +606,20 @@ async def resolve_context_async(
         As ``resolve_context``.
     """
     tel = telemetry if telemetry is not None else _DEFAULT_TELEMETRY
-    with tel.span(SPAN_CONTEXT_RESOLVE) as span:
+    with tel.resolve_span() as span:
         plan = _plan(request, client, deadline_s)
-        failure = plan.failure
-        if plan.shared:
-            built = await _run_shared_async(tel, plan, source)
-            if not isinstance(built, SharedPathFailure):
-                return _finish(tel, span, plan, text=built.text, bundle=built, failure=None)
-            failure = built
-        try:
-            text = legacy()
-            if inspect.isawaitable(text):
-                text = await text
-        except BaseException as exc:
-            _legacy_failed(tel, span, exc)
-            raise
-        return _finish(tel, span, plan, text=str(text), bundle=None, failure=failure)
+        outcome = await _run_shared_async(tel, plan, source) if plan.shared else plan.failure
+        if isinstance(outcome, LeadContextBundle):
+            text = outcome.text
+        else:
+            try:
+                produced = legacy()
+                if inspect.isawaitable(produced):
+                    produced = await produced
+                text = _legacy_text(produced)
+            except BaseException as exc:
+                tel.record_legacy_failure(span, exc)
+                raise
+        resolution = _resolution(plan, text, outcome)
+        tel.record_resolution(span, resolution)
+        return resolution

@@ -4,14 +4,22 @@ A source is whatever reads the application's database (or a cache, or a test fix
 fail: a raised exception or a row with a null where content belongs is exactly what the
 gate's fallback to the legacy context exists for. ``load_bundle_input`` calls a source and
 validates what it returns, so that a bad row is a ``BundleInputError`` naming its field.
+
+What a section's method returns must be an iterable of rows (a list, a tuple, a generator, a
+lazy cursor). ``rows_of`` is the one rule for the rest: ``None``, a string, bytes, a mapping,
+a number or an awaitable where rows belong is a ``BundleInputError`` naming the section (the
+gate's ``invalid_data``); an exception raised while iterating is the source's own (its
+``source_error``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
+from leadctx_bundle.errors import BundleInputError
 from leadctx_bundle.models import (
     BudgetOverrides,
     BundleInput,
@@ -22,9 +30,52 @@ from leadctx_bundle.models import (
 )
 from leadctx_bundle.validation import parse_bundle_input
 
-__all__ = ["ContextSource", "StaticContextSource", "load_bundle_input"]
+__all__ = ["ContextSource", "StaticContextSource", "load_bundle_input", "rows_of"]
 
 Row = Mapping[str, Any]
+
+_CHECK_EVERY: Final = 256
+"""Rows between two calls of ``rows_of``'s ``checkpoint``: cheap, yet prompt at shutdown."""
+
+
+def rows_of(
+    section: str, produced: object, checkpoint: Callable[[], None] | None = None
+) -> list[Any]:
+    """The rows a source returned for ``section``, as a list, or why they are not rows.
+
+    Args:
+        section: ``knowledge_assets``, ``lead_memory`` or ``thread`` (named in errors).
+        produced: What the source's method returned.
+        checkpoint: Called every few rows while a lazy iterable is read; it may raise to stop
+            the read (the gate's pool does at process exit).
+
+    Raises:
+        BundleInputError: ``produced`` is not an iterable of rows (``None``, ``str``,
+            ``bytes``, a mapping, a number, a coroutine...); the message names the section
+            and the type, never a value. A coroutine is closed first (it will never run).
+        Exception: Whatever iterating ``produced`` raises, unchanged.
+    """
+    if isinstance(produced, list | tuple):
+        return list(produced)
+    if (
+        produced is None
+        or isinstance(produced, str | bytes | bytearray | memoryview | Mapping)
+        or not isinstance(produced, Iterable)
+        or inspect.isawaitable(produced)
+    ):
+        if inspect.iscoroutine(produced):
+            produced.close()
+        what = "null" if produced is None else type(produced).__name__
+        raise BundleInputError([f"{section}: expected an iterable of rows, got {what}"])
+    if checkpoint is None:
+        return list(produced)
+    rows: list[Any] = []
+    append = rows.append
+    for count, row in enumerate(produced):
+        if count % _CHECK_EVERY == 0:
+            checkpoint()
+        append(row)
+    return rows
 
 
 @runtime_checkable
@@ -82,15 +133,18 @@ def load_bundle_input(
         budgets: Optional per-call budget overrides.
 
     Raises:
-        BundleInputError: A row does not validate (``knowledge_assets[3].content: ...``).
+        BundleInputError: A section is not an iterable of rows (``rows_of``), or a row does
+            not validate (``knowledge_assets[3].content: ...``).
         Exception: Whatever ``source`` raises, unchanged, for the caller's fallback.
     """
     return parse_bundle_input(
         {
             **request.model_dump(),
-            "knowledge_assets": list(source.knowledge_assets(request.client_id)),
-            "lead_memory": list(source.lead_memory(request.lead_id)),
-            "thread": list(source.thread(request.lead_id)),
+            "knowledge_assets": rows_of(
+                "knowledge_assets", source.knowledge_assets(request.client_id)
+            ),
+            "lead_memory": rows_of("lead_memory", source.lead_memory(request.lead_id)),
+            "thread": rows_of("thread", source.thread(request.lead_id)),
             "budgets": budgets,
         }
     )

@@ -11,6 +11,10 @@ units are UCUM (``s``, ``{token}``). ``docs/telemetry.md`` lists them all.
 
 Telemetry never raises into a pipeline: each recording helper catches what a broken tracer,
 meter or log handler raises, and reports it once at DEBUG.
+
+The gate hands this module values (a ``ContextResolution``, a build's outcome) and this module
+records them: every span attribute is assembled here, in ``build_span``, ``record_build`` and
+``record_resolution``, and nothing here imports the gate.
 """
 
 from __future__ import annotations
@@ -21,15 +25,15 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType, TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from opentelemetry import context, metrics, trace
 from opentelemetry.trace import Span, Status, StatusCode
 
+from leadctx_bundle.fallback import PROCESS_EXITS, SharedPathFailure, error_type_of
+from leadctx_bundle.models import LeadContextBundle
+from leadctx_bundle.resolution import ContextResolution, FlagOutcome
 from leadctx_bundle.stats import SECTIONS, BundleStats, SectionName
-
-if TYPE_CHECKING:
-    from leadctx_bundle.gate import ContextResolution, FlagOutcome
 
 __all__ = [
     "ATTR_BUNDLE_FALLBACK_REASON",
@@ -54,6 +58,7 @@ __all__ = [
     "METRIC_SECTION_ITEMS_DROPPED",
     "METRIC_SECTION_ITEMS_TRUNCATED",
     "METRIC_SECTION_TOKENS",
+    "RESOLUTION_LOGGER",
     "SECTION_FIELDS",
     "SPAN_BUNDLE_BUILD",
     "SPAN_CONTEXT_RESOLVE",
@@ -62,12 +67,16 @@ __all__ = [
     "flag_attributes",
     "flag_reason_value",
     "log_resolution",
+    "resolution_attributes",
     "resolve_attributes",
     "section_attribute",
     "stats_attributes",
 ]
 
 logger = logging.getLogger(__name__)
+
+RESOLUTION_LOGGER: Final = logging.getLogger("leadctx_bundle.gate")
+"""The logger of the one INFO record per call: named for the gate, where pipelines look."""
 
 INSTRUMENTATION_NAME: Final = "leadctx_bundle"
 """The instrumentation scope of every span and metric below."""
@@ -164,20 +173,6 @@ def flag_reason_value(reason: object) -> str:
     return folded if folded in _FLAG_REASONS else "unknown"
 
 
-def error_type_of(exc: BaseException) -> str:
-    """``error.type`` of an exception: its class, module-qualified unless a builtin.
-
-    Only the class: an exception's message may quote a lead's data and never leaves here.
-
-    Args:
-        exc: The exception.
-    """
-    cls = type(exc)
-    if cls.__module__ == "builtins":
-        return cls.__qualname__
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
 # Each section's span attribute names and the SectionStats fields they take, spelled once at
 # import rather than formatted on every call.
 _SECTION_ATTRIBUTE_KEYS: Final[tuple[tuple[SectionName, tuple[tuple[str, str], ...]], ...]] = tuple(
@@ -265,6 +260,40 @@ def _resolve_attributes(
     if flag is not None and context_id is not None:
         attributes.update(_flag_attributes(flag, context_id))
     return MappingProxyType(attributes)
+
+
+def resolution_attributes(resolution: ContextResolution) -> Mapping[str, Any]:
+    """Every attribute of one call's resolve span: path, pipeline, the flag's, and on the
+    shared path the stats, on a fallback its reason.
+
+    Args:
+        resolution: The call's outcome.
+    """
+    pipeline = resolution.pipeline
+    # The part without stats repeats from call to call (path, pipeline, flag, client): kept.
+    known = _resolve_attributes(
+        resolution.path.value,
+        None if pipeline is None else pipeline.value,
+        None if resolution.client_id is None else resolution.flag,
+        resolution.client_id,
+    )
+    stats = resolution.stats
+    reason = resolution.fallback_reason
+    if stats is None and reason is None:
+        return known
+    attributes: dict[str, Any] = dict(known)
+    if stats is not None:
+        attributes.update(stats_attributes(stats))
+    if reason is not None:
+        attributes[ATTR_BUNDLE_FALLBACK_REASON] = reason.value
+    if resolution.error_type is not None:
+        attributes[ATTR_ERROR_TYPE] = resolution.error_type
+    return attributes
+
+
+@functools.lru_cache(maxsize=16)
+def _pipeline_only(pipeline: str) -> Mapping[str, str]:
+    return MappingProxyType({ATTR_PIPELINE: pipeline})
 
 
 Attributes = tuple[tuple[str, str], ...]
@@ -394,12 +423,14 @@ class _SpanScope:
     def __enter__(self) -> Span:
         try:
             span = self._tracer.start_span(self._name, attributes=self._attributes)
-        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+        except BaseException as exc:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _reraise_process_exit(exc)
             _ignore_failure("span start")
             return trace.INVALID_SPAN
         try:
             self._token = context.attach(trace.set_span_in_context(span))
-        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+        except BaseException as exc:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _reraise_process_exit(exc)
             _ignore_failure("span start")
             with contextlib.suppress(Exception):
                 span.end()
@@ -419,8 +450,24 @@ class _SpanScope:
         try:
             context.detach(self._token)  # type: ignore[arg-type]
             span.end()
-        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+        except BaseException as failure:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _reraise_process_exit(failure)
             _ignore_failure("span end")
+
+
+def _reraise_process_exit(exc: BaseException) -> None:
+    """Telemetry swallows every failure but the two that stop the process (``fallback``)."""
+    if isinstance(exc, PROCESS_EXITS):
+        raise exc
+
+
+def _set_error_status(span: Span, description: str) -> None:
+    """Status ERROR with a fixed sentence (never an exception's message), never raising."""
+    try:
+        span.set_status(Status(StatusCode.ERROR, description))
+    except BaseException as exc:  # noqa: BLE001 - telemetry never raises into the pipeline
+        _reraise_process_exit(exc)
+        _ignore_failure("span status")
 
 
 def _ignore_failure(what: str) -> None:
@@ -451,12 +498,14 @@ class GateTelemetry:
         self._instruments: _Instruments | None = None
         try:
             self._tracer = trace.get_tracer(INSTRUMENTATION_NAME, tracer_provider=tracer_provider)
-        except Exception:  # noqa: BLE001 - a broken tracer provider must not break the gate
+        except BaseException as exc:  # noqa: BLE001 - a broken tracer provider must not break the gate
+            _reraise_process_exit(exc)
             _ignore_failure("tracer")
         try:
             meter = metrics.get_meter(INSTRUMENTATION_NAME, meter_provider=meter_provider)
             self._instruments = _Instruments(meter)
-        except Exception:  # noqa: BLE001 - a broken meter provider must not break the gate
+        except BaseException as exc:  # noqa: BLE001 - a broken meter provider must not break the gate
+            _reraise_process_exit(exc)
             _ignore_failure("meter")
 
     def span(self, name: str, attributes: Mapping[str, Any] | None = None) -> _SpanScope:
@@ -481,7 +530,8 @@ class GateTelemetry:
         """
         try:
             return span.is_recording()
-        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+        except BaseException as exc:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _reraise_process_exit(exc)
             _ignore_failure("span is_recording")
             return False
 
@@ -495,7 +545,8 @@ class GateTelemetry:
         """
         try:
             span.set_attributes(attributes)
-        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+        except BaseException as exc:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _reraise_process_exit(exc)
             _ignore_failure("span attributes")
 
     @staticmethod
@@ -509,21 +560,66 @@ class GateTelemetry:
         """
         try:
             span.set_attribute(ATTR_ERROR_TYPE, error_type)
-            span.set_status(Status(StatusCode.ERROR, description))
-        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+        except BaseException as exc:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _reraise_process_exit(exc)
             _ignore_failure("span status")
+        _set_error_status(span, description)
 
-    def record_build(
-        self, pipeline: str, duration_s: float, stats: BundleStats | None, error_type: str | None
-    ) -> None:
-        """Record one shared-path run: its duration and, when it built, per-section counts.
+    def resolve_span(self) -> _SpanScope:
+        """The ``leadctx.context.resolve`` span of one call; its attributes come at the end,
+        from ``record_resolution``."""
+        return _SpanScope(self._tracer, SPAN_CONTEXT_RESOLVE, None)
+
+    def build_span(self, pipeline: str | None) -> _SpanScope:
+        """The ``leadctx.bundle.build`` span of one shared path, current while it runs, so a
+        source's own instrumentation nests under it.
 
         Args:
-            pipeline: The pipeline that asked.
-            duration_s: Wall time of sources and build, in seconds.
-            stats: The build's stats; ``None`` when it failed.
-            error_type: ``error.type`` of the failure, ``None`` on success.
+            pipeline: ``leadctx.pipeline``, when known before the build starts.
         """
+        return _SpanScope(
+            self._tracer, SPAN_BUNDLE_BUILD, None if pipeline is None else _pipeline_only(pipeline)
+        )
+
+    def record_build(
+        self,
+        span: Span,
+        outcome: LeadContextBundle | SharedPathFailure,
+        duration_s: float,
+        pipeline: str,
+        *,
+        standalone: bool = False,
+    ) -> None:
+        """Record one shared-path run on its build span and in the build metrics.
+
+        A failure sets ``error.type`` and status ERROR on the span. The stats of a build
+        under the gate go on the resolve span (``record_resolution``: set once, where
+        operators search); a ``standalone`` build (no resolve span around it) carries its
+        pipeline, path and stats on the build span itself.
+
+        Args:
+            span: The build span (from ``build_span``).
+            outcome: The bundle, or why the shared path failed.
+            duration_s: Wall time of sources and build as the caller waited, in seconds.
+            pipeline: The pipeline that asked (``unknown`` if its input did not validate).
+            standalone: Whether the build ran outside the gate (``leadctx bundle build``).
+        """
+        if isinstance(outcome, SharedPathFailure):
+            self.mark_failed(span, outcome.error_type, f"shared build failed: {outcome.reason}")
+            stats, error_type = None, outcome.error_type
+        else:
+            stats, error_type = outcome.stats, None
+        if standalone:
+            attributes: dict[str, Any] = {ATTR_PIPELINE: pipeline}
+            if stats is not None:
+                attributes[ATTR_BUNDLE_PATH] = "shared"
+                attributes.update(stats_attributes(stats))
+            self.set_attributes(span, attributes)
+        self._record_build_metrics(pipeline, duration_s, stats, error_type)
+
+    def _record_build_metrics(
+        self, pipeline: str, duration_s: float, stats: BundleStats | None, error_type: str | None
+    ) -> None:
         instruments = self._instruments
         if instruments is None:
             return
@@ -541,15 +637,41 @@ class GateTelemetry:
                     figures = sections[section]
                     instruments.items_truncated.add_locked(figures.items_truncated, key)
                     instruments.items_dropped.add_locked(figures.items_dropped, key)
-        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+        except BaseException as exc:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _reraise_process_exit(exc)
             _ignore_failure("build metrics")
 
-    def record_resolution(self, resolution: ContextResolution) -> None:
-        """Count one resolution by pipeline, path and fallback reason.
+    def record_resolution(self, span: Span, resolution: ContextResolution) -> None:
+        """Record one call's outcome: the resolve span's attributes and status, the
+        resolutions counter and the INFO log record, all from ``resolution``.
 
         Args:
-            resolution: The result the pipeline got.
+            span: The resolve span (from ``resolve_span``).
+            resolution: What the pipeline gets.
         """
+        if self.is_recording(span):
+            # Built only for a span that keeps them: without an SDK this costs nothing.
+            self.set_attributes(span, resolution_attributes(resolution))
+            if resolution.error_type is not None:
+                _set_error_status(
+                    span, f"shared path failed ({resolution.fallback_reason}); legacy context used"
+                )
+        self._count_resolution(resolution)
+        log_resolution(RESOLUTION_LOGGER, resolution)
+
+    def record_legacy_failure(self, span: Span, exc: BaseException) -> None:
+        """Mark the resolve span failed by ``legacy()``'s own exception (its class only).
+
+        No metric and no log record: the call did not resolve, and the exception is the
+        pipeline's to report.
+
+        Args:
+            span: The resolve span.
+            exc: What ``legacy()`` raised.
+        """
+        self.mark_failed(span, error_type_of(exc), "legacy context assembly raised")
+
+    def _count_resolution(self, resolution: ContextResolution) -> None:
         instruments = self._instruments
         if instruments is None:
             return
@@ -564,7 +686,8 @@ class GateTelemetry:
                     else resolution.fallback_reason.value,
                 ),
             )
-        except Exception:  # noqa: BLE001 - telemetry never raises into the pipeline
+        except BaseException as exc:  # noqa: BLE001 - telemetry never raises into the pipeline
+            _reraise_process_exit(exc)
             _ignore_failure("resolution metrics")
 
 
@@ -613,5 +736,6 @@ def log_resolution(target: logging.Logger, resolution: ContextResolution) -> Non
                 "leadctx_stats": payload["stats"],
             },
         )
-    except Exception:  # noqa: BLE001 - a broken log handler must not fail the pipeline
+    except BaseException as exc:  # noqa: BLE001 - a broken log handler must not fail the pipeline
+        _reraise_process_exit(exc)
         _ignore_failure("log record")

@@ -5,18 +5,20 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from openfeature.client import OpenFeatureClient
 
-from leadctx_bundle import build_bundle
+from leadctx_bundle import build_bundle, resolve_context
 from leadctx_bundle.gate import FlagOutcome
 from leadctx_bundle.stats import SECTIONS
 from leadctx_bundle.telemetry import (
     SECTION_FIELDS,
     flag_attributes,
+    resolution_attributes,
     resolve_attributes,
     section_attribute,
     stats_attributes,
 )
-from tests.gate.conftest import sample
+from tests.gate.conftest import Recorded, sample
 
 ON = FlagOutcome(
     key="shared_bundle.enabled",
@@ -74,3 +76,33 @@ def test_stats_attributes_name_every_section_field() -> None:
             assert attributes[name] == getattr(stats.sections[section], field)
     assert attributes["leadctx.tokens.total"] == stats.tokens_total
     assert len(attributes) == 3 + len(SECTIONS) * len(SECTION_FIELDS)
+
+
+def test_the_resolve_span_carries_exactly_what_telemetry_assembles_from_the_outcome(
+    recorded: Recorded, client: OpenFeatureClient
+) -> None:
+    # Given a shared call, a fallback and a flag-off call
+    results = [
+        resolve_context(
+            sample(), legacy=lambda: "legacy", client=client, telemetry=recorded.telemetry
+        ),
+        resolve_context(
+            sample(lead_memory=[{"id": "m", "content": None, "created_at": "2026-11-10"}]),
+            legacy=lambda: "legacy",
+            client=client,
+            telemetry=recorded.telemetry,
+        ),
+        resolve_context(
+            sample(client_id="globex"),
+            legacy=lambda: "legacy",
+            client=client,
+            telemetry=recorded.telemetry,
+        ),
+    ]
+    # When their resolve spans are read
+    spans = recorded.finished("leadctx.context.resolve")
+    # Then each span's attributes are the outcome's attributes, assembled in one place
+    assert [result.path.value for result in results] == ["shared", "fallback", "legacy"]
+    assert [dict(span.attributes or {}) for span in spans] == [
+        dict(resolution_attributes(result)) for result in results
+    ]

@@ -13,7 +13,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from leadctx_bundle.deadline import DeadlineExceeded, SharedPathPool, WorkerPoolSaturated
+from leadctx_bundle.deadline import (
+    DeadlineExceeded,
+    SharedPathPool,
+    WorkerPoolClosed,
+    WorkerPoolSaturated,
+)
 
 GENEROUS = 10.0  # seconds; only a broken pool comes near it
 PREFIX = "leadctx-pool-test"
@@ -193,7 +198,7 @@ def test_shutdown_stops_the_workers_and_refuses_new_work() -> None:
     for thread in threads:
         thread.join(GENEROUS)
         assert not thread.is_alive()
-    with pytest.raises(RuntimeError, match="shut down"):
+    with pytest.raises(WorkerPoolClosed, match="shut down"):
         pool.run(lambda: "never", GENEROUS)
     # the refused call gave its permit back
     assert pool.try_acquire()
