@@ -5,6 +5,9 @@
 //   node clients.mjs web CASES_JSON      each case through @openfeature/web-sdk + OFREPWebProvider
 //   node clients.mjs watch CONTEXT_JSON  the web provider: print "ready", then the first change
 //                                        of the flag that arrives (through its SSE event)
+//   node clients.mjs server-watch CONTEXT_JSON
+//                                        the server provider: print "ready", then evaluate on
+//                                        every call (one every 20 ms) until the answer changes
 //
 // Environment: OFREP_URL (the server's base URL), OFREP_TOKEN (optional bearer token).
 // Node 20 has no global EventSource: the `eventsource` package provides it, as documented.
@@ -74,10 +77,26 @@ async function watch(context) {
   await WebOpenFeature.close();
 }
 
+async function serverWatch(context) {
+  await ServerOpenFeature.setProviderAndWait('watch', new OFREPProvider({ baseUrl, headers }));
+  const client = ServerOpenFeature.getClient('watch');
+  const first = answer(await client.getBooleanDetails(FLAG, false, context));
+  console.log(JSON.stringify({ event: 'ready', ...first }));
+  for (;;) {
+    const now = answer(await client.getBooleanDetails(FLAG, false, context));
+    if (now.value !== first.value || now.reason !== first.reason) {
+      console.log(JSON.stringify({ event: 'changed', ...now }));
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await ServerOpenFeature.close();
+}
+
 const [mode, argument] = process.argv.slice(2);
-const modes = { server: serverCases, web: webCases, watch };
+const modes = { server: serverCases, web: webCases, watch, 'server-watch': serverWatch };
 if (!modes[mode] || !baseUrl) {
-  console.error('usage: OFREP_URL=http://127.0.0.1:8016 node clients.mjs server|web|watch JSON');
+  console.error('usage: OFREP_URL=http://127.0.0.1:8016 node clients.mjs server|web|watch|server-watch JSON');
   process.exit(2);
 }
 await modes[mode](JSON.parse(argument));
