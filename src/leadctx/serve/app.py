@@ -29,6 +29,7 @@ from urllib.parse import urlencode
 
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
+from opentelemetry import metrics
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -320,8 +321,15 @@ async def _readyz(request: Request) -> Response:
     )
 
 
-def build_app(service: OfrepService) -> Starlette:
-    """The ASGI application serving ``service``; its lifespan initialises the provider."""
+def build_app(
+    service: OfrepService, *, meter_provider: metrics.MeterProvider | None = None
+) -> Starlette:
+    """The ASGI application serving ``service``; its lifespan initialises the provider.
+
+    Args:
+        service: What the routes serve.
+        meter_provider: Where request metrics go (default: the global meter provider).
+    """
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -347,5 +355,5 @@ def build_app(service: OfrepService) -> Starlette:
         lifespan=lifespan,
     )
     app.state.service = service
-    app.add_middleware(RequestTelemetry)
+    app.add_middleware(RequestTelemetry, meter_provider=meter_provider)
     return app

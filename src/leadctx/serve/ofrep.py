@@ -94,7 +94,7 @@ def parse_body(raw: bytes) -> Mapping[str, Any]:
     except UnicodeDecodeError:
         raise RequestError(ErrorCode.PARSE_ERROR, "request body is not UTF-8") from None
     except (ValueError, RecursionError):
-        # RecursionError: a body of 60,000 nested brackets fits the size cap; refused, not fatal.
+        # RecursionError: a body of 30,000 nested brackets fits the size cap; refused, not fatal.
         raise RequestError(ErrorCode.PARSE_ERROR, "request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise RequestError(ErrorCode.PARSE_ERROR, "request body must be a JSON object")
