@@ -8,6 +8,7 @@ import queue
 import shutil
 import subprocess
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,21 +19,21 @@ NODE_PACKAGE = ROOT / "tests" / "node"
 CLIENTS = NODE_PACKAGE / "clients.mjs"
 
 
-def require_node() -> str:
-    """The ``node`` executable, with the package's dependencies installed.
+def require_node(package: Path = NODE_PACKAGE) -> str:
+    """The ``node`` executable, with ``package``'s dependencies installed (``npm ci``).
 
-    Without ``node`` the test is skipped on a developer's machine and fails in CI (``CI`` set),
-    as a missing PostgreSQL does.
+    Without ``node`` the test is skipped on a developer's machine and fails in CI (``CI`` or
+    ``REQUIRE_NODE_TESTS`` set, as ``.ci/run`` does), as a missing PostgreSQL does.
     """
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
-        if os.environ.get("CI"):
+        if os.environ.get("CI") or os.environ.get("REQUIRE_NODE_TESTS"):
             pytest.fail("node and npm are required in CI for the OFREP client tests")
         pytest.skip("node or npm is not installed")
-    if not (NODE_PACKAGE / "node_modules" / "@openfeature" / "ofrep-provider").is_dir():
+    if not (package / "node_modules" / "@openfeature" / "ofrep-provider").is_dir():
         subprocess.run(  # noqa: S603 - npm from PATH, the committed lock file
             [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=NODE_PACKAGE, check=True, capture_output=True, timeout=600,
+            cwd=package, check=True, capture_output=True, timeout=600,
         )  # fmt: skip
     return node
 
