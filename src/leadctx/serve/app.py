@@ -23,9 +23,9 @@ import contextlib
 import hashlib
 import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Final
-from urllib.parse import urlencode
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, Final, NamedTuple
+from urllib.parse import parse_qs, urlencode
 
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
@@ -40,6 +40,7 @@ from leadctx.serve.changes import FlagStateFeed, revision_of_tag
 from leadctx.serve.events import EVENTS_PATH, EventStreams
 from leadctx.serve.ofrep import (
     MAX_BODY_BYTES,
+    EncodedAnswers,
     RequestError,
     answer_for,
     encode,
@@ -52,7 +53,7 @@ from leadctx.serve.telemetry import RequestTelemetry
 from leadctx_flags.flags import KNOWN_FLAGS
 from leadctx_flags.provider import LeadCtxProvider
 
-__all__ = ["BODY_DEADLINE_SECONDS", "OfrepService", "build_app"]
+__all__ = ["BODY_DEADLINE_SECONDS", "BodyDeadlines", "OfrepService", "build_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,6 @@ BODY_DEADLINE_SECONDS: Final = 10.0
 REFETCH_WAIT_CAP_SECONDS: Final = 10.0
 """Longest a re-fetch waits for the state an event announced before answering 503."""
 
-_JSON: Final = "application/json"
 _BULK_KEY: Final = ""  # failures of a bulk request name no flag
 
 
@@ -95,6 +95,8 @@ class OfrepService:
             max_streams=settings.max_streams,
             heartbeat_seconds=settings.heartbeat_seconds,
         )
+        self.answers = EncodedAnswers()
+        self.deadlines = BodyDeadlines()
         self.refetch_wait_seconds = min(refetch_wait_seconds, REFETCH_WAIT_CAP_SECONDS)
         self.draining = False
         token = settings.token
@@ -112,19 +114,23 @@ class OfrepService:
         self.draining = True
         self.streams.close()
 
-    def authorized(self, request: Request, *, stream: bool = False) -> bool:
-        """Whether ``request`` carries the token (always, when no token is configured)."""
+    def authorized(self, headers: Mapping[bytes, bytes], access: str | None = None) -> bool:
+        """Whether a request carries the token (always, when no token is configured).
+
+        Args:
+            headers: The request's headers, names in lower case.
+            access: The event stream's ``access`` query parameter, for the stream only.
+        """
         if self._token is None:
             return True
-        offered = request.headers.get("x-api-key")
+        offered = headers.get(b"x-api-key")
         if offered is None:
-            scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-            if scheme.lower() == "bearer":
+            scheme, _, credentials = headers.get(b"authorization", b"").partition(b" ")
+            if scheme.lower() == b"bearer":
                 offered = credentials.strip()
         if offered is not None:
-            return hmac.compare_digest(offered.encode(), self._token)
-        access = request.query_params.get("access")
-        if stream and access is not None and self._stream_access is not None:
+            return hmac.compare_digest(offered, self._token)
+        if access is not None and self._stream_access is not None:
             return hmac.compare_digest(access.encode(), self._stream_access.encode())
         return False
 
@@ -149,77 +155,188 @@ class OfrepService:
         return True, "ready"
 
 
-def _guarded(
-    handler: Callable[[OfrepService, Request], Awaitable[Response]],
-) -> Callable[[Request], Awaitable[Response]]:
-    """The route for ``handler``: refusals in the spec's shape, and never a traceback."""
+_UNAUTHORIZED: Final = "unauthorized: send Authorization: Bearer <token> or X-API-Key"
+_JSON_HEADERS: Final = [(b"content-type", b"application/json")]
 
-    async def route(request: Request) -> Response:
-        service: OfrepService = request.app.state.service
-        key = request.path_params.get("key", _BULK_KEY)
+
+class _Answer(NamedTuple):
+    status: int
+    body: bytes
+    headers: list[tuple[bytes, bytes]]
+
+
+class _OfrepEndpoint:
+    """One OFREP route as a plain ASGI app: the hot path, so no Request or Response objects.
+
+    It parses the few headers it needs, reads the body under its cap and deadline, calls the
+    handler, and turns a refusal or any unexpected exception into the spec's failure shape
+    (never a traceback: the log line names the exception's type only).
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[OfrepService, _Call], Awaitable[_Answer]],
+    ) -> None:
+        self._handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        service: OfrepService = scope["app"].state.service
+        key: str = scope.get("path_params", {}).get("key", _BULK_KEY)
+        call = _Call(scope, receive, key, service.deadlines)
         try:
-            return await handler(service, request)
+            answer = await self._handler(service, call)
         except _Refusal as refusal:
-            headers = {"WWW-Authenticate": "Bearer"} if refusal.status == 401 else None
-            return JSONResponse(
-                failure(key, refusal.code, refusal.details), refusal.status, headers=headers
+            headers = list(_JSON_HEADERS)
+            if refusal.status == 401:
+                headers.append((b"www-authenticate", b"Bearer"))
+            if refusal.status == 503:
+                headers.append((b"retry-after", b"1"))
+            answer = _Answer(
+                refusal.status, encode(failure(key, refusal.code, refusal.details)), headers
             )
         except Exception as err:  # noqa: BLE001 - a transport error must never leak a traceback
             logger.error("OFREP request failed: %s", type(err).__name__)  # noqa: TRY400 - no traceback: it may hold values
-            return JSONResponse(failure(key, ErrorCode.GENERAL, "internal error"), 500)
+            answer = _Answer(
+                500, encode(failure(key, ErrorCode.GENERAL, "internal error")), _JSON_HEADERS
+            )
+        headers = [(b"content-length", str(len(answer.body)).encode()), *answer.headers]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer.body})
 
-    return route
+
+class _Call:
+    """What a handler reads of one request: headers (lower-case names), query, body, key."""
+
+    __slots__ = ("deadlines", "headers", "key", "query", "receive")
+
+    def __init__(self, scope: Scope, receive: Receive, key: str, deadlines: BodyDeadlines) -> None:
+        self.deadlines = deadlines
+        self.headers: dict[bytes, bytes] = dict(scope["headers"])
+        raw_query: bytes = scope.get("query_string", b"")
+        self.query = parse_qs(raw_query.decode("latin-1")) if raw_query else {}
+        self.receive = receive
+        self.key = key
+
+    def parameter(self, name: str) -> str | None:
+        """The first value of query parameter ``name``."""
+        values = self.query.get(name)
+        return values[0] if values else None
 
 
-async def _context_of(service: OfrepService, request: Request) -> EvaluationContext:
-    if not service.authorized(request):
-        raise _Refusal(401, ErrorCode.GENERAL, "unauthorized: send Authorization: Bearer <token>")
-    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    if media_type != _JSON and not (
-        media_type.startswith("application/") and media_type.endswith("+json")
+async def _context_of(service: OfrepService, call: _Call) -> EvaluationContext:
+    if not service.authorized(call.headers):
+        raise _Refusal(401, ErrorCode.GENERAL, _UNAUTHORIZED)
+    media_type = call.headers.get(b"content-type", b"").partition(b";")[0].strip().lower()
+    if media_type != b"application/json" and not (
+        media_type.startswith(b"application/") and media_type.endswith(b"+json")
     ):
         raise _Refusal(415, ErrorCode.PARSE_ERROR, "content type must be application/json")
-    raw = await _read_body(request)
+    raw = await _read_body(call)
     try:
         return evaluation_context(parse_body(raw))
     except RequestError as err:
         raise _Refusal(400, err.code, err.details) from None
 
 
-async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
+_TOO_LARGE: Final = f"request body over {MAX_BODY_BYTES} bytes"
+
+
+class BodyDeadlines:
+    """The deadline of every body being read, kept by one watchdog task instead of a timer each.
+
+    A request registers its task on entry and leaves on exit (a dict entry: the hot path pays
+    no timer); once a second the watchdog cancels the tasks past their deadline, marking them
+    so that the reader turns the cancellation into a 408. A deadline is thus kept within one
+    second of ``BODY_DEADLINE_SECONDS``.
+    """
+
+    def __init__(self) -> None:
+        self._deadlines: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._watchdog: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the watchdog on the running loop."""
+        self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+
+    async def stop(self) -> None:
+        """Stop the watchdog."""
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+
+    @contextlib.asynccontextmanager
+    async def bounded(self) -> AsyncIterator[None]:
+        """Run the block under the deadline; ``TimeoutError`` when it is passed."""
+        task = asyncio.current_task()
+        if task is None or self._watchdog is None:  # no watchdog (no lifespan): a timer each
+            async with asyncio.timeout(BODY_DEADLINE_SECONDS):
+                yield
+            return
+        self._deadlines[task] = asyncio.get_running_loop().time() + BODY_DEADLINE_SECONDS
+        try:
+            yield
+        except asyncio.CancelledError:
+            if task not in self._expired:
+                raise
+            self._expired.discard(task)
+            task.uncancel()
+            raise TimeoutError from None
+        finally:
+            self._deadlines.pop(task, None)
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(1)
+            now = loop.time()
+            for task, deadline in list(self._deadlines.items()):
+                if deadline <= now and task not in self._expired:
+                    self._expired.add(task)
+                    task.cancel()
+
+
+async def _read_body(call: _Call) -> bytes:
+    declared = call.headers.get(b"content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
-        raise _Refusal(413, ErrorCode.PARSE_ERROR, f"request body over {MAX_BODY_BYTES} bytes")
+        raise _Refusal(413, ErrorCode.PARSE_ERROR, _TOO_LARGE)
     chunks: list[bytes] = []
     size = 0
     try:
-        async with asyncio.timeout(BODY_DEADLINE_SECONDS):
-            async for chunk in request.stream():
+        async with call.deadlines.bounded():
+            while True:
+                message = await call.receive()
+                if message["type"] == "http.disconnect":
+                    raise _Refusal(400, ErrorCode.PARSE_ERROR, "client went away")
+                chunk: bytes = message.get("body", b"")
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
-                    raise _Refusal(
-                        413, ErrorCode.PARSE_ERROR, f"request body over {MAX_BODY_BYTES} bytes"
-                    )
+                    raise _Refusal(413, ErrorCode.PARSE_ERROR, _TOO_LARGE)
                 chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
     except TimeoutError:
         raise _Refusal(
             408,
             ErrorCode.PARSE_ERROR,
             f"request body not received within {BODY_DEADLINE_SECONDS:g} s",
         ) from None
-    return b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _evaluate_one(service: OfrepService, request: Request) -> Response:
-    key: str = request.path_params["key"]
-    context = await _context_of(service, request)
-    answer = answer_for(key, service.provider.resolve_boolean_details(key, False, context))
-    return Response(encode(answer.body), answer.status, media_type=_JSON)
+async def _evaluate_one(service: OfrepService, call: _Call) -> _Answer:
+    context = await _context_of(service, call)
+    status, body = service.answers.encoded(
+        call.key, service.provider.resolve_boolean_details(call.key, False, context)
+    )
+    return _Answer(status, body, _JSON_HEADERS)
 
 
-async def _evaluate_all(service: OfrepService, request: Request) -> Response:
-    context = await _context_of(service, request)
-    announced = request.query_params.get("flagConfigEtag")
+async def _evaluate_all(service: OfrepService, call: _Call) -> _Answer:
+    context = await _context_of(service, call)
+    announced = call.parameter("flagConfigEtag")
     if announced is not None:
         await _catch_up(service, announced)
     tag = service.feed.tag
@@ -241,11 +358,11 @@ async def _evaluate_all(service: OfrepService, request: Request) -> Response:
     encoded = encode(body)
     # A hash of the answer, as flagd does: it covers the context and the state alike, so a
     # client keeping its ETag across a context change still gets the new context's flags.
-    etag = '"' + hashlib.sha256(encoded).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": "no-cache"}
-    if _matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    return Response(encoded, 200, media_type=_JSON, headers=headers)
+    etag = b'"' + hashlib.sha256(encoded).hexdigest()[:32].encode() + b'"'
+    headers = [(b"etag", etag), (b"cache-control", b"no-cache")]
+    if _matches(call.headers.get(b"if-none-match"), etag):
+        return _Answer(304, b"", headers)
+    return _Answer(200, encoded, [*_JSON_HEADERS, *headers])
 
 
 async def _catch_up(service: OfrepService, announced: str) -> None:
@@ -268,19 +385,24 @@ async def _catch_up(service: OfrepService, announced: str) -> None:
         await service.feed.wait_for_change(min(remaining, 0.5))
 
 
-def _matches(if_none_match: str | None, etag: str) -> bool:
+def _matches(if_none_match: bytes | None, etag: bytes) -> bool:
     if if_none_match is None:
         return False
-    for candidate in if_none_match.split(","):
-        tag = candidate.strip().removeprefix("W/")
-        if tag in {"*", etag}:
+    for candidate in if_none_match.split(b","):
+        tag = candidate.strip().removeprefix(b"W/")
+        if tag in {b"*", etag}:
             return True
     return False
 
 
-async def _events(service: OfrepService, request: Request) -> Response:
-    if not service.authorized(request, stream=True):
-        raise _Refusal(401, ErrorCode.GENERAL, "unauthorized: send Authorization: Bearer <token>")
+async def _events(request: Request) -> Response:
+    service: OfrepService = request.app.state.service
+    if not service.authorized(dict(request.scope["headers"]), request.query_params.get("access")):
+        return JSONResponse(
+            failure(_BULK_KEY, ErrorCode.GENERAL, _UNAUTHORIZED),
+            401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     if not service.streams.reserve():
         return JSONResponse(
             failure(_BULK_KEY, ErrorCode.GENERAL, "too many open event streams"),
@@ -334,6 +456,7 @@ def build_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         service.feed.start(asyncio.get_running_loop())
+        service.deadlines.start()
         # initialize() may wait for the first fetch (its deadline): off the event loop.
         await asyncio.to_thread(service.provider.initialize, EvaluationContext())
         service.feed.refresh()
@@ -342,13 +465,19 @@ def build_app(
         finally:
             service.begin_shutdown()
             service.feed.stop()
+            await service.deadlines.stop()
             await asyncio.to_thread(service.provider.shutdown)
 
     app = Starlette(
         routes=[
-            Route("/ofrep/v1/evaluate/flags", _guarded(_evaluate_all), methods=["POST"]),
-            Route("/ofrep/v1/evaluate/flags/{key:path}", _guarded(_evaluate_one), methods=["POST"]),
-            Route(EVENTS_PATH, _guarded(_events), methods=["GET"]),
+            # The single-flag route first: it is the hot one, and routes match in order.
+            Route(
+                "/ofrep/v1/evaluate/flags/{key:path}",
+                _OfrepEndpoint(_evaluate_one),
+                methods=["POST"],
+            ),
+            Route("/ofrep/v1/evaluate/flags", _OfrepEndpoint(_evaluate_all), methods=["POST"]),
+            Route(EVENTS_PATH, _events, methods=["GET"]),
             Route("/healthz", _healthz, methods=["GET"]),
             Route("/readyz", _readyz, methods=["GET"]),
         ],

@@ -23,9 +23,12 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagResolutionDetails
 
+from leadctx_flags.flags import KNOWN_FLAGS
+
 __all__ = [
     "MAX_BODY_BYTES",
     "MAX_ECHOED_KEY_LENGTH",
+    "EncodedAnswers",
     "OfrepAnswer",
     "RequestError",
     "answer_for",
@@ -82,6 +85,9 @@ def _refuse_constant(name: str) -> object:
     raise ValueError(name)
 
 
+_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def parse_body(raw: bytes) -> Mapping[str, Any]:
     """The JSON object of a request body.
 
@@ -90,7 +96,7 @@ def parse_body(raw: bytes) -> Mapping[str, Any]:
             ``Infinity``, nests too deeply to parse, or is not an object.
     """
     try:
-        body = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        body = _DECODER.decode(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise RequestError(ErrorCode.PARSE_ERROR, "request body is not UTF-8") from None
     except (ValueError, RecursionError):
@@ -147,6 +153,43 @@ def answer_for(key: str, details: FlagResolutionDetails[bool]) -> OfrepAnswer:
     else:
         message = details.error_message or str(code)
     return OfrepAnswer(_STATUS.get(code, 400), failure(key, code, message, metadata=metadata))
+
+
+class EncodedAnswers:
+    """The encoded answer of each distinct resolution, kept so a hot route encodes once.
+
+    A resolution is one of a small set (the provider's decisions are constants, its metadata
+    one mapping per decision and snapshot), so the bytes of ``answer_for`` are looked up by
+    what they are made of. At most ``limit`` entries; the cache starts over when full (a new
+    snapshot, say, or keys nobody serves).
+    """
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._limit = limit
+        self._cache: dict[tuple[object, ...], tuple[int, bytes]] = {}
+
+    def encoded(self, key: str, details: FlagResolutionDetails[bool]) -> tuple[int, bytes]:
+        """``(status, body)`` of ``answer_for(key, details)``."""
+        if key not in KNOWN_FLAGS:  # a key from a URL may be long: not worth keeping
+            answer = answer_for(key, details)
+            return answer.status, encode(answer.body)
+        identity = (
+            key,
+            details.value,
+            details.reason,
+            details.variant,
+            details.error_code,
+            details.error_message,
+            tuple(details.flag_metadata.items()),
+        )
+        found = self._cache.get(identity)
+        if found is None:
+            answer = answer_for(key, details)
+            found = (answer.status, encode(answer.body))
+            if len(self._cache) >= self._limit:
+                self._cache.clear()
+            self._cache[identity] = found
+        return found
 
 
 def failure(

@@ -48,6 +48,10 @@ class RequestTelemetry:
 
     def __init__(self, app: ASGIApp, meter_provider: metrics.MeterProvider | None = None) -> None:
         self._app = app
+        # One attribute set per (method, status, scheme, route, error): a handful in practice.
+        self._attribute_sets: dict[
+            tuple[str, int, str, str | None, str | None], dict[str, str | int]
+        ] = {}
         meter = metrics.get_meter("leadctx.serve", meter_provider=meter_provider)
         self._duration = meter.create_histogram(
             REQUEST_DURATION,
@@ -77,16 +81,30 @@ class RequestTelemetry:
             error_type = type(err).__qualname__
             raise
         finally:
-            attributes: dict[str, str | int] = {
-                "http.request.method": scope.get("method", "_OTHER"),
-                "http.response.status_code": status,
-                "url.scheme": scope.get("scheme", "http"),
-            }
+            method: str = scope.get("method", "_OTHER")
             route = route_of(scope.get("path", ""))
-            if route is not None:
-                attributes["http.route"] = route
-            if error_type is not None:
-                attributes["error.type"] = error_type
-            elif status >= 500:
-                attributes["error.type"] = str(status)
+            scheme: str = scope.get("scheme", "http")
+            if error_type is None and status >= 500:
+                error_type = str(status)
+            identity = (method, status, scheme, route, error_type)
+            attributes = self._attribute_sets.get(identity)
+            if attributes is None:
+                attributes = _attributes(*identity)
+                if len(self._attribute_sets) < 256:
+                    self._attribute_sets[identity] = attributes
             self._duration.record(time.perf_counter() - started, attributes)
+
+
+def _attributes(
+    method: str, status: int, scheme: str, route: str | None, error_type: str | None
+) -> dict[str, str | int]:
+    attributes: dict[str, str | int] = {
+        "http.request.method": method,
+        "http.response.status_code": status,
+        "url.scheme": scheme,
+    }
+    if route is not None:
+        attributes["http.route"] = route
+    if error_type is not None:
+        attributes["error.type"] = error_type
+    return attributes
