@@ -247,10 +247,16 @@ class BodyDeadlines:
     A request registers its task on entry and leaves on exit (a dict entry: the hot path pays
     no timer); once a second the watchdog cancels the tasks past their deadline, marking them
     so that the reader turns the cancellation into a 408. A deadline is thus kept within one
-    second of ``BODY_DEADLINE_SECONDS``.
+    tick.
+
+    Args:
+        seconds: The deadline (``BODY_DEADLINE_SECONDS``).
+        tick: How often the watchdog looks.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, seconds: float = BODY_DEADLINE_SECONDS, tick: float = 1.0) -> None:
+        self.seconds = seconds
+        self._tick = tick
         self._deadlines: dict[asyncio.Task[Any], float] = {}
         self._expired: set[asyncio.Task[Any]] = set()
         self._watchdog: asyncio.Task[None] | None = None
@@ -272,10 +278,10 @@ class BodyDeadlines:
         """Run the block under the deadline; ``TimeoutError`` when it is passed."""
         task = asyncio.current_task()
         if task is None or self._watchdog is None:  # no watchdog (no lifespan): a timer each
-            async with asyncio.timeout(BODY_DEADLINE_SECONDS):
+            async with asyncio.timeout(self.seconds):
                 yield
             return
-        self._deadlines[task] = asyncio.get_running_loop().time() + BODY_DEADLINE_SECONDS
+        self._deadlines[task] = asyncio.get_running_loop().time() + self.seconds
         try:
             yield
         except asyncio.CancelledError:
@@ -290,7 +296,7 @@ class BodyDeadlines:
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(1)
+            await asyncio.sleep(self._tick)
             now = loop.time()
             for task, deadline in list(self._deadlines.items()):
                 if deadline <= now and task not in self._expired:
@@ -321,7 +327,7 @@ async def _read_body(call: _Call) -> bytes:
         raise _Refusal(
             408,
             ErrorCode.PARSE_ERROR,
-            f"request body not received within {BODY_DEADLINE_SECONDS:g} s",
+            f"request body not received within {call.deadlines.seconds:g} s",
         ) from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
