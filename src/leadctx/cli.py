@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from leadctx import demo, smoke
+from leadctx import demo, serve, smoke
 from leadctx_bundle import cli as bundle_cli
 from leadctx_flags import cli as flags_cli
 
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_guardrails(commands)
     demo.add_commands(commands)
     smoke.add_commands(commands)
+    serve.add_commands(commands)
     return parser
 
 

@@ -285,7 +285,7 @@ def _variable_of(loc: tuple[int | str, ...]) -> str:
 # until then its namespace is not judged, so a process that never imports it is not warned
 # about variables meant for it.
 _known_variables: set[str] = {env_name(name) for name in RolloutSettings.model_fields}
-_namespaces: dict[str, bool] = {f"{ENV_PREFIX}BUNDLE_": False}
+_namespaces: dict[str, bool] = {f"{ENV_PREFIX}BUNDLE_": False, f"{ENV_PREFIX}SERVE_": False}
 _warned: set[str] = set()
 _warn_lock = threading.Lock()
 

@@ -1,0 +1,494 @@
+"""The ASGI application of ``leadctx serve``: OFREP routes over one ``LeadCtxProvider``.
+
+Routes (Starlette):
+
+====  ==================================  ===========================================
+POST  ``/ofrep/v1/evaluate/flags/{key}``   one flag for a context (server providers)
+POST  ``/ofrep/v1/evaluate/flags``         every flag, ETag / 304, ``eventStreams``
+GET   ``/ofrep/v1/events``                 change events (Server-Sent Events, ADR 0008)
+GET   ``/healthz``                         the process is up
+GET   ``/readyz``                          the provider can answer: 503 when not
+====  ==================================  ===========================================
+
+This layer only parses, checks and serialises: every decision is the provider's
+``resolve_boolean_details``. Evaluation is lock-free and does no I/O, so handlers call it on
+the event loop. The lifespan owns the provider: it initialises it (first fetch of the
+overrides document) before the first request and shuts it down after the last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, Final, NamedTuple
+from urllib.parse import parse_qs, urlencode
+
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.exception import ErrorCode
+from opentelemetry import metrics
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from leadctx.serve.changes import FlagStateFeed, revision_of_tag
+from leadctx.serve.events import EVENTS_PATH, EventStreams
+from leadctx.serve.ofrep import (
+    MAX_BODY_BYTES,
+    EncodedAnswers,
+    RequestError,
+    answer_for,
+    encode,
+    evaluation_context,
+    failure,
+    parse_body,
+)
+from leadctx.serve.settings import ServeSettings
+from leadctx.serve.telemetry import RequestTelemetry
+from leadctx_flags.flags import KNOWN_FLAGS
+from leadctx_flags.provider import LeadCtxProvider
+
+__all__ = ["BODY_DEADLINE_SECONDS", "BodyDeadlines", "OfrepService", "build_app"]
+
+logger = logging.getLogger(__name__)
+
+BODY_DEADLINE_SECONDS: Final = 10.0
+"""A request body must arrive whole within this long (a dripping client is answered 408)."""
+
+REFETCH_WAIT_CAP_SECONDS: Final = 10.0
+"""Longest a re-fetch waits for the state an event announced before answering 503."""
+
+_BULK_KEY: Final = ""  # failures of a bulk request name no flag
+
+
+class _Refusal(Exception):  # noqa: N818 - a response to send, not an error of the server
+    def __init__(self, status: int, code: ErrorCode, details: str) -> None:
+        super().__init__(details)
+        self.status = status
+        self.code = code
+        self.details = details
+
+
+class OfrepService:
+    """What the routes share: the provider, its state feed, the streams and the settings.
+
+    Args:
+        provider: The process's one provider (not yet initialised).
+        settings: The transport settings.
+        refetch_wait_seconds: Longest a re-fetch waits for the state an event announced
+            (the provider's poll interval, capped at 10 s, is a good value).
+    """
+
+    def __init__(
+        self, provider: LeadCtxProvider, settings: ServeSettings, *, refetch_wait_seconds: float
+    ) -> None:
+        self.provider = provider
+        self.settings = settings
+        self.feed = FlagStateFeed(provider)
+        self.streams = EventStreams(
+            self.feed,
+            max_streams=settings.max_streams,
+            heartbeat_seconds=settings.heartbeat_seconds,
+        )
+        self.answers = EncodedAnswers()
+        self.deadlines = BodyDeadlines()
+        self.refetch_wait_seconds = min(refetch_wait_seconds, REFETCH_WAIT_CAP_SECONDS)
+        self.draining = False
+        token = settings.token
+        self._token = None if token is None else token.get_secret_value().encode()
+        # What the event stream's URL carries instead of the token: a browser's EventSource
+        # cannot send headers. It grants change notifications only, never an evaluation.
+        self._stream_access = (
+            None
+            if self._token is None
+            else hmac.new(self._token, b"leadctx-serve-events", hashlib.sha256).hexdigest()[:32]
+        )
+
+    def begin_shutdown(self) -> None:
+        """Stop being ready and end every change-event stream (runs on the event loop)."""
+        self.draining = True
+        self.streams.close()
+
+    def authorized(self, headers: Mapping[bytes, bytes], access: str | None = None) -> bool:
+        """Whether a request carries the token (always, when no token is configured).
+
+        Args:
+            headers: The request's headers, names in lower case.
+            access: The event stream's ``access`` query parameter, for the stream only.
+        """
+        if self._token is None:
+            return True
+        offered = headers.get(b"x-api-key")
+        if offered is None:
+            scheme, _, credentials = headers.get(b"authorization", b"").partition(b" ")
+            if scheme.lower() == b"bearer":
+                offered = credentials.strip()
+        if offered is not None:
+            return hmac.compare_digest(offered, self._token)
+        if access is not None and self._stream_access is not None:
+            return hmac.compare_digest(access.encode(), self._stream_access.encode())
+        return False
+
+    def events_uri(self, since: str) -> str:
+        """The ``requestUri`` of the change-event stream for a client at state ``since``."""
+        query = {"since": since}
+        if self._stream_access is not None:
+            query["access"] = self._stream_access
+        return f"{EVENTS_PATH}?{urlencode(query)}"
+
+    def ready(self) -> tuple[bool, str]:
+        """Whether the provider can answer as configured, and why not."""
+        if self.draining:
+            return False, "shutting down"
+        state = self.provider.state
+        if state.configuration_error is not None:
+            return False, "configuration error"
+        if state.overrides_required and state.document is None:
+            return False, "overrides document required and not loaded"
+        if self.feed.stale:
+            return False, "overrides source failing (stale)"
+        return True, "ready"
+
+
+_UNAUTHORIZED: Final = "unauthorized: send Authorization: Bearer <token> or X-API-Key"
+_JSON_HEADERS: Final = [(b"content-type", b"application/json")]
+
+
+class _Answer(NamedTuple):
+    status: int
+    body: bytes
+    headers: list[tuple[bytes, bytes]]
+
+
+class _OfrepEndpoint:
+    """One OFREP route as a plain ASGI app: the hot path, so no Request or Response objects.
+
+    It parses the few headers it needs, reads the body under its cap and deadline, calls the
+    handler, and turns a refusal or any unexpected exception into the spec's failure shape
+    (never a traceback: the log line names the exception's type only).
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[OfrepService, _Call], Awaitable[_Answer]],
+    ) -> None:
+        self._handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        service: OfrepService = scope["app"].state.service
+        key: str = scope.get("path_params", {}).get("key", _BULK_KEY)
+        call = _Call(scope, receive, key, service.deadlines)
+        try:
+            answer = await self._handler(service, call)
+        except _Refusal as refusal:
+            headers = list(_JSON_HEADERS)
+            if refusal.status == 401:
+                headers.append((b"www-authenticate", b"Bearer"))
+            if refusal.status == 503:
+                headers.append((b"retry-after", b"1"))
+            answer = _Answer(
+                refusal.status, encode(failure(key, refusal.code, refusal.details)), headers
+            )
+        except Exception as err:  # noqa: BLE001 - a transport error must never leak a traceback
+            logger.error("OFREP request failed: %s", type(err).__name__)  # noqa: TRY400 - no traceback: it may hold values
+            answer = _Answer(
+                500, encode(failure(key, ErrorCode.GENERAL, "internal error")), _JSON_HEADERS
+            )
+        headers = [(b"content-length", str(len(answer.body)).encode()), *answer.headers]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer.body})
+
+
+class _Call:
+    """What a handler reads of one request: headers (lower-case names), query, body, key."""
+
+    __slots__ = ("deadlines", "headers", "key", "query", "receive")
+
+    def __init__(self, scope: Scope, receive: Receive, key: str, deadlines: BodyDeadlines) -> None:
+        self.deadlines = deadlines
+        self.headers: dict[bytes, bytes] = dict(scope["headers"])
+        raw_query: bytes = scope.get("query_string", b"")
+        self.query = parse_qs(raw_query.decode("latin-1")) if raw_query else {}
+        self.receive = receive
+        self.key = key
+
+    def parameter(self, name: str) -> str | None:
+        """The first value of query parameter ``name``."""
+        values = self.query.get(name)
+        return values[0] if values else None
+
+
+async def _context_of(service: OfrepService, call: _Call) -> EvaluationContext:
+    if not service.authorized(call.headers):
+        raise _Refusal(401, ErrorCode.GENERAL, _UNAUTHORIZED)
+    media_type = call.headers.get(b"content-type", b"").partition(b";")[0].strip().lower()
+    if media_type != b"application/json" and not (
+        media_type.startswith(b"application/") and media_type.endswith(b"+json")
+    ):
+        raise _Refusal(415, ErrorCode.PARSE_ERROR, "content type must be application/json")
+    raw = await _read_body(call)
+    try:
+        return evaluation_context(parse_body(raw))
+    except RequestError as err:
+        raise _Refusal(400, err.code, err.details) from None
+
+
+_TOO_LARGE: Final = f"request body over {MAX_BODY_BYTES} bytes"
+
+
+class BodyDeadlines:
+    """The deadline of every body being read, kept by one watchdog task instead of a timer each.
+
+    A request registers its task on entry and leaves on exit (a dict entry: the hot path pays
+    no timer); once a second the watchdog cancels the tasks past their deadline, marking them
+    so that the reader turns the cancellation into a 408. A deadline is thus kept within one
+    tick.
+
+    Args:
+        seconds: The deadline (``BODY_DEADLINE_SECONDS``).
+        tick: How often the watchdog looks.
+    """
+
+    def __init__(self, seconds: float = BODY_DEADLINE_SECONDS, tick: float = 1.0) -> None:
+        self.seconds = seconds
+        self._tick = tick
+        self._deadlines: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._watchdog: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the watchdog on the running loop."""
+        self._watchdog = asyncio.get_running_loop().create_task(self._watch())
+
+    async def stop(self) -> None:
+        """Stop the watchdog."""
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watchdog
+
+    @contextlib.asynccontextmanager
+    async def bounded(self) -> AsyncIterator[None]:
+        """Run the block under the deadline; ``TimeoutError`` when it is passed."""
+        task = asyncio.current_task()
+        if task is None or self._watchdog is None:  # no watchdog (no lifespan): a timer each
+            async with asyncio.timeout(self.seconds):
+                yield
+            return
+        self._deadlines[task] = asyncio.get_running_loop().time() + self.seconds
+        try:
+            yield
+        except asyncio.CancelledError:
+            if task not in self._expired:
+                raise
+            self._expired.discard(task)
+            task.uncancel()
+            raise TimeoutError from None
+        finally:
+            self._deadlines.pop(task, None)
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self._tick)
+            now = loop.time()
+            for task, deadline in list(self._deadlines.items()):
+                if deadline <= now and task not in self._expired:
+                    self._expired.add(task)
+                    task.cancel()
+
+
+async def _read_body(call: _Call) -> bytes:
+    declared = call.headers.get(b"content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+        raise _Refusal(413, ErrorCode.PARSE_ERROR, _TOO_LARGE)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with call.deadlines.bounded():
+            while True:
+                message = await call.receive()
+                if message["type"] == "http.disconnect":
+                    raise _Refusal(400, ErrorCode.PARSE_ERROR, "client went away")
+                chunk: bytes = message.get("body", b"")
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise _Refusal(413, ErrorCode.PARSE_ERROR, _TOO_LARGE)
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        raise _Refusal(
+            408,
+            ErrorCode.PARSE_ERROR,
+            f"request body not received within {call.deadlines.seconds:g} s",
+        ) from None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _evaluate_one(service: OfrepService, call: _Call) -> _Answer:
+    context = await _context_of(service, call)
+    status, body = service.answers.encoded(
+        call.key, service.provider.resolve_boolean_details(call.key, False, context)
+    )
+    return _Answer(status, body, _JSON_HEADERS)
+
+
+async def _evaluate_all(service: OfrepService, call: _Call) -> _Answer:
+    context = await _context_of(service, call)
+    announced = call.parameter("flagConfigEtag")
+    if announced is not None:
+        await _catch_up(service, announced)
+    tag = service.feed.tag
+    flags = []
+    set_metadata: dict[str, Any] = {}
+    for key in sorted(KNOWN_FLAGS):
+        details = service.provider.resolve_boolean_details(key, False, context)
+        flags.append(answer_for(key, details).body)
+        set_metadata = {
+            name: value
+            for name, value in details.flag_metadata.items()
+            if name in {"flagSetId", "version"}
+        }
+    body = {
+        "flags": flags,
+        "metadata": set_metadata,
+        "eventStreams": [{"type": "sse", "endpoint": {"requestUri": service.events_uri(str(tag))}}],
+    }
+    encoded = encode(body)
+    # A hash of the answer, as flagd does: it covers the context and the state alike, so a
+    # client keeping its ETag across a context change still gets the new context's flags.
+    etag = b'"' + hashlib.sha256(encoded).hexdigest()[:32].encode() + b'"'
+    headers = [(b"etag", etag), (b"cache-control", b"no-cache")]
+    if _matches(call.headers.get(b"if-none-match"), etag):
+        return _Answer(304, b"", headers)
+    return _Answer(200, encoded, [*_JSON_HEADERS, *headers])
+
+
+async def _catch_up(service: OfrepService, announced: str) -> None:
+    """Wait (bounded) until this replica is at the revision an event announced.
+
+    Behind a load balancer the event may come from a replica that polled first; answering
+    from an older document would leave the client on it until the next change.
+    """
+    wanted = revision_of_tag(announced)
+    if wanted is None:
+        return
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + service.refetch_wait_seconds
+    while service.feed.tag.revision < wanted:
+        remaining = deadline - loop.time()
+        if remaining <= 0 or service.draining:
+            raise _Refusal(
+                503, ErrorCode.GENERAL, "this server has not yet loaded the announced revision"
+            )
+        await service.feed.wait_for_change(min(remaining, 0.5))
+
+
+def _matches(if_none_match: bytes | None, etag: bytes) -> bool:
+    if if_none_match is None:
+        return False
+    for candidate in if_none_match.split(b","):
+        tag = candidate.strip().removeprefix(b"W/")
+        if tag in {b"*", etag}:
+            return True
+    return False
+
+
+async def _events(request: Request) -> Response:
+    service: OfrepService = request.app.state.service
+    if not service.authorized(dict(request.scope["headers"]), request.query_params.get("access")):
+        return JSONResponse(
+            failure(_BULK_KEY, ErrorCode.GENERAL, _UNAUTHORIZED),
+            401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not service.streams.reserve():
+        return JSONResponse(
+            failure(_BULK_KEY, ErrorCode.GENERAL, "too many open event streams"),
+            503,
+            headers={"Retry-After": "5"},
+        )
+    since = request.headers.get("last-event-id") or request.query_params.get("since")
+    return _EventStreamResponse(service.streams, since)
+
+
+class _EventStreamResponse(StreamingResponse):
+    """A change-event stream that gives its place back however it ends."""
+
+    def __init__(self, streams: EventStreams, since: str | None) -> None:
+        super().__init__(
+            streams.stream(since),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self._streams = streams
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._streams.release()
+
+
+async def _healthz(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def _readyz(request: Request) -> Response:
+    service: OfrepService = request.app.state.service
+    ready, why = service.ready()
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "reason": why}, 200 if ready else 503
+    )
+
+
+def build_app(
+    service: OfrepService, *, meter_provider: metrics.MeterProvider | None = None
+) -> Starlette:
+    """The ASGI application serving ``service``; its lifespan initialises the provider.
+
+    Args:
+        service: What the routes serve.
+        meter_provider: Where request metrics go (default: the global meter provider).
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        service.feed.start(asyncio.get_running_loop())
+        service.deadlines.start()
+        # initialize() may wait for the first fetch (its deadline): off the event loop.
+        await asyncio.to_thread(service.provider.initialize, EvaluationContext())
+        service.feed.refresh()
+        try:
+            yield
+        finally:
+            service.begin_shutdown()
+            service.feed.stop()
+            await service.deadlines.stop()
+            await asyncio.to_thread(service.provider.shutdown)
+
+    app = Starlette(
+        routes=[
+            # The single-flag route first: it is the hot one, and routes match in order.
+            Route(
+                "/ofrep/v1/evaluate/flags/{key:path}",
+                _OfrepEndpoint(_evaluate_one),
+                methods=["POST"],
+            ),
+            Route("/ofrep/v1/evaluate/flags", _OfrepEndpoint(_evaluate_all), methods=["POST"]),
+            Route(EVENTS_PATH, _events, methods=["GET"]),
+            Route("/healthz", _healthz, methods=["GET"]),
+            Route("/readyz", _readyz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.add_middleware(RequestTelemetry, meter_provider=meter_provider)
+    return app

@@ -1,0 +1,245 @@
+"""``leadctx serve`` as an operator runs it: exit codes, the bind check, change events, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+import httpx
+import pytest
+
+from leadctx_flags.flags import SHARED_BUNDLE_FLAG
+from tests.serve.matrix import document
+from tests.serve.serve_process import ROOT, ServeProcess, clean_environment, free_port
+from tests.serve.sse import StreamReader
+
+pytestmark = pytest.mark.integration
+
+BULK = "/ofrep/v1/evaluate/flags"
+ACME = {"context": {"targetingKey": "acme", "kind": "client"}}
+POLL = 0.3
+
+
+def read_response(replies: BinaryIO) -> tuple[int, bytes]:
+    """One HTTP/1.1 response from ``replies``: its status and body (by Content-Length)."""
+    status = int(replies.readline().split()[1])
+    length = 0
+    while (line := replies.readline().strip()) != b"":
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    return status, replies.read(length)
+
+
+def run_serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our own command
+        [sys.executable, "-m", "leadctx", "serve", "--port", str(free_port()), *args],
+        cwd=ROOT, env=clean_environment(env), capture_output=True, text=True, timeout=30,
+        check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LEADCTX_SHARED_BUNDLE_KILL", "ture"),
+        ("LEADCTX_FLAG_OVERRIDES_POLL_SECONDS", "-1"),
+        ("LEADCTX_SERVE_MAX_STREAMS", "-7"),
+        ("LEADCTX_SERVE_HEARTBEAT_SECONDS", "nan"),
+        ("LEADCTX_SERVE_TOKEN", "short-Zq9"),
+    ],
+)
+def test_a_bad_setting_is_exit_2_naming_the_variable_not_the_value(
+    variable: str, value: str
+) -> None:
+    done = run_serve({variable: value})
+    assert done.returncode == 2
+    assert variable in done.stderr
+    assert value not in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_an_open_bind_without_a_token_is_refused() -> None:
+    done = run_serve({}, "--host", "0.0.0.0")  # noqa: S104 - refused before any bind
+    assert done.returncode == 2
+    assert "LEADCTX_SERVE_TOKEN" in done.stderr
+    assert "--allow-unauthenticated" in done.stderr
+
+
+def test_serve_variables_are_known_to_the_unknown_variable_warning() -> None:
+    env = {"LEADCTX_SERVE_TOKEN": "a-token-of-16-chars-or-more", "LEADCTX_SERVE_MAXSTREAMS": "5"}
+    done = subprocess.run(
+        [sys.executable, "-m", "leadctx", "flags", "explain", "--client-id", "acme"],
+        cwd=ROOT, env=clean_environment(env), capture_output=True, text=True, timeout=30,
+        check=False,
+    )  # fmt: skip
+    assert (
+        "LEADCTX_SERVE_MAXSTREAMS is ignored; did you mean LEADCTX_SERVE_MAX_STREAMS" in done.stderr
+    )
+    assert "LEADCTX_SERVE_TOKEN is ignored" not in done.stderr
+
+
+@pytest.fixture
+def overrides(tmp_path: Path) -> Path:
+    path = tmp_path / "overrides.json"
+    path.write_text(json.dumps(document(revision=3)), encoding="utf-8")
+    return path
+
+
+def served_env(path: Path, **extra: str) -> dict[str, str]:
+    return {
+        "LEADCTX_SHARED_BUNDLE_CLIENTS": "acme",
+        "LEADCTX_FLAG_OVERRIDES": str(path),
+        "LEADCTX_FLAG_OVERRIDES_POLL_SECONDS": str(POLL),
+        **extra,
+    }
+
+
+def kill(path: Path) -> None:
+    subprocess.run(  # noqa: S603 - our own command
+        [sys.executable, "-m", "leadctx", "flags", "kill", "--overrides", str(path)],
+        cwd=ROOT, check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+
+
+def test_a_kill_is_one_refetch_event_whose_etag_the_refetch_honours(overrides: Path) -> None:
+    with ServeProcess(served_env(overrides)) as server:
+        # Given a client that fetched the flags and opened the stream the answer names
+        bulk = httpx.post(server.url + BULK, json=ACME, timeout=5).json()
+        uri = bulk["eventStreams"][0]["endpoint"]["requestUri"]
+        stream = StreamReader(server.url + uri)
+        try:
+            assert stream.wait_open() == 200
+            # When the flag is killed
+            kill(overrides)
+            event = stream.next_event(timeout=POLL + 1.0)
+        finally:
+            stream.close()
+        # Then one refetchEvaluation event names the new state, in the spec's envelope
+        assert event is not None
+        data = json.loads(event.fields["data"])
+        assert event.fields["event"] == "message"
+        assert data["type"] == "refetchEvaluation"
+        assert event.fields["id"] == data["etag"]
+        assert data["revision"] == 4
+        # and the re-fetch it asks for answers the kill
+        refetch = httpx.post(
+            server.url + BULK, params={"flagConfigEtag": data["etag"]}, json=ACME, timeout=5
+        ).json()
+        assert refetch["flags"][0]["reason"] == "DISABLED"
+        assert refetch["eventStreams"][0]["endpoint"]["requestUri"].endswith(data["etag"])
+
+
+def test_a_subscriber_behind_the_state_is_told_at_once(overrides: Path) -> None:
+    with ServeProcess(served_env(overrides, LEADCTX_SERVE_HEARTBEAT_SECONDS="0.2")) as server:
+        uri = httpx.post(server.url + BULK, json=ACME, timeout=5).json()["eventStreams"][0][
+            "endpoint"
+        ]["requestUri"]
+        current = uri.split("since=")[1]
+        kill(overrides)
+        # (bounded wait until the server has applied the kill)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            reason = httpx.post(server.url + BULK, json=ACME, timeout=5).json()["flags"][0]
+            if reason["reason"] == "DISABLED":
+                break
+        # A client reconnecting with the old id gets the new state as its first event
+        behind = StreamReader(server.url + "/ofrep/v1/events", {"Last-Event-ID": current})
+        # and one that names the current state gets heartbeats only
+        bulk = httpx.post(server.url + BULK, json=ACME, timeout=5).json()
+        latest = bulk["eventStreams"][0]["endpoint"]["requestUri"].split("since=")[1]
+        level = StreamReader(server.url + "/ofrep/v1/events", {"Last-Event-ID": latest})
+        try:
+            event = behind.next_event(timeout=5)
+            assert event is not None
+            assert event.fields["id"] == latest != current
+            blocks = [level.next(timeout=5) for _ in range(3)]
+        finally:
+            behind.close()
+            level.close()
+    assert blocks[0] is not None
+    assert blocks[0].fields == {"retry": "1000"}
+    assert [block.comment for block in blocks[1:] if block is not None] == ["heartbeat"] * 2
+
+
+def test_streams_over_the_bound_are_503_and_a_freed_place_is_reused(overrides: Path) -> None:
+    env = served_env(
+        overrides, LEADCTX_SERVE_MAX_STREAMS="1", LEADCTX_SERVE_HEARTBEAT_SECONDS="0.2"
+    )
+    with ServeProcess(env) as server:
+        first = StreamReader(server.url + "/ofrep/v1/events")
+        try:
+            assert first.wait_open() == 200
+            second = httpx.get(server.url + "/ofrep/v1/events", timeout=5)
+            assert (second.status_code, second.headers["retry-after"]) == (503, "5")
+            assert second.json()["errorCode"] == "GENERAL"
+        finally:
+            first.close()
+        # The closed stream's place comes back once the server notices (its next write).
+        status = None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and status != 200:
+            third = StreamReader(server.url + "/ofrep/v1/events")
+            status = third.wait_open()
+            third.close()
+        assert status == 200
+
+
+def test_with_a_token_the_stream_opens_with_the_key_the_bulk_answer_gives(overrides: Path) -> None:
+    token = "tok-0123456789abcdef"
+    with ServeProcess(served_env(overrides, LEADCTX_SERVE_TOKEN=token)) as server:
+        assert httpx.get(server.url + "/ofrep/v1/events", timeout=5).status_code == 401
+        bulk = httpx.post(
+            server.url + BULK, json=ACME, headers={"Authorization": f"Bearer {token}"}, timeout=5
+        ).json()
+        stream = StreamReader(server.url + bulk["eventStreams"][0]["endpoint"]["requestUri"])
+        try:
+            assert stream.wait_open() == 200
+        finally:
+            stream.close()
+
+
+def test_sigterm_ends_streams_finishes_requests_in_flight_and_exits_within_5_s(
+    overrides: Path,
+) -> None:
+    with ServeProcess(served_env(overrides)) as server:
+        # Given an open change-event stream
+        stream = StreamReader(server.url + "/ofrep/v1/events")
+        try:
+            assert stream.wait_open() == 200
+            # and a request in flight on a connection the server has taken: one whole request
+            # answered first, then the headers and half the body of the next
+            body = json.dumps(ACME).encode()
+            request = (
+                f"POST /ofrep/v1/evaluate/flags/{SHARED_BUNDLE_FLAG} HTTP/1.1\r\n"
+                f"Host: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            connection = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            with connection, connection.makefile("rb") as replies:
+                connection.sendall(request + body)
+                assert read_response(replies)[0] == 200
+                connection.sendall(request + body[:10])
+                # When the server is told to stop
+                signalled = time.monotonic()
+                server.signal(signal.SIGTERM)
+                # Then the stream ends at once
+                assert stream.ended_within(3)
+                # and the request in flight is answered once its body is in
+                connection.sendall(body[10:])
+                status, answer = read_response(replies)
+            # and the process exits within 5 s, with the signal's status
+            code = server.wait(timeout=5)
+            elapsed = time.monotonic() - signalled
+        finally:
+            stream.close()
+    assert status == 200
+    assert json.loads(answer)["value"] is True
+    assert code in {0, -signal.SIGTERM}
+    assert elapsed < 5
