@@ -37,12 +37,17 @@ def read_response(replies: BinaryIO) -> tuple[int, bytes]:
     return status, replies.read(length)
 
 
-def run_serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own command
-        [sys.executable, "-m", "leadctx", "serve", "--port", str(free_port()), *args],
+def run_leadctx(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``leadctx ARGS`` run to completion with ``env`` (and no other ``LEADCTX_*``)."""
+    return subprocess.run(  # noqa: S603 - this interpreter running our own command
+        [sys.executable, "-m", "leadctx", *args],
         cwd=ROOT, env=clean_environment(env), capture_output=True, text=True, timeout=30,
         check=False,
     )  # fmt: skip
+
+
+def run_serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return run_leadctx(env, "serve", "--port", str(free_port()), *args)
 
 
 @pytest.mark.parametrize(
@@ -74,11 +79,7 @@ def test_an_open_bind_without_a_token_is_refused() -> None:
 
 def test_serve_variables_are_known_to_the_unknown_variable_warning() -> None:
     env = {"LEADCTX_SERVE_TOKEN": "a-token-of-16-chars-or-more", "LEADCTX_SERVE_MAXSTREAMS": "5"}
-    done = subprocess.run(
-        [sys.executable, "-m", "leadctx", "flags", "explain", "--client-id", "acme"],
-        cwd=ROOT, env=clean_environment(env), capture_output=True, text=True, timeout=30,
-        check=False,
-    )  # fmt: skip
+    done = run_leadctx(env, "flags", "explain", "--client-id", "acme")
     assert (
         "LEADCTX_SERVE_MAXSTREAMS is ignored; did you mean LEADCTX_SERVE_MAX_STREAMS" in done.stderr
     )
