@@ -28,13 +28,18 @@ POLL = 0.3
 
 def read_response(replies: BinaryIO) -> tuple[int, bytes]:
     """One HTTP/1.1 response from ``replies``: its status and body (by Content-Length)."""
+    status, _, body = read_full_response(replies)
+    return status, body
+
+
+def read_full_response(replies: BinaryIO) -> tuple[int, dict[bytes, bytes], bytes]:
+    """One HTTP/1.1 response from ``replies``: status, headers (lower-case names) and body."""
     status = int(replies.readline().split()[1])
-    length = 0
+    headers = {}
     while (line := replies.readline().strip()) != b"":
         name, _, value = line.partition(b":")
-        if name.lower() == b"content-length":
-            length = int(value)
-    return status, replies.read(length)
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, replies.read(int(headers.get(b"content-length", b"0")))
 
 
 def run_leadctx(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -245,3 +250,37 @@ def test_a_signal_ends_streams_finishes_requests_in_flight_and_exits_0_within_5_
     assert json.loads(answer)["value"] is True
     assert code == 0, server.stderr[-2000:]
     assert elapsed < 5
+
+
+def post_head(path: str, extra: str) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{extra}\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_a_pasted_10_mb_body_is_413_and_the_connection_closed_unread(
+    overrides: Path, framing: str
+) -> None:
+    single = f"/ofrep/v1/evaluate/flags/{SHARED_BUNDLE_FLAG}"
+    ten_mb = 10 * 1024 * 1024
+    start = b'{"context": {"targetingKey": "acme", "notes": "' + b"a" * (96 * 1024)
+    if framing == "content-length":
+        request = post_head(single, f"Content-Length: {ten_mb}\r\n") + start
+    else:
+        request = post_head(single, "Transfer-Encoding: chunked\r\n")
+        request += f"{len(start):x}\r\n".encode() + start + b"\r\n"
+    with (
+        ServeProcess(served_env(overrides)) as server,
+        # (a read timeout under uvicorn's 5 s keep-alive: the close must be the answer's own)
+        socket.create_connection(("127.0.0.1", server.port), timeout=2) as connection,
+        connection.makefile("rb") as replies,
+    ):
+        # Given a client that starts sending a 10 MB body and then waits
+        connection.sendall(request)
+        # Then it is answered 413 without the server waiting for (or reading) the rest
+        status, headers, body = read_full_response(replies)
+        assert (status, json.loads(body)["errorCode"]) == (413, "PARSE_ERROR")
+        # and the connection is closed at once: the rest of the body is never read
+        assert headers[b"connection"] == b"close"
+        assert replies.read() == b""
