@@ -37,7 +37,6 @@ HEAVY = frozenset(
         "opentelemetry.sdk",  # only the application, and only when exporting
         "leadctx_bundle",  # the data plane: not needed to decide a flag
         "leadctx_flags.guardrails",
-        "leadctx_flags.editing",
         "leadctx.demo",
         "leadctx.smoke",
         "leadctx.serve",
@@ -134,6 +133,26 @@ finally:
     # Then the document was in force, and neither httpx nor filelock was loaded
     assert out.split() == ["True", "override"]
     assert (tmp_path / "cache.json").is_file()
+    assert _heavy_in(modules) == set()
+
+
+def test_flags_explain_on_a_file_source_loads_only_what_it_needs(
+    tmp_path: Path, overrides_file: Path
+) -> None:
+    # Given the operator's pre-deploy check with a file overrides source
+    body = """
+from leadctx.cli import main
+code = main(["flags", "explain", "--client-id", "acme"])
+sys.stdout.flush()
+assert code == 0, code
+"""
+    # When `leadctx flags explain` runs in a fresh interpreter
+    modules, out = _loaded_by(body, tmp_path, LEADCTX_FLAG_OVERRIDES=str(overrides_file))
+
+    # Then it answered from the document, without loading another command group, httpx,
+    # filelock, the data plane or the OpenTelemetry SDK
+    assert "source      override" in out
+    assert "leadctx_flags.cli" in modules
     assert _heavy_in(modules) == set()
 
 
