@@ -3,6 +3,10 @@
 The libraries (``leadctx_flags``, ``leadctx_bundle``) each expose ``add_commands(subparsers)``;
 this application module wires them, decides how logs look, and is the only place (with the
 rest of the ``leadctx`` package) that configures logging or the OpenTelemetry SDK.
+
+A command loads only its own group: ``leadctx flags explain``, the operator's pre-deploy check,
+never imports the bundle's tokenizer, the guardrails, the demo or the server. The other groups
+are listed by name and one-line help (``COMMAND_GROUPS``) without being imported.
 """
 
 from __future__ import annotations
@@ -13,12 +17,39 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, Final, NamedTuple
 
-from leadctx import demo, serve, smoke
-from leadctx_bundle import cli as bundle_cli
-from leadctx_flags import cli as flags_cli
+__all__ = ["COMMAND_GROUPS", "build_parser", "main"]
 
-__all__ = ["build_parser", "main"]
+
+def _add_flags(commands: Any) -> None:
+    from leadctx_flags import cli as flags_cli  # noqa: PLC0415 - loaded when invoked
+
+    flags_cli.add_commands(commands)
+
+
+def _add_bundle(commands: Any) -> None:
+    from leadctx_bundle import cli as bundle_cli  # noqa: PLC0415 - loaded when invoked
+
+    bundle_cli.add_commands(commands)
+
+
+def _add_demo(commands: Any) -> None:
+    from leadctx import demo  # noqa: PLC0415 - loaded when invoked
+
+    demo.add_commands(commands)
+
+
+def _add_smoke(commands: Any) -> None:
+    from leadctx import smoke  # noqa: PLC0415 - loaded when invoked
+
+    smoke.add_commands(commands)
+
+
+def _add_serve(commands: Any) -> None:
+    from leadctx import serve  # noqa: PLC0415 - loaded when invoked
+
+    serve.add_commands(commands)
 
 
 def _add_guardrails(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,8 +74,59 @@ def _add_guardrails(commands: argparse._SubParsersAction[argparse.ArgumentParser
     guardrails_cli.add_commands(commands)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``leadctx`` argument parser with every command group registered."""
+class CommandGroup(NamedTuple):
+    """One top-level command: its help line, and how to register it with all its options."""
+
+    help: str
+    """What ``leadctx --help`` says about it; the group's own ``add_commands`` says the same."""
+    add: Callable[[Any], None]
+    """Imports the group's module and registers the command on the subparsers given."""
+
+
+COMMAND_GROUPS: Final[dict[str, CommandGroup]] = {
+    "flags": CommandGroup("inspect and operate the shared_bundle flag", _add_flags),
+    "bundle": CommandGroup("build the shared LeadContextBundle", _add_bundle),
+    "guardrails": CommandGroup(
+        "rollout guardrails: expand, hold or roll back from the records", _add_guardrails
+    ),
+    "demo": CommandGroup(
+        "the whole rollout story on embedded defaults (SQLite, a local overrides file)",
+        _add_demo,
+    ),
+    "smoke": CommandGroup(
+        "the pre-expansion checklist for one client, against the configured provider",
+        _add_smoke,
+    ),
+    "serve": CommandGroup(
+        "serve shared_bundle.enabled over OFREP (HTTP) to clients in any language", _add_serve
+    ),
+}
+"""The ``leadctx`` commands in the order ``--help`` lists them."""
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The ``leadctx`` argument parser.
+
+    Args:
+        argv: The arguments it will parse. When given, only the command group they invoke is
+            imported and registered with its options; the others are listed by name and help
+            only. ``None``: every group is registered (for tools that walk every command).
+
+    Raises:
+        SystemExit: ``argv`` names no command or an unknown one, or asks for ``--help`` at the
+            top level: the same exit and message as parsing them with the full parser.
+    """
+    invoked = None if argv is None else _invoked_group(argv)
+    parser, commands = _top_level_parser()
+    for name, group in COMMAND_GROUPS.items():
+        if invoked is None or name == invoked:
+            group.add(commands)
+        else:
+            commands.add_parser(name, help=group.help)
+    return parser
+
+
+def _top_level_parser() -> tuple[argparse.ArgumentParser, Any]:
     parser = argparse.ArgumentParser(
         prog="leadctx",
         description="Roll out the shared LeadContextBundle safely: flags, bundle, guardrails.",
@@ -56,13 +138,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="log level for leadctx's own log lines on stderr (default: WARNING)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    flags_cli.add_commands(commands)
-    bundle_cli.add_commands(commands)
-    _add_guardrails(commands)
-    demo.add_commands(commands)
-    smoke.add_commands(commands)
-    serve.add_commands(commands)
-    return parser
+    return parser, commands
+
+
+def _invoked_group(argv: Sequence[str]) -> str:
+    """The command group ``argv`` invokes, found by the top-level parser itself.
+
+    Every group is a placeholder that takes any arguments, so only the top level is judged
+    here (its options, the command's name, ``--help``); the invoked group's own options are
+    parsed afterwards by its real parser.
+    """
+    parser, commands = _top_level_parser()
+    for name, group in COMMAND_GROUPS.items():
+        placeholder = commands.add_parser(name, help=group.help, add_help=False)
+        placeholder.add_argument("arguments", nargs=argparse.REMAINDER)
+    known, _ = parser.parse_known_args(argv)
+    invoked: str = known.command
+    return invoked
 
 
 BROKEN_PIPE_EXIT = 128 + 13
@@ -76,7 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: The arguments after the program name.
     """
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    args = build_parser(arguments).parse_args(arguments)
     # The CLI is an application: it, not the library, decides how logs look.
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"

@@ -15,16 +15,20 @@ import logging
 import math
 import os
 import threading
+from http import HTTPStatus
 from pathlib import Path
-from typing import Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import unquote, urlsplit
-
-import httpx
 
 from leadctx_flags.document import MAX_DOCUMENT_BYTES, DocumentError, OverridesDocument
 from leadctx_flags.document import parse_document as _parse
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.forking import after_fork_in_child
+
+if TYPE_CHECKING:
+    # httpx (with its own command line, which loads rich and click when installed) is loaded
+    # by the first HttpSource only: a file source, the common case, never pays for it.
+    import httpx
 
 __all__ = [
     "DEFAULT_FETCH_DEADLINE",
@@ -177,6 +181,8 @@ class HttpSource:
             headers["Authorization"] = f"Bearer {token}"
         self._headers = headers
         self._deadline = deadline
+        import httpx  # noqa: PLC0415 - only an https source loads httpx (see the imports)
+
         self._timeout = httpx.Timeout(
             min(read_timeout, deadline), connect=min(connect_timeout, deadline)
         )
@@ -211,6 +217,8 @@ class HttpSource:
             if self._busy:
                 raise SourceError(f"{self._description}: a fetch is in flight", kind="Busy")
             if self._loop is None or self._client is None:  # lazily: a closed source reopens
+                import httpx  # noqa: PLC0415 - loaded by __init__ already; see the imports
+
                 self._loop = asyncio.new_event_loop()
                 self._client = httpx.AsyncClient(
                     headers=self._headers,
@@ -244,13 +252,15 @@ class HttpSource:
             if self._close_requested:  # close() came between fetch() and this task starting
                 raise asyncio.CancelledError
             self._task = task
+        import httpx  # noqa: PLC0415 - loaded by __init__ already; see the imports
+
         headers = {"If-None-Match": self._etag} if self._etag else {}
         try:
             async with asyncio.timeout(self._deadline):
                 async with client.stream("GET", self._url, headers=headers) as response:
-                    if response.status_code == httpx.codes.NOT_MODIFIED:
+                    if response.status_code == HTTPStatus.NOT_MODIFIED:
                         return None, None
-                    if response.status_code != httpx.codes.OK:
+                    if response.status_code != HTTPStatus.OK:
                         kind = f"HTTP {response.status_code}"
                         raise SourceError(f"{self._description}: {kind}", kind=kind)
                     raw = await _read_capped(response, self._description)

@@ -26,8 +26,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-from filelock import FileLock
-
 from leadctx_flags.document import (
     MAX_DOCUMENT_BYTES,
     DocumentError,
@@ -234,6 +232,8 @@ def exclusive_lock(path: Path) -> Iterator[None]:
         raise FileNotFoundError(
             errno.ENOENT, "the overrides document's folder does not exist", str(lock.parent)
         )
+    from filelock import FileLock  # noqa: PLC0415 - readers never lock: only edits load filelock
+
     file_lock = FileLock(lock)
     try:
         file_lock.acquire()

@@ -75,6 +75,15 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
+def written_at(path: Path) -> float:
+    """When ``path`` was last written (wall clock, as ``time.time()``): a kill's start.
+
+    The file system's clock is coarse (a few ms behind ``time.time()`` at most), so a latency
+    measured from it is, if anything, overstated.
+    """
+    return path.stat().st_mtime_ns / 1e9
+
+
 def evaluation_context(context: dict[str, Any]) -> EvaluationContext:
     """The OpenFeature context a Python caller passes for the JSON ``context``."""
     attributes = {k: v for k, v in context.items() if k != "targetingKey"}

@@ -8,6 +8,7 @@ import queue
 import shutil
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -58,21 +59,25 @@ class NodeWatcher:
             cwd=NODE_PACKAGE, env=clean_environment({"OFREP_URL": url}),
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
-        self._lines: queue.Queue[str] = queue.Queue()
+        self._lines: queue.Queue[tuple[float, str]] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         assert self._process.stdout is not None
         for line in self._process.stdout:
-            self._lines.put(line)
+            self._lines.put((time.time(), line))
 
     def next_event(self, timeout: float) -> dict[str, Any]:
-        """The next JSON line it prints, within ``timeout`` seconds."""
+        """The next JSON line it prints, within ``timeout`` seconds.
+
+        ``received_at`` is added: when the line arrived (wall clock, as ``time.time()``).
+        """
         try:
-            line = self._lines.get(timeout=timeout)
+            received_at, line = self._lines.get(timeout=timeout)
         except queue.Empty:
             raise AssertionError(f"no answer from the Node client within {timeout} s") from None
         event: dict[str, Any] = json.loads(line)
+        event["received_at"] = received_at
         return event
 
     def stop(self) -> None:

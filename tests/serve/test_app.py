@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +24,7 @@ from leadctx.serve.ofrep import MAX_BODY_BYTES
 from leadctx.serve.settings import ServeSettings
 from leadctx_flags.document import OverridesDocument
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
+from leadctx_flags.overrides_sources import SourceError
 from leadctx_flags.provider import LeadCtxProvider
 from leadctx_flags.settings import RolloutSettings
 
@@ -347,6 +350,56 @@ def test_readyz_is_503_while_a_required_document_is_missing() -> None:
         assert (single.status_code, single.json()["errorCode"]) == (500, "GENERAL")
         service.provider.update_overrides(a_document())
         assert test_client.get("/readyz").status_code == 200
+
+
+class FlakySource:
+    """An overrides source serving one document, then failing while ``failing`` is set."""
+
+    description = "test source"
+
+    def __init__(self) -> None:
+        self.failing = threading.Event()
+        self._served = False
+
+    def fetch(self) -> OverridesDocument | None:
+        if self.failing.is_set():
+            raise SourceError("test source unreachable", kind="ConnectError")
+        if self._served:
+            return None
+        self._served = True
+        return a_document()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def wait_for_status(client: TestClient, path: str, status: int, within: float = 10.0) -> int:
+    """Poll ``path`` (bounded) until it answers ``status``; the last status seen."""
+    deadline = time.monotonic() + within
+    seen: int = client.get(path).status_code
+    while seen != status and time.monotonic() < deadline:
+        time.sleep(0.02)  # a bounded poll of the server's answer, not a fixed wait
+        seen = client.get(path).status_code
+    return seen
+
+
+def test_readyz_is_503_while_the_source_is_stale_and_200_once_it_recovers() -> None:
+    # Given a server whose document came in, then whose source starts failing
+    source = FlakySource()
+    rollout = RolloutSettings(shared_bundle_clients=("acme",), flag_overrides_poll_seconds=0.05)
+    provider = LeadCtxProvider(rollout, source=source)
+    service = OfrepService(provider, ServeSettings(), refetch_wait_seconds=0.3)
+    with TestClient(build_app(service)) as test_client:
+        assert test_client.get("/readyz").status_code == 200
+        source.failing.set()
+        # Then it leaves the load balancer once the provider reports the source stale
+        assert wait_for_status(test_client, "/readyz", 503) == 503
+        assert "stale" in test_client.get("/readyz").json()["reason"]
+        # (still answering from the last good document meanwhile)
+        assert test_client.post(SINGLE, json=acme()).json()["value"] is True
+        # and comes back when the source does
+        source.failing.clear()
+        assert wait_for_status(test_client, "/readyz", 200) == 200
 
 
 def test_readyz_is_503_during_shutdown(service: OfrepService, client: TestClient) -> None:

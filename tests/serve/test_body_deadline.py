@@ -57,7 +57,8 @@ def test_a_cancellation_from_outside_is_still_a_cancellation() -> None:
     asyncio.run(scenario())
 
 
-def test_a_stalled_body_is_answered_408_in_the_specs_shape() -> None:
+@pytest.mark.parametrize("client", ["stalled", "dripping"])
+def test_a_slow_body_is_answered_408_in_the_specs_shape_and_closed(client: str) -> None:
     async def scenario() -> list[dict[str, Any]]:
         provider = LeadCtxProvider(RolloutSettings())
         service = OfrepService(provider, ServeSettings(), refetch_wait_seconds=1)
@@ -76,6 +77,9 @@ def test_a_stalled_body_is_answered_408_in_the_specs_shape() -> None:
         sent: list[dict[str, Any]] = []
 
         async def receive() -> dict[str, Any]:
+            if client == "dripping":  # one byte every 20 ms, for ever: never the whole body
+                await asyncio.sleep(0.02)
+                return {"type": "http.request", "body": b" ", "more_body": True}
             part = next(parts, None)
             if part is None:
                 await asyncio.Event().wait()  # the rest of the body never comes
@@ -93,4 +97,5 @@ def test_a_stalled_body_is_answered_408_in_the_specs_shape() -> None:
 
     start, body = asyncio.run(scenario())
     assert start["status"] == 408
+    assert (b"connection", b"close") in start["headers"]
     assert json.loads(body["body"])["errorCode"] == "PARSE_ERROR"

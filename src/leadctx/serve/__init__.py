@@ -56,7 +56,10 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        from leadctx.serve.server import ServeOptions, serve  # noqa: PLC0415 - the extra only when serving
+        from leadctx.serve.server import (  # noqa: PLC0415 - the extra only when serving
+            ServeOptions,
+            serve,
+        )
     except ImportError as err:
         print(
             f"leadctx serve: needs {err.name or 'a module'}; install the extra: "

@@ -200,14 +200,22 @@ class _OfrepEndpoint:
                 500, encode(failure(key, ErrorCode.GENERAL, "internal error")), _JSON_HEADERS
             )
         headers = [(b"content-length", str(len(answer.body)).encode()), *answer.headers]
+        if not call.body_read:
+            # Answered before the whole body came in (413, 408, 401, 415): close rather than
+            # read (and discard) the rest of a 10 MB paste or wait on a dripping client.
+            headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})
 
 
 class _Call:
-    """What a handler reads of one request: headers (lower-case names), query, body, key."""
+    """What a handler reads of one request: headers (lower-case names), query, body, key.
 
-    __slots__ = ("deadlines", "headers", "key", "query", "receive")
+    ``body_read`` says whether the whole body has been received (else the answer closes the
+    connection).
+    """
+
+    __slots__ = ("body_read", "deadlines", "headers", "key", "query", "receive")
 
     def __init__(self, scope: Scope, receive: Receive, key: str, deadlines: BodyDeadlines) -> None:
         self.deadlines = deadlines
@@ -216,6 +224,7 @@ class _Call:
         self.query = parse_qs(raw_query.decode("latin-1")) if raw_query else {}
         self.receive = receive
         self.key = key
+        self.body_read = False
 
     def parameter(self, name: str) -> str | None:
         """The first value of query parameter ``name``."""
@@ -322,6 +331,7 @@ async def _read_body(call: _Call) -> bytes:
                     raise _Refusal(413, ErrorCode.PARSE_ERROR, _TOO_LARGE)
                 chunks.append(chunk)
                 if not message.get("more_body", False):
+                    call.body_read = True
                     break
     except TimeoutError:
         raise _Refusal(

@@ -4,15 +4,20 @@ On SIGTERM or SIGINT uvicorn stops accepting connections and waits for the reque
 flight; change-event streams would never finish on their own, so the signal also ends them
 at once (``OfrepService.begin_shutdown``). Whatever is still running after
 ``GRACEFUL_SECONDS`` is cancelled, and the provider's poller is stopped (at most 2 s), so the
-process exits within 5 s of the signal, with the signal's own status as uvicorn re-raises it.
+process exits within 5 s of the signal, with status 0: the drain the operator asked for is
+done (uvicorn would re-raise the signal instead, and Kubernetes would report exit 143).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import FrameType
 from typing import Final
@@ -31,6 +36,8 @@ GRACEFUL_SECONDS: Final = 3
 """How long in-flight requests may take to finish after a shutdown signal."""
 
 CONFIGURATION_EXIT: Final = 2
+
+_SHUTDOWN_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +75,23 @@ class _Server(uvicorn.Server):
         if self.started:
             host, port = self.config.host, self.config.port
             print(f"leadctx serve: listening on http://{host}:{port}", file=sys.stderr, flush=True)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """Handle SIGTERM and SIGINT while serving; restore the previous handlers after.
+
+        uvicorn's own version re-raises the signal once the server has shut down, so that the
+        process dies of it; a shutdown that completed is this command's success (exit 0).
+        """
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signals can only be handled on the main thread (an embedding test)
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in _SHUTDOWN_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)

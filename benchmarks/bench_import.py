@@ -1,0 +1,161 @@
+"""What does a fresh process pay to import the provider, and to answer ``leadctx flags explain``?
+
+Run: ``.venv/bin/python benchmarks/bench_import.py`` (``--runs`` to change the sample,
+``--profile`` to add the modules that cost most, from ``python -X importtime``). A plain
+script, not a test: it prints figures, it asserts nothing.
+
+Each run starts fresh interpreters, one per workload, in a new random order every round, so
+that every workload sees the same machine; the bytecode caches are warmed first and not
+timed. Every process gets a minimal environment: ``PATH``, an empty ``HOME`` and, as an
+operator's pre-deploy check would have, ``LEADCTX_FLAG_OVERRIDES`` naming a local overrides
+file; no ``OTEL_*`` variable, so nothing asks for the SDK. The floor is the OpenFeature SDK's
+own API (``import openfeature.api``), timed in the same rounds; ``python -c pass`` shows how
+much of every figure is the interpreter's start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+FLOOR = "import openfeature.api"
+WORKLOADS: dict[str, tuple[str, ...]] = {
+    "python -c pass": ("-c", "pass"),
+    FLOOR: ("-c", "import openfeature.api"),
+    "from leadctx_flags import LeadCtxProvider": (
+        "-c",
+        "from leadctx_flags import LeadCtxProvider",
+    ),
+    "leadctx flags explain --client-id acme": (
+        "-m",
+        "leadctx",
+        "flags",
+        "explain",
+        "--client-id",
+        "acme",
+    ),
+}
+TARGETS: dict[str, tuple[float, float]] = {
+    # workload: (milliseconds at this machine, ratio to the floor)
+    "from leadctx_flags import LeadCtxProvider": (120.0, 3.0),
+    "leadctx flags explain --client-id acme": (250.0, 6.25),
+}
+DOCUMENT = (
+    '{"schema": "leadctx.overrides/v1", "revision": 3, "flags": '
+    '{"shared_bundle.enabled": {"clients": {"acme": true, "globex": false}}}}\n'
+)
+
+
+def run_once(arguments: Sequence[str], env: Mapping[str, str]) -> float:
+    """Seconds from spawning ``python <arguments>`` to its exit (which must be 0)."""
+    start = time.perf_counter()
+    subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
+        [sys.executable, *arguments],
+        env=dict(env),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - start
+
+
+def costliest_imports(arguments: Sequence[str], env: Mapping[str, str], top: int) -> list[str]:
+    """The ``top`` modules with the highest cumulative import time, from ``-X importtime``."""
+    finished = subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
+        [sys.executable, "-X", "importtime", *arguments],
+        env=dict(env),
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    rows: list[tuple[int, int, str]] = []
+    for line in finished.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        own, cumulative, name = (part.strip() for part in line[len("import time:") :].split("|"))
+        rows.append((int(cumulative), int(own), name))
+    rows.sort(reverse=True)
+    return [
+        f"{cumulative / 1000:7.1f} ms  {own / 1000:6.1f} ms  {name}"
+        for cumulative, own, name in rows[:top]
+    ]
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """The ``share`` quantile of ``values`` (inclusive method)."""
+    return statistics.quantiles(values, n=100, method="inclusive")[round(share * 100) - 1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the interleaved measurement and print medians, p90 and ratios to the floor."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=21, help="fresh processes per workload")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the order")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="also list the N costliest imports"
+    )
+    args = parser.parse_args(argv)
+    if args.runs < 15:
+        parser.error("--runs: at least 15 runs per workload")
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory() as directory:
+        overrides = Path(directory) / "overrides.json"
+        overrides.write_text(DOCUMENT, encoding="utf-8")
+        home = Path(directory) / "home"
+        home.mkdir()
+        env = {
+            "PATH": os.environ.get("PATH", os.defpath),
+            "HOME": str(home),
+            "LEADCTX_FLAG_OVERRIDES": str(overrides),
+        }
+        for arguments in WORKLOADS.values():  # bytecode caches written, not timed
+            run_once(arguments, env)
+        seconds: dict[str, list[float]] = {name: [] for name in WORKLOADS}
+        ratios: dict[str, list[float]] = {name: [] for name in WORKLOADS}
+        for _ in range(args.runs):
+            order = list(WORKLOADS)
+            rng.shuffle(order)
+            this_round = {name: run_once(WORKLOADS[name], env) for name in order}
+            for name, value in this_round.items():
+                seconds[name].append(value)
+                ratios[name].append(value / this_round[FLOOR])
+        profiles = {
+            name: costliest_imports(WORKLOADS[name], env, args.profile)
+            for name in TARGETS
+            if args.profile
+        }
+    print(
+        f"{args.runs} fresh processes per workload, interleaved in a random order per round; "
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} cores"
+    )
+    print(f"{'workload':<42} {'median':>9} {'p90':>9} {'x floor':>8}")
+    for name, values in seconds.items():
+        print(
+            f"{name:<42} {1000 * statistics.median(values):6.1f} ms "
+            f"{1000 * percentile(values, 0.9):6.1f} ms {statistics.median(ratios[name]):7.2f}x"
+        )
+    print("ratio: median over rounds of (workload / import openfeature.api) in the same round")
+    for name, (milliseconds, ratio) in TARGETS.items():
+        median_ms = 1000 * statistics.median(seconds[name])
+        median_ratio = statistics.median(ratios[name])
+        verdict = "met" if median_ms <= milliseconds and median_ratio <= ratio else "NOT met"
+        print(
+            f"target {name}: <= {milliseconds:g} ms and <= {ratio:g}x; "
+            f"measured {median_ms:.1f} ms, {median_ratio:.2f}x: {verdict}"
+        )
+    for name, rows in profiles.items():
+        print(f"\ncostliest imports of {name} (cumulative, self):")
+        print("\n".join(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""The ``leadctx`` command loads only the group it runs, and lists every group the same way."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import pytest
+
+from leadctx.cli import COMMAND_GROUPS, build_parser
+
+
+def _commands(parser: argparse.ArgumentParser) -> argparse._SubParsersAction[Any]:
+    (action,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action
+
+
+def test_every_group_is_listed_with_the_help_its_own_module_registers() -> None:
+    # Given the parser with every group registered by its own module
+    commands = _commands(build_parser())
+
+    # Then its commands, in order and with their help, are the ones listed without loading
+    registered = {choice.dest: choice.help for choice in commands._choices_actions}
+    assert registered == {name: group.help for name, group in COMMAND_GROUPS.items()}
+    assert list(registered) == list(COMMAND_GROUPS)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["flags", "explain", "--client-id", "acme", "--json"],
+        ["--log-level", "DEBUG", "flags", "kill", "--overrides", "o.json", "--note", "why"],
+        ["--log-lev=INFO", "bundle", "build", "--input", "request.json"],
+        ["serve", "--port", "0"],
+        ["smoke", "--client-id", "acme"],
+    ],
+)
+def test_a_command_parses_the_same_with_only_its_group_loaded(argv: list[str]) -> None:
+    # When the arguments are parsed by the parser that loads only their group
+    lazily = build_parser(argv).parse_args(argv)
+
+    # Then the result is the one the parser with every group gives (a handler built per
+    # parser, such as an edit's `change`, is the same function)
+    fully = build_parser().parse_args(argv)
+    assert _comparable(vars(lazily)) == _comparable(vars(fully))
+
+
+def _comparable(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value.__qualname__ if callable(value) else value for key, value in values.items()}
+
+
+def test_the_other_groups_are_listed_but_not_registered() -> None:
+    # When only `flags` is invoked
+    commands = _commands(build_parser(["flags", "show"]))
+
+    # Then every group is a choice, but only `flags` has its subcommands
+    assert list(commands.choices) == list(COMMAND_GROUPS)
+    assert commands.choices["flags"]._subparsers is not None
+    assert all(
+        commands.choices[name]._subparsers is None for name in COMMAND_GROUPS if name != "flags"
+    )
