@@ -83,8 +83,11 @@ def test_an_open_bind_without_a_token_is_refused() -> None:
 
 
 def test_serve_variables_are_known_to_the_unknown_variable_warning() -> None:
+    # `leadctx serve` judges its own namespace; other commands no longer import the server and
+    # leave LEADCTX_SERVE_* alone. --port 0 is refused after the settings load, before a bind.
     env = {"LEADCTX_SERVE_TOKEN": "a-token-of-16-chars-or-more", "LEADCTX_SERVE_MAXSTREAMS": "5"}
-    done = run_leadctx(env, "flags", "explain", "--client-id", "acme")
+    done = run_leadctx(env, "serve", "--port", "0")
+    assert done.returncode == 2
     assert (
         "LEADCTX_SERVE_MAXSTREAMS is ignored; did you mean LEADCTX_SERVE_MAX_STREAMS" in done.stderr
     )
