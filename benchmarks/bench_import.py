@@ -16,42 +16,75 @@ much of every figure is the interpreter's start.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import random
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 FLOOR = "import openfeature.api"
-WORKLOADS: dict[str, tuple[str, ...]] = {
+PROVIDER = "from leadctx_flags import LeadCtxProvider"
+EXPLAIN = "leadctx flags explain --client-id acme"
+START_UP = "provider built, initialised, one evaluation"
+START_UP_PROGRAM = (
+    "from openfeature.evaluation_context import EvaluationContext as C\n"
+    "from leadctx_flags import LeadCtxProvider\n"
+    "p = LeadCtxProvider(); p.initialize(C())\n"
+    "assert p.resolve_boolean_details('shared_bundle.enabled', False, C('acme')).value\n"
+    "p.shutdown()"
+)
+ARGUMENTS: dict[str, tuple[str, ...]] = {
     "python -c pass": ("-c", "pass"),
     FLOOR: ("-c", "import openfeature.api"),
-    "from leadctx_flags import LeadCtxProvider": (
-        "-c",
-        "from leadctx_flags import LeadCtxProvider",
-    ),
-    "leadctx flags explain --client-id acme": (
-        "-m",
-        "leadctx",
-        "flags",
-        "explain",
-        "--client-id",
-        "acme",
-    ),
+    PROVIDER: ("-c", "from leadctx_flags import LeadCtxProvider"),
+    EXPLAIN: ("-m", "leadctx", "flags", "explain", "--client-id", "acme"),
+    # What a pipeline pays before its first answer: the import, reading the environment, the
+    # first read of the overrides file (the document's validator is built here) and one
+    # evaluation. No target: it shows where the import's deferred costs land.
+    START_UP: ("-c", START_UP_PROGRAM),
 }
 TARGETS: dict[str, tuple[float, float]] = {
-    # workload: (milliseconds at this machine, ratio to the floor)
-    "from leadctx_flags import LeadCtxProvider": (120.0, 3.0),
-    "leadctx flags explain --client-id acme": (250.0, 6.25),
+    # workload: (milliseconds at the development machine, ratio to the floor)
+    PROVIDER: (120.0, 3.0),
+    EXPLAIN: (250.0, 6.25),
 }
 DOCUMENT = (
     '{"schema": "leadctx.overrides/v1", "revision": 3, "flags": '
     '{"shared_bundle.enabled": {"clients": {"acme": true, "globex": false}}}}\n'
 )
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One command, run by a fresh interpreter, with this checkout's code or a revision's."""
+
+    name: str
+    arguments: tuple[str, ...]
+    source: Path | None = None  # a revision's ``src`` put first on PYTHONPATH
+
+    def env(self, base: Mapping[str, str]) -> dict[str, str]:
+        """The environment of one run."""
+        return {**base, "PYTHONPATH": str(self.source)} if self.source else dict(base)
+
+
+def export_revision(revision: str, into: Path) -> Path:
+    """Extract ``src/`` as of the git ``revision`` into ``into``; returns that ``src``."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(  # noqa: S603 - git with fixed arguments and a revision name
+        ["git", "archive", "--format=tar", revision, "src"],  # noqa: S607 - git from PATH
+        check=True,
+        capture_output=True,
+    )
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "src"
 
 
 def run_once(arguments: Sequence[str], env: Mapping[str, str]) -> float:
@@ -102,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile", type=int, default=0, metavar="N", help="also list the N costliest imports"
     )
+    parser.add_argument(
+        "--revisions",
+        nargs="+",
+        default=[],
+        metavar="REV",
+        help="also time the provider import, explain and start-up as of these git revisions "
+        "(their src/ first on PYTHONPATH), in the same rounds: the effect of each change",
+    )
     args = parser.parse_args(argv)
     if args.runs < 15:
         parser.error("--runs: at least 15 runs per workload")
@@ -111,24 +152,31 @@ def main(argv: list[str] | None = None) -> int:
         overrides.write_text(DOCUMENT, encoding="utf-8")
         home = Path(directory) / "home"
         home.mkdir()
-        env = {
+        base = {
             "PATH": os.environ.get("PATH", os.defpath),
             "HOME": str(home),
             "LEADCTX_FLAG_OVERRIDES": str(overrides),
         }
-        for arguments in WORKLOADS.values():  # bytecode caches written, not timed
-            run_once(arguments, env)
-        seconds: dict[str, list[float]] = {name: [] for name in WORKLOADS}
-        ratios: dict[str, list[float]] = {name: [] for name in WORKLOADS}
+        workloads = [Workload(name, arguments) for name, arguments in ARGUMENTS.items()]
+        for revision in args.revisions:
+            source = export_revision(revision, Path(directory) / f"rev-{len(workloads)}")
+            workloads += [
+                Workload(f"{name} @{revision}", ARGUMENTS[name], source)
+                for name in (PROVIDER, EXPLAIN, START_UP)
+            ]
+        for workload in workloads:  # bytecode caches written, not timed
+            run_once(workload.arguments, workload.env(base))
+        seconds: dict[str, list[float]] = {workload.name: [] for workload in workloads}
+        ratios: dict[str, list[float]] = {workload.name: [] for workload in workloads}
         for _ in range(args.runs):
-            order = list(WORKLOADS)
+            order = list(workloads)
             rng.shuffle(order)
-            this_round = {name: run_once(WORKLOADS[name], env) for name in order}
+            this_round = {w.name: run_once(w.arguments, w.env(base)) for w in order}
             for name, value in this_round.items():
                 seconds[name].append(value)
                 ratios[name].append(value / this_round[FLOOR])
         profiles = {
-            name: costliest_imports(WORKLOADS[name], env, args.profile)
+            name: costliest_imports(ARGUMENTS[name], base, args.profile)
             for name in TARGETS
             if args.profile
         }
@@ -136,13 +184,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.runs} fresh processes per workload, interleaved in a random order per round; "
         f"Python {sys.version.split()[0]}, {os.cpu_count()} cores"
     )
-    print(f"{'workload':<42} {'median':>9} {'p90':>9} {'x floor':>8}")
+    width = max(len(name) for name in seconds)
+    print(f"{'workload':<{width}} {'median':>9} {'p90':>9} {'x floor':>8}")
     for name, values in seconds.items():
         print(
-            f"{name:<42} {1000 * statistics.median(values):6.1f} ms "
+            f"{name:<{width}} {1000 * statistics.median(values):6.1f} ms "
             f"{1000 * percentile(values, 0.9):6.1f} ms {statistics.median(ratios[name]):7.2f}x"
         )
-    print("ratio: median over rounds of (workload / import openfeature.api) in the same round")
+    print(f"x floor: median over rounds of (workload / {FLOOR}) in the same round")
     for name, (milliseconds, ratio) in TARGETS.items():
         median_ms = 1000 * statistics.median(seconds[name])
         median_ratio = statistics.median(ratios[name])
