@@ -57,10 +57,14 @@ def test_importing_a_library_loads_none_of_the_heavy_or_upper_modules(package: s
 
 
 def test_the_light_import_check_notices_a_heavy_import() -> None:
-    # The check above must be able to fail: asking for the provider loads httpx.
+    # The check above must be able to fail: asking for the provider loads its poller (which
+    # `import leadctx_bundle` must not), and an https source loads httpx.
     modules = loaded_modules("import leadctx_flags; leadctx_flags.LeadCtxProvider")
-    assert "leadctx_flags.provider" in modules
-    assert "httpx" in modules
+    assert {"leadctx_flags.provider", "leadctx_flags.poller"} <= modules
+    https = (
+        "from leadctx_flags.overrides_sources import open_source; open_source('https://o.example/')"
+    )
+    assert "httpx" in loaded_modules(https)
 
 
 def test_lazy_exports_resolve_every_public_name() -> None:

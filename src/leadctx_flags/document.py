@@ -109,7 +109,8 @@ class FlagOverride(BaseModel):
         note: Free text for people (why this revision exists). Never logged.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: the validator is built on first use, not at import (docs/performance.md).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     kill: StrictBool = False
     default: StrictBool | None = None
@@ -148,7 +149,7 @@ class OverridesDocument(BaseModel):
         flags: Overrides per flag key; only known flag keys are accepted.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     schema_: Literal["leadctx.overrides/v1"] = Field(default=OVERRIDES_SCHEMA, alias="schema")
     revision: StrictInt = Field(default=0, ge=0, le=MAX_REVISION)

@@ -8,7 +8,6 @@ the provider do that.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import ipaddress
 import logging
@@ -26,8 +25,10 @@ from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.forking import after_fork_in_child
 
 if TYPE_CHECKING:
-    # httpx (with its own command line, which loads rich and click when installed) is loaded
-    # by the first HttpSource only: a file source, the common case, never pays for it.
+    # asyncio and httpx (with its own command line, which loads rich and click when installed)
+    # are loaded by an HttpSource only: a file source, the common case, never pays for them.
+    import asyncio
+
     import httpx
 
 __all__ = [
@@ -213,6 +214,8 @@ class HttpSource:
             SourceError: Unreachable, an HTTP error, an invalid document, the deadline passed
                 (kind ``FetchDeadline``), or ``close()`` cancelled the fetch (kind ``Closed``).
         """
+        import asyncio  # noqa: PLC0415 - an https source only; see the imports
+
         with self._guard:
             if self._busy:
                 raise SourceError(f"{self._description}: a fetch is in flight", kind="Busy")
@@ -247,6 +250,8 @@ class HttpSource:
     async def _fetch_within_deadline(
         self, client: httpx.AsyncClient
     ) -> tuple[bytes | None, str | None]:
+        import asyncio  # noqa: PLC0415 - loaded by fetch() already; see the imports
+
         task = asyncio.current_task()
         with self._guard:
             if self._close_requested:  # close() came between fetch() and this task starting

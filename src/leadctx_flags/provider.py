@@ -29,7 +29,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import ProviderEventDetails
@@ -45,8 +45,12 @@ from leadctx_flags.flags import KNOWN_FLAGS
 from leadctx_flags.forking import after_fork_in_child
 from leadctx_flags.overrides_sources import OverridesSource, SourceError, open_source
 from leadctx_flags.poller import OverridesPoller
-from leadctx_flags.settings import RolloutSettings
 from leadctx_flags.storage import read_document, write_document
+
+if TYPE_CHECKING:
+    # pydantic-settings (and the asyncio it imports) loads when a provider reads the
+    # environment, not when this module is imported.
+    from leadctx_flags.settings import RolloutSettings
 
 __all__ = ["FLAG_SET_ID", "PROVIDER_NAME", "LeadCtxProvider"]
 
@@ -111,6 +115,8 @@ class LeadCtxProvider(AbstractProvider):
         after_fork_in_child(self._after_fork_in_child)
         try:
             if settings is None:
+                from leadctx_flags.settings import RolloutSettings  # noqa: PLC0415 - see the imports
+
                 settings = RolloutSettings()
             if source is None and settings.flag_overrides is not None:
                 token = settings.flag_overrides_token

@@ -182,6 +182,7 @@ class RolloutSettings(EnvSettings):
         extra="forbid",
         frozen=True,
         validate_default=True,
+        defer_build=True,  # the validator is built on first use, not at import
     )
 
     shared_bundle_enabled: bool = False

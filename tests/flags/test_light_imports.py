@@ -105,6 +105,22 @@ def test_importing_the_provider_loads_no_heavy_module(tmp_path: Path) -> None:
     assert _heavy_in(modules) == set()
 
 
+def test_importing_the_provider_defers_the_settings_and_the_validators(tmp_path: Path) -> None:
+    # Given a fresh interpreter
+    body = """
+from leadctx_flags import LeadCtxProvider
+from leadctx_flags.document import FlagOverride, OverridesDocument
+print(OverridesDocument.__pydantic_complete__, FlagOverride.__pydantic_complete__)
+"""
+    # When it imports the provider (and the document's models)
+    modules, out = _loaded_by(body, tmp_path)
+
+    # Then the environment's reader (pydantic-settings, and the asyncio it loads) waits for a
+    # provider to read the environment, and no validator has been built yet
+    assert {"pydantic_settings", "asyncio"} & modules == set()
+    assert out.split() == ["False", "False"]
+
+
 def test_a_provider_on_a_file_source_evaluates_without_httpx_or_filelock(
     tmp_path: Path, overrides_file: Path
 ) -> None:
