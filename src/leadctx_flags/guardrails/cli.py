@@ -149,21 +149,31 @@ def _apply(
         return None, 0
     canary = rendering.canary_clients(collected)
     # A rollback that names no client (e.g. the shared cohort's volume collapsed) is a rollback
-    # of every canary client.
-    affected = sorted(report.affected_clients) or list(canary)
+    # of every canary client. Positions of unusable ids refer to the list the JSON shows.
+    affected, label = list(report.affected_clients), "affected_clients"
+    if not affected:
+        affected, label = list(canary), "canary_clients"
     regressed = sorted(
         str(metric.name) for metric in report.metrics if str(metric.verdict) == "regress"
     )
     note = "guardrails rollback: " + (", ".join(regressed) or "decision rollback")
     try:
-        result = apply_rollback(args.overrides, affected, canary, note=note[:1000])
+        result = apply_rollback(args.overrides, affected, canary, note=note[:1000], label=label)
     except DocumentError as err:
         print(f"leadctx: {err}", file=sys.stderr)
         return None, 2
     except OSError as err:
         print(f"leadctx: rollback not written to {args.overrides}: {err}", file=sys.stderr)
         return None, 1
-    return result.to_json(), 0
+    for unusable in result.unusable:
+        fate = (
+            "the kill covers it"
+            if result.action == "kill"
+            else "that client was not denied (the others were): fix its id in the records, "
+            "or roll everyone back with `leadctx flags kill`"
+        )
+        print(f"leadctx: rollback: {unusable.problem}; {fate}", file=sys.stderr)
+    return result.to_json(), 1 if result.left_out else 0
 
 
 def _write_outputs(
