@@ -191,6 +191,10 @@ def test_the_shells_leadctx_variables_are_ignored_without_use_env(plain: Run) ->
 def test_with_use_env_the_shells_kill_switch_applies(tmp_path: Path) -> None:
     run = _run(tmp_path, "--json", "--use-env", env={"LEADCTX_SHARED_BUNDLE_KILL": "true"})
     assert run.code == 0
+    # No client reached the shared path: the guardrails say they have nothing to decide on
+    assert run.summary["decision"] == "nothing_to_decide"
+    (reason,) = run.summary["guardrails"]["reasons"]
+    assert reason.startswith("nothing to decide: no canary in the window")
     assert run.summary["ignored_variables"] == []
     assert run.summary["allowlist"]["flag"] == {
         **run.summary["allowlist"]["flag"],
