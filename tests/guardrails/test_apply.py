@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -13,14 +14,12 @@ from leadctx_flags.document import DocumentError
 from leadctx_flags.editing import allow, edit_document
 from leadctx_flags.guardrails import cli as guardrails_cli
 from leadctx_flags.guardrails.apply import apply_rollback, rollback_change
-from leadctx_flags.guardrails.db import connect
 from leadctx_flags.guardrails.generate import GeneratorConfig, generate
-from leadctx_flags.guardrails.tables import PROPOSED_TIMES_PROMPT_KEY
 from leadctx_flags.operations import explain
 from leadctx_flags.settings import RolloutSettings
 
 from . import fake_stats
-from .records import Records, leadctx
+from .records import canary_with_wrong_bookings
 
 
 def test_the_change_is_a_deny_per_client_or_the_kill() -> None:
@@ -153,30 +152,6 @@ def test_a_rollback_that_cannot_be_written_exits_1(
     assert not overrides.exists()
 
 
-def _booking(path: str, outcome: str) -> str:
-    """A proposed-times parse on ``path`` whose booking went ``outcome``."""
-    metadata = json.loads(leadctx(path))
-    metadata["proposedTimes"] = {
-        "matched": True,
-        "bookingAttempted": True,
-        "bookingOutcome": outcome,
-    }
-    return json.dumps(metadata)
-
-
-def _canary_with_wrong_bookings(url: str, clients: dict[str, int]) -> None:
-    """Records where each of ``clients`` went on the shared path and booked that many wrong."""
-    records = Records()
-    for client, wrong in clients.items():
-        records.interaction(client, 1, leadctx("legacy"))
-        records.interaction(client, 2, leadctx("shared"))
-        for hour in range(wrong):
-            key = PROPOSED_TIMES_PROMPT_KEY
-            records.interaction(client, 3 + hour, _booking("shared", "wrong"), prompt_key=key)
-    with connect(url, create=True) as database:
-        records.write(database)
-
-
 PADDED = "acme pad   "  # a padded CHAR(11) column's value: breaks the id rule (trailing spaces)
 
 
@@ -184,7 +159,7 @@ def test_an_unusable_id_from_the_records_never_loses_the_others_rollback(
     sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given three canary clients; acme and a padded id booked wrong times, globex did not
-    _canary_with_wrong_bookings(sqlite_url, {"acme": 16, PADDED: 2, "globex": 0})
+    canary_with_wrong_bookings(sqlite_url, {"acme": 16, PADDED: 2, "globex": 0})
     overrides = tmp_path / "overrides.json"
     argv = ["guardrails", "report", "--db", sqlite_url, "--apply", "--overrides", str(overrides)]
     # When the report applies its rollback
@@ -215,7 +190,7 @@ def test_when_no_affected_id_can_be_denied_the_kill_is_written(
     sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given only the padded id booked wrong times, and another canary client did not
-    _canary_with_wrong_bookings(sqlite_url, {PADDED: 3, "globex": 0})
+    canary_with_wrong_bookings(sqlite_url, {PADDED: 3, "globex": 0})
     overrides = tmp_path / "overrides.json"
     argv = ["guardrails", "report", "--db", sqlite_url, "--json", "--apply"]
     # When the report applies its rollback
@@ -239,3 +214,17 @@ def test_record_ids_are_folded_to_nfc_before_they_are_denied(tmp_path: Path) -> 
     assert (result.action, result.clients, result.left_out) == ("deny", ("caf\u00e9",), ())
     flag = json.loads(path.read_text())["flags"]["shared_bundle.enabled"]
     assert flag["clients"] == {"caf\u00e9": False}
+
+
+def test_the_log_says_what_the_rollback_turned_off(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="leadctx_flags.guardrails.apply")
+    apply_rollback(tmp_path / "a.json", ["acme", "globex"], ["acme", "globex", "x"], note="n")
+    apply_rollback(tmp_path / "b.json", ["acme"], ["acme"], note="n")
+    deny, kill = (record.getMessage() for record in caplog.records)
+    assert "deny: 2 client(s) off" in deny
+    assert "kill: every client off" in kill
+    for message in (deny, kill):
+        assert "acme" not in message  # no client list in the log, as everywhere
+        assert "0 client(s)" not in message

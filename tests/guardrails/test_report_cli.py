@@ -382,3 +382,23 @@ def test_a_file_that_is_not_a_database_exits_2(
     captured = capsys.readouterr()
     assert "the database failed a query: DatabaseError" in captured.err
     assert captured.out == ""
+
+
+def test_counts_print_as_integers_and_rates_with_decimals(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given six wrong bookings by the canary (a count metric) and the real statistics
+    from .records import canary_with_wrong_bookings  # noqa: PLC0415
+
+    canary_with_wrong_bookings(sqlite_url, {"acme": 6, "globex": 0})
+    # When the table is printed
+    assert app_cli.main(["guardrails", "report", "--db", sqlite_url, "--no-state"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # Then the count, its baseline and its change are integers: 0/0 -> 6/6, delta +6
+    (wrong,) = [line for line in lines if line.startswith("proposed_times.wrong_bookings")]
+    assert wrong.split()[1:4] == ["0/0", "6/6", "+6"]
+    (volume,) = [line for line in lines if line.startswith("canary.volume")]
+    assert volume.split()[1:3] == ["-", "8/8"]  # acme 1 + 6 calls, globex 1
+    # And a rate keeps its decimals
+    (fallback,) = [line for line in lines if line.startswith("bundle.fallback_rate")]
+    assert fallback.split()[2] == "8/0.0000"

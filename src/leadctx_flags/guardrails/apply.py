@@ -35,6 +35,7 @@ __all__ = [
     "ApplyResult",
     "UnusableId",
     "apply_rollback",
+    "describe_rollback",
     "rollback_change",
     "usable_clients",
 ]
@@ -90,6 +91,22 @@ class UnusableId:
 
     position: str
     problem: str
+
+
+def describe_rollback(action: str, clients: Sequence[str]) -> str:
+    """What a rollback turned off, in one phrase: the log record and every output say this.
+
+    Counts only, no client names (logs carry no client lists).
+
+    Args:
+        action: ``ApplyResult.action``.
+        clients: ``ApplyResult.clients`` (empty for a kill).
+    """
+    if action == "kill":
+        return "kill: every client off"
+    if action == "deny":
+        return f"deny: {len(clients)} client(s) off"
+    return "nothing turned off"
 
 
 def usable_clients(
@@ -207,9 +224,8 @@ def apply_rollback(
         cache=editing.configured_cache(),
     )
     logger.warning(
-        "guardrails rollback applied: %s (%s client(s) named), revision %s",
-        action,
-        len(clients),
+        "guardrails rollback applied (%s), revision %s",
+        describe_rollback(action, clients),
         updated.revision,
     )
     return ApplyResult(
