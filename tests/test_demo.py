@@ -67,20 +67,35 @@ class Run:
     cwd: Path
     out: Path
     summary: dict[str, Any]
+    logs: tuple[str, ...] = ()
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def _run(base: Path, *options: str, env: dict[str, str] | None = None) -> Run:
     out = base / "out"
     printed = io.StringIO()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(base)
-        clear_leadctx_variables(patch)
-        for name, value in (env or {}).items():
-            patch.setenv(name, value)
-        with contextlib.redirect_stdout(printed):
-            code = main(["demo", "--out", str(out), "--leads", str(LEADS), *options])
+    logged = _Records()
+    logging.getLogger("leadctx_flags").addHandler(logged)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(base)
+            clear_leadctx_variables(patch)
+            for name, value in (env or {}).items():
+                patch.setenv(name, value)
+            with contextlib.redirect_stdout(printed):
+                code = main(["demo", "--out", str(out), "--leads", str(LEADS), *options])
+    finally:
+        logging.getLogger("leadctx_flags").removeHandler(logged)
     summary = json.loads((out / FILES["summary"]).read_text(encoding="utf-8"))
-    return Run(code, printed.getvalue(), base, out, summary)
+    return Run(code, printed.getvalue(), base, out, summary, tuple(logged.messages))
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +206,10 @@ def test_the_shells_leadctx_variables_are_ignored_without_use_env(plain: Run) ->
 def test_with_use_env_the_shells_kill_switch_applies(tmp_path: Path) -> None:
     run = _run(tmp_path, "--json", "--use-env", env={"LEADCTX_SHARED_BUNDLE_KILL": "true"})
     assert run.code == 0
+    # No client reached the shared path: the guardrails say they have nothing to decide on
+    assert run.summary["decision"] == "nothing_to_decide"
+    (reason,) = run.summary["guardrails"]["reasons"]
+    assert reason.startswith("nothing to decide: no canary in the window")
     assert run.summary["ignored_variables"] == []
     assert run.summary["allowlist"]["flag"] == {
         **run.summary["allowlist"]["flag"],
@@ -266,6 +285,37 @@ def test_text_output_shows_each_step_names_the_files_and_prints_no_content(
     for emitted in (text, spans, (injected.out / FILES["report"]).read_text(encoding="utf-8")):
         for fragment in (*CONTENT, "lead-acme-"):
             assert fragment not in emitted
+
+
+def test_the_rollback_is_told_the_same_way_in_the_log_and_the_output(injected: Run) -> None:
+    # Given the injected regression rolled acme, the only canary client, back with the kill
+    assert injected.summary["guardrails"]["applied"]["action"] == "kill"
+    # Then the log record (shown before the progress bar) and the output line say the same
+    (logged,) = [message for message in injected.logs if "guardrails rollback" in message]
+    assert "kill: every client off" in logged
+    assert "applied: kill: every client off" in injected.stdout
+    assert "0 client(s)" not in logged + injected.stdout
+
+
+def test_the_guardrails_table_prints_counts_as_integers(injected: Run) -> None:
+    def cells(metric: str) -> list[str]:
+        rows = [line for line in injected.stdout.splitlines() if line.startswith("\u2502")]
+        (row,) = [line for line in rows if f" {metric} " in line]
+        return [cell.strip() for cell in row.split("\u2502")[1:-1]]
+
+    # Counts (wrong bookings and their change, the canary's volume) are integers
+    _, baseline, canary, delta, _ = cells("proposed_times.wrong_bookings")
+    wrong = injected.summary["guardrails"]["metrics"]
+    (booked,) = [m for m in wrong if m["name"] == "proposed_times.wrong_bookings"]
+    assert canary == f"{booked['canary']['n']}/{booked['canary']['value']}"
+    assert baseline == f"{booked['baseline']['n']}/{booked['baseline']['value']}"
+    assert delta == f"{booked['canary']['value'] - booked['baseline']['value']:+d}"
+    _, _, volume, _, _ = cells("canary.volume")
+    assert "." not in volume
+    # Rates keep four decimals
+    _, _, rate, _, _ = cells("bundle.fallback_rate")
+    assert rate.split("/")[1].startswith("0.")
+    assert len(rate.split("/")[1]) == 6
 
 
 @pytest.fixture

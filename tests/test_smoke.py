@@ -221,9 +221,10 @@ def test_errors_exit_2_with_one_line_naming_the_file_or_variable(
     broken.write_text('{"lead_id": "l1", "lead_memory": [{"id": "m", "content": "x"}]}')
     code, out, err = run_cli(capsys, "--client-id", "acme", "--input", str(broken))
     assert (code, out) == (2, "")
+    # One line, the file named once, then each problem by its field path
     assert err == (
         f"leadctx: invalid bundle input: --input {broken}: pipeline: Field required; "
-        f"--input {broken}: lead_memory[0].created_at: Field required\n"
+        "lead_memory[0].created_at: Field required\n"
     )
 
     code, out, err = run_cli(capsys, "--client-id", "acme", "--input", str(tmp_path / "none"))

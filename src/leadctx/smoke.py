@@ -554,12 +554,13 @@ def add_commands(subparsers: Any) -> None:
 def _read_lead(name: str, client_id: str) -> dict[str, Any]:
     """The ``--input`` file as a mapping, checked as ``run_smoke`` will use it."""
     lead = read_input(name)
+    where = f"--input {name}"
     if not isinstance(lead, dict):
-        raise BundleInputError([f"--input {name}: expected a JSON object"])
+        raise BundleInputError(["expected a JSON object"], where=where)
     try:
         parse_bundle_input({**lead, "client_id": client_id})
     except BundleInputError as err:
-        raise BundleInputError([f"--input {name}: {problem}" for problem in err.problems]) from None
+        raise err.located(where) from None  # the file named once, not once per problem
     return lead
 
 

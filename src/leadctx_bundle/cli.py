@@ -76,23 +76,27 @@ def read_input(name: str) -> Any:
     try:
         raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
     except OSError as err:
-        raise BundleInputError([f"--input {name}: cannot read ({err.strerror})"]) from None
+        raise BundleInputError([f"cannot read ({err.strerror})"], where=f"--input {name}") from None
     try:
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as err:
-        raise BundleInputError([f"--input {name}: not UTF-8 (byte {err.start})"]) from None
+        raise BundleInputError([f"not UTF-8 (byte {err.start})"], where=f"--input {name}") from None
     except json.JSONDecodeError as err:
         raise BundleInputError(
-            [f"--input {name}: not JSON ({err.msg}, line {err.lineno}, column {err.colno})"]
+            [f"not JSON ({err.msg}, line {err.lineno}, column {err.colno})"],
+            where=f"--input {name}",
         ) from None
     except RecursionError:
         # Arrays or objects nested hundreds deep: no bundle input has that shape.
-        raise BundleInputError([f"--input {name}: JSON nested too deeply"]) from None
+        raise BundleInputError(["JSON nested too deeply"], where=f"--input {name}") from None
 
 
 def _build_command(args: argparse.Namespace) -> int:
     try:
-        bundle_input = parse_bundle_input(read_input(args.input))
+        try:
+            bundle_input = parse_bundle_input(read_input(args.input))
+        except BundleInputError as err:
+            raise (err if err.where else err.located(f"--input {args.input}")) from None
         profile = None
         if args.profiles is not None:
             settings = BundleSettings(profiles=args.profiles)

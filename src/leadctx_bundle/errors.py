@@ -17,11 +17,23 @@ class BundleInputError(ValueError):
 
     Args:
         problems: One ``"<field path>: <message>"`` string per problem.
+        where: Where the input came from (``--input request.json``), named once before the
+            problems; ``None`` when the caller passed the input in.
     """
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], *, where: str | None = None) -> None:
         self.problems = tuple(problems)
-        super().__init__("invalid bundle input: " + "; ".join(self.problems))
+        self.where = where
+        head = "invalid bundle input: " if where is None else f"invalid bundle input: {where}: "
+        super().__init__(head + "; ".join(self.problems))
+
+    def located(self, where: str) -> BundleInputError:
+        """The same problems, said to come from ``where`` (a file the CLI read).
+
+        Args:
+            where: E.g. ``--input request.json``.
+        """
+        return BundleInputError(list(self.problems), where=where)
 
 
 class EncodingDataError(RuntimeError):

@@ -37,13 +37,10 @@ from leadctx_flags.document import (
 from leadctx_flags.errors import ConfigurationError, describe_validation_error
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from leadctx_flags.operations import explain, export_flagd, unknown_client_warning
-from leadctx_flags.overrides_sources import FileSource, open_source
-from leadctx_flags.settings import RolloutSettings, check_verbatim, environment_value
+from leadctx_flags.settings import RolloutSettings, check_verbatim
 from leadctx_flags.storage import read_document
 
 __all__ = ["add_commands"]
-
-_OVERRIDES_VARIABLE = "LEADCTX_FLAG_OVERRIDES"
 
 EXIT_OVERRIDES_UNREADABLE = 3
 """``flags explain``'s status when the configured overrides source could not be read."""
@@ -181,22 +178,7 @@ def _export_command(args: argparse.Namespace) -> int:
 
 
 def _document_path(args: argparse.Namespace) -> Path:
-    if args.overrides is not None:
-        return Path(args.overrides)
-    location = environment_value(_OVERRIDES_VARIABLE)
-    if location is not None and location.strip():
-        try:
-            check_verbatim(location)  # the same rule as the provider's
-        except ValueError as err:
-            raise ConfigurationError(f"{_OVERRIDES_VARIABLE}: {err}") from None
-        source = open_source(location)  # the same parsing as the provider's
-        source.close()
-        if isinstance(source, FileSource):
-            return source.path
-    raise ValueError(
-        "name the overrides document with --overrides PATH "
-        "(LEADCTX_FLAG_OVERRIDES is not set to a local file)"
-    )
+    return editing.configured_document(None if args.overrides is None else Path(args.overrides))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

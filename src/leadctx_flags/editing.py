@@ -40,12 +40,14 @@ from leadctx_flags.document import (
     FlagOverride,
     OverridesDocument,
 )
+from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from leadctx_flags.storage import exclusive_lock, read_document, write_document
 
 __all__ = [
     "CACHE_VARIABLE",
     "MINIMAL_KILL_NOTE",
+    "OVERRIDES_VARIABLE",
     "CacheUnreadableError",
     "DocumentMissingError",
     "OverrideChange",
@@ -57,12 +59,16 @@ __all__ = [
     "clear",
     "clock_revision",
     "configured_cache",
+    "configured_document",
     "deny",
     "edit_document",
     "kill",
     "minimal_kill",
     "unkill",
 ]
+
+OVERRIDES_VARIABLE: Final = "LEADCTX_FLAG_OVERRIDES"
+"""The overrides location every provider reads; edits default to it when it is a file."""
 
 CACHE_VARIABLE: Final = "LEADCTX_FLAG_OVERRIDES_CACHE"
 """The provider's last-good cache; every edit goes above the revision it holds."""
@@ -267,6 +273,44 @@ def configured_cache() -> Path | None:
     """
     value = os.environ.get(CACHE_VARIABLE, "").strip()
     return Path(value) if value else None
+
+
+def configured_document(option: Path | None, *, option_name: str = "--overrides") -> Path:
+    """The document file an edit writes: ``option`` when given, else ``LEADCTX_FLAG_OVERRIDES``.
+
+    The variable is read and parsed exactly as the providers read it (the same verbatim rule,
+    the same ``file://`` handling), so an edit writes the document the processes follow.
+
+    Args:
+        option: The path given on the command line, or ``None``.
+        option_name: The option's name, for the message.
+
+    Raises:
+        ConfigurationError: ``LEADCTX_FLAG_OVERRIDES`` is set but unusable (surrounding
+            spaces or quotes, an invalid location); the message names the variable.
+        ValueError: Neither names a local file (unset, or an https source); the message
+            names the option and the variable.
+    """
+    if option is not None:
+        return option
+    # Loaded on use: the https source's client (httpx) is not needed to edit a file.
+    from leadctx_flags.overrides_sources import FileSource, open_source  # noqa: PLC0415
+    from leadctx_flags.settings import check_verbatim, environment_value  # noqa: PLC0415
+
+    location = environment_value(OVERRIDES_VARIABLE)
+    if location is not None and location.strip():
+        try:
+            check_verbatim(location)  # the same rule as the provider's
+        except ValueError as err:
+            raise ConfigurationError(f"{OVERRIDES_VARIABLE}: {err}") from None
+        source = open_source(location)  # the same parsing as the provider's
+        source.close()
+        if isinstance(source, FileSource):
+            return source.path
+    raise ValueError(
+        f"name the overrides document with {option_name} PATH "
+        f"({OVERRIDES_VARIABLE} is not set to a local file)"
+    )
 
 
 def cached_document(cache: Path | None) -> OverridesDocument | None:

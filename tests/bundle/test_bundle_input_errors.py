@@ -55,6 +55,9 @@ def test_invalid_ids_are_named_never_echoed(
         assert problem in err
     assert SECRET not in err
     assert err.count("\n") == 1
+    # The file is named once, before the problems
+    assert err.startswith(f"leadctx: invalid bundle input: --input {path}: ")
+    assert err.count(str(path)) == 1
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from leadctx_flags.guardrails.db import Database, create_schema
-from leadctx_flags.guardrails.tables import DECISION_COLUMNS, DRAFT_COLUMNS, INTERACTION_COLUMNS
+from leadctx_flags.guardrails.db import Database, connect, create_schema
+from leadctx_flags.guardrails.tables import (
+    DECISION_COLUMNS,
+    DRAFT_COLUMNS,
+    INTERACTION_COLUMNS,
+    PROPOSED_TIMES_PROMPT_KEY,
+)
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -131,3 +136,27 @@ class Records:
         database.insert_many("AIDraft", DRAFT_COLUMNS, self.drafts)
         database.insert_many("MeetingOverseerDecision", DECISION_COLUMNS, self.decisions)
         database.commit()
+
+
+def booking(path: str, outcome: str) -> str:
+    """A proposed-times parse on ``path`` whose booking went ``outcome``."""
+    metadata = json.loads(leadctx(path))
+    metadata["proposedTimes"] = {
+        "matched": True,
+        "bookingAttempted": True,
+        "bookingOutcome": outcome,
+    }
+    return json.dumps(metadata)
+
+
+def canary_with_wrong_bookings(url: str, clients: dict[str, int]) -> None:
+    """Records where each of ``clients`` went on the shared path and booked that many wrong."""
+    records = Records()
+    for client, wrong in clients.items():
+        records.interaction(client, 1, leadctx("legacy"))
+        records.interaction(client, 2, leadctx("shared"))
+        for hour in range(wrong):
+            key = PROPOSED_TIMES_PROMPT_KEY
+            records.interaction(client, 3 + hour, booking("shared", "wrong"), prompt_key=key)
+    with connect(url, create=True) as database:
+        records.write(database)

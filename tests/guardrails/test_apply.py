@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from leadctx_flags.operations import explain
 from leadctx_flags.settings import RolloutSettings
 
 from . import fake_stats
+from .records import canary_with_wrong_bookings
 
 
 def test_the_change_is_a_deny_per_client_or_the_kill() -> None:
@@ -148,3 +150,81 @@ def test_a_rollback_that_cannot_be_written_exits_1(
     assert app_cli.main(argv) == 1
     assert "rollback not written" in capsys.readouterr().err
     assert not overrides.exists()
+
+
+PADDED = "acme pad   "  # a padded CHAR(11) column's value: breaks the id rule (trailing spaces)
+
+
+def test_an_unusable_id_from_the_records_never_loses_the_others_rollback(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given three canary clients; acme and a padded id booked wrong times, globex did not
+    canary_with_wrong_bookings(sqlite_url, {"acme": 16, PADDED: 2, "globex": 0})
+    overrides = tmp_path / "overrides.json"
+    argv = ["guardrails", "report", "--db", sqlite_url, "--apply", "--overrides", str(overrides)]
+    # When the report applies its rollback
+    status = app_cli.main([*argv, "--json"])
+    captured = capsys.readouterr()
+    # Then acme is denied, globex stays on, and the unusable id is named by its position only
+    assert status == 1
+    data = json.loads(captured.out)
+    assert data["decision"] == "rollback"
+    assert data["affected_clients"][1] == PADDED
+    assert data["applied"]["action"] == "deny"
+    assert data["applied"]["clients"] == ["acme"]
+    assert data["applied"]["left_out"] == ["affected_clients[1]"]
+    flag = json.loads(overrides.read_text())["flags"]["shared_bundle.enabled"]
+    assert (flag["kill"], flag["clients"]) == (False, {"acme": False})
+    assert "affected_clients[1]" in captured.err
+    assert "not denied" in captured.err
+    assert "Traceback" not in captured.err
+    assert "acme pad" not in captured.err
+    # And the table names it by position too, never echoing it
+    assert app_cli.main(argv) == 1
+    captured = capsys.readouterr()
+    assert "acme pad" not in captured.out + captured.err
+    assert "affected clients: acme, affected_clients[1] (unusable id)" in captured.out
+
+
+def test_when_no_affected_id_can_be_denied_the_kill_is_written(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given only the padded id booked wrong times, and another canary client did not
+    canary_with_wrong_bookings(sqlite_url, {PADDED: 3, "globex": 0})
+    overrides = tmp_path / "overrides.json"
+    argv = ["guardrails", "report", "--db", sqlite_url, "--json", "--apply"]
+    # When the report applies its rollback
+    status = app_cli.main([*argv, "--overrides", str(overrides)])
+    captured = capsys.readouterr()
+    # Then the kill is in force (it covers the client that cannot be named): exit 0
+    assert status == 0
+    data = json.loads(captured.out)
+    assert data["applied"]["action"] == "kill"
+    assert data["applied"]["left_out"] == []
+    assert json.loads(overrides.read_text())["flags"]["shared_bundle.enabled"]["kill"] is True
+    assert "affected_clients[0]" in captured.err
+    assert "kill" in captured.err
+    assert "acme pad" not in captured.err
+
+
+def test_record_ids_are_folded_to_nfc_before_they_are_denied(tmp_path: Path) -> None:
+    # NFD from the records and NFC from the canary list are one client: the deny is its NFC form
+    path = tmp_path / "overrides.json"
+    result = apply_rollback(path, ["cafe\u0301"], ["caf\u00e9", "globex"], note="x")
+    assert (result.action, result.clients, result.left_out) == ("deny", ("caf\u00e9",), ())
+    flag = json.loads(path.read_text())["flags"]["shared_bundle.enabled"]
+    assert flag["clients"] == {"caf\u00e9": False}
+
+
+def test_the_log_says_what_the_rollback_turned_off(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="leadctx_flags.guardrails.apply")
+    apply_rollback(tmp_path / "a.json", ["acme", "globex"], ["acme", "globex", "x"], note="n")
+    apply_rollback(tmp_path / "b.json", ["acme"], ["acme"], note="n")
+    deny, kill = (record.getMessage() for record in caplog.records)
+    assert "deny: 2 client(s) off" in deny
+    assert "kill: every client off" in kill
+    for message in (deny, kill):
+        assert "acme" not in message  # no client list in the log, as everywhere
+        assert "0 client(s)" not in message

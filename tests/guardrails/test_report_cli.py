@@ -6,6 +6,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -69,10 +70,9 @@ def test_markdown_and_plot_files(db_url: str, tmp_path: Path) -> None:
 
 
 def test_filters_reach_the_queries(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["--db", db_url, "--json", "--clients", "client-002,client-003"]) == 0
+    assert run(["--db", db_url, "--json", "--clients", "client-000"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["canary_clients"] == []
-    assert data["decision"] == "hold"  # no canary among these clients
+    assert data["canary_clients"] == ["client-000"]
     assert run(["--db", db_url, "--json", "--since", "2026-11-10", "--until", "2026-11-12"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["window"] == {
@@ -125,7 +125,6 @@ def fake_statistics(monkeypatch: pytest.MonkeyPatch) -> None:
         (["--db", "mysql://x/y"], "unsupported database URL scheme 'mysql'"),
         (["--db", "sqlite:///does/not/exist.db"], "SQLite database file not found"),
         (["--db", "sqlite:///{empty}"], "table 'AIInteraction' not found"),
-        (["--db", "sqlite:///{empty}", "--apply"], "--apply needs --overrides PATH"),
     ],
 )
 def test_bad_input_exits_2_naming_it(
@@ -216,17 +215,162 @@ def test_a_missing_command_module_is_a_message_too(
     assert "pip install 'leadctx[guardrails]'" in err
 
 
-@pytest.mark.skipif(not HAS_STATS, reason="the statistics half (decision.evaluate) is not here")
-def test_an_empty_database_holds(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def _empty_tables(url: str) -> None:
     from leadctx_flags.guardrails.db import connect, create_schema  # noqa: PLC0415
 
-    with connect(sqlite_url, create=True) as database:
+    with connect(url, create=True) as database:
         create_schema(database)
-    assert app_cli.main(["guardrails", "report", "--db", sqlite_url, "--json"]) == 0
+
+
+def _generated(url: str) -> None:
+    generate(url, CONFIG)
+
+
+def _legacy_only(url: str) -> None:
+    from leadctx_flags.guardrails.db import connect  # noqa: PLC0415
+
+    from .records import Records, leadctx  # noqa: PLC0415
+
+    records = Records()
+    for hour in range(3):
+        interaction = records.interaction("acme", hour, leadctx("legacy"))
+        records.draft("acme", hour, interaction)
+    with connect(url, create=True) as database:
+        records.write(database)
+
+
+@pytest.mark.parametrize(
+    ("records", "extra", "message"),
+    [
+        (_empty_tables, [], "nothing to decide: the record tables hold no records"),
+        (
+            _generated,
+            ["--clients", "nobody,client-9999"],
+            "nothing to decide: no record of the 2 --clients id(s) in the window",
+        ),
+        (
+            _generated,
+            ["--since", "2020-01-01", "--until", "2020-02-01"],
+            (
+                "nothing to decide: no records in the window "
+                "2020-01-01T00:00:00.000Z .. 2020-02-01T00:00:00.000Z"
+            ),
+        ),
+        (
+            _legacy_only,
+            [],
+            "nothing to decide: no canary in the window (6 records read, none on the shared path)",
+        ),
+        (
+            _generated,
+            ["--clients", "client-002,client-003"],  # two control clients: no canary among them
+            "nothing to decide: no canary in the window",
+        ),
+    ],
+    ids=["empty-tables", "clients-match-none", "empty-window", "no-canary", "no-canary-clients"],
+)
+@pytest.mark.parametrize("output", [[], ["--json"]], ids=["table", "json"])
+def test_nothing_to_decide_says_so_in_one_line_and_exits_3(
+    records: Callable[[str], None],
+    extra: list[str],
+    message: str,
+    output: list[str],
+    sqlite_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a selection with nothing to decide on, and a scheduled --apply
+    records(sqlite_url)
+    overrides = tmp_path / "overrides.json"
+    monkeypatch.setattr(guardrails_cli, "_default_evaluator", lambda: fake_stats.evaluate)
+    argv = ["guardrails", "report", "--db", sqlite_url, *extra, *output]
+    # When the report runs
+    status = app_cli.main([*argv, "--apply", "--overrides", str(overrides)])
+    # Then one line says so, the status is the one to alert on, and nothing is decided
+    captured = capsys.readouterr()
+    assert status == guardrails_cli.EXIT_NOTHING_TO_DECIDE == 3
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert line.startswith(f"leadctx: {message}")
+    assert not overrides.exists()
+    assert not (tmp_path / "guardrails-state.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [("2026-11-12", "2026-11-10"), ("2026-11-10T00:00:00Z", "2026-11-10T00:00:00+00:00")],
+    ids=["after", "equal"],
+)
+def test_an_empty_window_exits_2_naming_both_options(
+    since: str, until: str, db_url: str, fake_statistics: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["guardrails", "report", "--db", db_url, "--since", since, "--until", until]
+    assert app_cli.main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert "--since" in line
+    assert "--until" in line
+    assert "must be before" in line
+
+
+def test_apply_defaults_overrides_to_the_environment(
+    sqlite_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_statistics: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given LEADCTX_FLAG_OVERRIDES names the document, as for `leadctx flags deny`
+    generate(
+        sqlite_url,
+        GeneratorConfig(seed=2, drafts=800, clients=4, canary_clients=2, wrong_bookings=1),
+    )
+    overrides = tmp_path / "from-env.json"
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", str(overrides))
+    # When --apply runs without --overrides
+    assert app_cli.main(["guardrails", "report", "--db", sqlite_url, "--json", "--apply"]) == 0
+    # Then the rollback is written where the environment says
     data = json.loads(capsys.readouterr().out)
-    assert data["decision"] == "hold"
-    assert {m["verdict"] for m in data["metrics"]} >= {"insufficient_data"}
-    assert data["applied"] is None
+    assert data["applied"]["changed"] is True
+    flag = json.loads(overrides.read_text())["flags"]["shared_bundle.enabled"]
+    assert list(flag["clients"].values()) == [False]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            None,
+            (
+                "--apply: name the overrides document with --overrides PATH "
+                "(LEADCTX_FLAG_OVERRIDES is not set to a local file)"
+            ),
+        ),
+        (
+            "https://flags.example/overrides.json",
+            "LEADCTX_FLAG_OVERRIDES is not set to a local file",
+        ),
+        (" /tmp/quoted.json", "LEADCTX_FLAG_OVERRIDES"),
+    ],
+    ids=["unset", "https", "spaces"],
+)
+def test_apply_without_a_document_exits_2_naming_option_and_variable(
+    value: str | None,
+    message: str,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_statistics: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if value is not None:
+        monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", value)
+    assert app_cli.main(["guardrails", "report", "--db", db_url, "--apply"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("leadctx: --apply: ")
+    assert message in captured.err
 
 
 def test_a_file_that_is_not_a_database_exits_2(
@@ -238,3 +382,23 @@ def test_a_file_that_is_not_a_database_exits_2(
     captured = capsys.readouterr()
     assert "the database failed a query: DatabaseError" in captured.err
     assert captured.out == ""
+
+
+def test_counts_print_as_integers_and_rates_with_decimals(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given six wrong bookings by the canary (a count metric) and the real statistics
+    from .records import canary_with_wrong_bookings  # noqa: PLC0415
+
+    canary_with_wrong_bookings(sqlite_url, {"acme": 6, "globex": 0})
+    # When the table is printed
+    assert app_cli.main(["guardrails", "report", "--db", sqlite_url, "--no-state"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # Then the count, its baseline and its change are integers: 0/0 -> 6/6, delta +6
+    (wrong,) = [line for line in lines if line.startswith("proposed_times.wrong_bookings")]
+    assert wrong.split()[1:4] == ["0/0", "6/6", "+6"]
+    (volume,) = [line for line in lines if line.startswith("canary.volume")]
+    assert volume.split()[1:3] == ["-", "8/8"]  # acme 1 + 6 calls, globex 1
+    # And a rate keeps its decimals
+    (fallback,) = [line for line in lines if line.startswith("bundle.fallback_rate")]
+    assert fallback.split()[2] == "8/0.0000"

@@ -247,9 +247,13 @@ class RichReporter:
             self.console.print(f"  {reason}")
         applied = data.get("applied")
         if applied:
+            from leadctx_flags.guardrails.apply import describe_rollback  # noqa: PLC0415 - on use
+
+            clients = list(applied.get("clients", []))
+            named = f" ({', '.join(clients)})" if clients else ""
+            # The same phrase as the log record the rollback wrote, so the two agree.
             self.console.print(
-                f"applied: {applied.get('action')} (clients: "
-                f"{', '.join(applied.get('clients', [])) or 'every canary client'}), "
+                f"applied: {describe_rollback(str(applied.get('action')), clients)}{named}, "
                 f"revision {applied.get('revision')}, signed guardrails"
             )
 
@@ -317,4 +321,6 @@ def _side(value: Any) -> str:
 def _number(value: Any, *, signed: bool = False) -> str:
     if not isinstance(value, int | float) or isinstance(value, bool):
         return "-"
+    if isinstance(value, int):  # a count (bookings, records): never with decimals
+        return f"{value:+d}" if signed else str(value)
     return f"{value:+.4f}" if signed else f"{value:.4f}"

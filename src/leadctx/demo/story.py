@@ -48,7 +48,15 @@ from leadctx_flags.settings import ENV_PREFIX, RolloutSettings
 from leadctx_flags.storage import read_document
 from leadctx_flags.vocabulary import PIPELINES, Pipeline
 
-__all__ = ["FILES", "DemoConfig", "DemoError", "Reporter", "SilentReporter", "run_demo"]
+__all__ = [
+    "FILES",
+    "NOTHING_TO_DECIDE",
+    "DemoConfig",
+    "DemoError",
+    "Reporter",
+    "SilentReporter",
+    "run_demo",
+]
 
 FILES: Final = {
     "database": "demo.db",
@@ -60,6 +68,9 @@ FILES: Final = {
     "summary": "summary.json",
 }
 """The files the demo writes, by role, inside its output folder (and nothing else)."""
+
+NOTHING_TO_DECIDE: Final = "nothing_to_decide"
+"""The summary's ``decision`` when the report had no canary to decide on (its exit 3)."""
 
 DOMAIN: Final = "leadctx-demo"
 """The OpenFeature domain the demo binds its provider to, leaving the default one alone."""
@@ -333,15 +344,26 @@ class _Story:
                 str(files["overrides"]),
             ]
         )
-        printed = io.StringIO()
+        printed, said = io.StringIO(), io.StringIO()
         # The report's JSON is read from what the command prints; a reporter writes to the
         # stream it was given, not to the redirected one.
         with (
             self.reporter.track("guardrails: queries, statistics, plot", 1) as done,
             contextlib.redirect_stdout(printed),
+            contextlib.redirect_stderr(said),
         ):
             code = guardrails_cli.run_report(args, evaluate)
             done(1)
+        if code == guardrails_cli.EXIT_NOTHING_TO_DECIDE:
+            # e.g. --use-env with the shell's kill switch on: no client reached the shared
+            # path, so the report has no canary to decide on (and says so, exit 3).
+            line = said.getvalue().strip().removeprefix("leadctx: ")
+            return {
+                "decision": NOTHING_TO_DECIDE,
+                "reasons": [line],
+                "metrics": [],
+                "applied": None,
+            }
         if code != 0:
             raise DemoError(f"leadctx guardrails report exited with status {code}")
         report: dict[str, Any] = json.loads(printed.getvalue())

@@ -1,12 +1,24 @@
 """``leadctx guardrails report``: read the records, decide, show, and optionally roll back.
 
-Exit codes: 0 the report was made (whatever the decision); 1 a rollback was decided with
-``--apply`` but the overrides document could not be written; 2 the check could not run (an
-unsupported or unreachable ``--db``, a missing table or column, a statement the database
-failed, a bad ``--since``/``--until``/``--clients``, an invalid overrides document, a missing
-extra). The decision itself is in the output
-(``decision`` in ``--json``), not in the exit code, so a scheduler can tell "could not check"
-from "checked and said rollback".
+Exit codes (the same numbers as ``leadctx flags``: 0 done, 1 not written, 2 unusable input,
+3 answered without the input it needs):
+
+* 0: the report was made (whatever the decision) and, with ``--apply``, a rollback is in
+  force for every affected client.
+* 1: a rollback was decided with ``--apply`` but is not (wholly) in force: the overrides
+  document could not be written, or an affected client id from the records breaks the id
+  rule and was left out (named by its position, e.g. ``affected_clients[1]``).
+* 2: the check could not run: an unsupported or unreachable ``--db``, a missing table or
+  column, a statement the database failed, a bad ``--since``/``--until``/``--clients``, a
+  ``--since`` not before ``--until``, an invalid overrides document, ``--apply`` with no
+  document (``--overrides`` or ``LEADCTX_FLAG_OVERRIDES``), a missing extra.
+* 3: nothing to decide on: the selection holds no record (empty tables, a window with no
+  records, ``--clients`` matching no client with records) or no canary (no client on the
+  shared path in the window). One line on stderr says which; no report, state file or
+  rollback is written. A scheduled check exits 3 forever after a typo: alert on it.
+
+The decision itself is in the output (``decision`` in ``--json``), not in the exit code, so a
+scheduler can tell "could not check" from "checked and said rollback".
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from leadctx_flags import editing
 from leadctx_flags.client_ids import validate_client_id
 from leadctx_flags.document import DocumentError
 from leadctx_flags.guardrails import queries
@@ -29,7 +42,17 @@ from leadctx_flags.guardrails.db import DatabaseInputError, connect
 from leadctx_flags.guardrails.queries import Collected, Window
 from leadctx_flags.storage import atomic_write
 
-__all__ = ["PLOT_CHECKS", "Evaluator", "add_commands", "run_report"]
+__all__ = [
+    "EXIT_NOTHING_TO_DECIDE",
+    "PLOT_CHECKS",
+    "Evaluator",
+    "add_commands",
+    "nothing_to_decide",
+    "run_report",
+]
+
+EXIT_NOTHING_TO_DECIDE = 3
+"""The status when the selection holds no record or no canary: alert on it."""
 
 PLOT_CHECKS = 8
 """Cut-off times at which ``--plot`` re-runs the check to draw each difference over time."""
@@ -56,7 +79,12 @@ def add_commands(subparsers: Any) -> None:
     report = commands.add_parser(
         "report",
         help="check the shared cohort against its baselines; --apply rolls back",
-        description="Exit codes: 0 report made; 1 rollback not written; 2 bad input.",
+        description=(
+            "Exit codes: 0 report made (and, with --apply, the rollback in force); 1 a "
+            "rollback not (wholly) written; 2 bad input (the check could not run); 3 nothing "
+            "to decide on: no records in the selection, --clients matching no client, or no "
+            "canary in the window (alert on exit 3 as on exit 2)."
+        ),
     )
     report.add_argument(
         "--db", required=True, help="sqlite:///path (embedded default) or postgresql://…"
@@ -72,7 +100,12 @@ def add_commands(subparsers: Any) -> None:
         action="store_true",
         help="on rollback, write the affected clients off (or the kill) into --overrides",
     )
-    report.add_argument("--overrides", type=Path, metavar="PATH", help="the overrides document")
+    report.add_argument(
+        "--overrides",
+        type=Path,
+        metavar="PATH",
+        help="the overrides document (default: LEADCTX_FLAG_OVERRIDES when it is a path)",
+    )
     report.add_argument(
         "--state",
         type=Path,
@@ -87,9 +120,6 @@ def add_commands(subparsers: Any) -> None:
 
 
 def _report_command(args: argparse.Namespace) -> int:
-    if args.apply and args.overrides is None:
-        print("leadctx: --apply needs --overrides PATH", file=sys.stderr)
-        return 2
     try:
         evaluate = _default_evaluator()
     except ImportError as err:
@@ -108,20 +138,17 @@ def run_report(args: argparse.Namespace, evaluate: Evaluator) -> int:
         args: The parsed ``leadctx guardrails report`` arguments.
         evaluate: ``decision.evaluate`` or a stand-in with its signature (tests).
     """
-    window = Window(since=args.since, until=args.until, clients=args.clients)
     try:
-        with connect(args.db) as database:
-            queries.check_schema(database)
-            collected = queries.read_signals(database, window)
-            sequence = _sequence(database, window, collected, evaluate) if args.plot else []
-    except DatabaseInputError as err:
-        print(f"leadctx: {err}", file=sys.stderr)
-        return 2
+        overrides = _document(args)
+        collected, sequence = _collect(args, evaluate)
+    except _StoppedError as stopped:
+        print(f"leadctx: {stopped}", file=sys.stderr)
+        return stopped.status
     state = None if args.no_state else args.state
     report = evaluate(collected.signals, previous=_read_state(state))
     if state is not None:
         _write_state(state, report)
-    applied, status = _apply(args, report, collected)
+    applied, status = _apply(overrides, report, collected)
     try:
         _write_outputs(args, report, collected, sequence)
     except ImportError as err:
@@ -142,28 +169,111 @@ def run_report(args: argparse.Namespace, evaluate: Evaluator) -> int:
     return status
 
 
+class _StoppedError(Exception):
+    """The check stops before deciding: the message for stderr, and the exit status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _document(args: argparse.Namespace) -> Path | None:
+    """The document ``--apply`` writes (``None`` without ``--apply``), checked before reading."""
+    if args.since is not None and args.until is not None and args.since >= args.until:
+        raise _StoppedError(
+            f"--since ({_iso(args.since)}) must be before --until ({_iso(args.until)}): "
+            "the window [since, until) is empty",
+            2,
+        )
+    if not args.apply:
+        return None
+    try:
+        return editing.configured_document(args.overrides)
+    except ValueError as err:  # ConfigurationError included: it names the variable
+        raise _StoppedError(f"--apply: {err}", 2) from None
+
+
+def _collect(
+    args: argparse.Namespace, evaluate: Evaluator
+) -> tuple[Collected, list[tuple[datetime, Any]]]:
+    """The window's signals (and the ``--plot`` sequence), or stop: unusable or nothing."""
+    window = Window(since=args.since, until=args.until, clients=args.clients)
+    try:
+        with connect(args.db) as database:
+            queries.check_schema(database)
+            collected = queries.read_signals(database, window)
+            nothing = nothing_to_decide(collected, window)
+            if nothing is not None:
+                raise _StoppedError(f"nothing to decide: {nothing}", EXIT_NOTHING_TO_DECIDE)
+            sequence = _sequence(database, window, collected, evaluate) if args.plot else []
+    except DatabaseInputError as err:
+        raise _StoppedError(str(err), 2) from None
+    return collected, sequence
+
+
+def nothing_to_decide(collected: Collected, window: Window) -> str | None:
+    """Why ``collected`` holds nothing to decide on, in one line; ``None`` when it holds some.
+
+    A decision on nothing would be ``hold`` every time: a scheduled ``--apply`` with a typo
+    in ``--clients`` would hold forever and never alert. The cases, in order: no record at
+    all in the selection (the message says whether the tables, the window or ``--clients``
+    is empty), then records but no canary (no client on the shared path in the window).
+
+    Args:
+        collected: What the window's queries read.
+        window: The selection they read (for the message).
+    """
+    signals = collected.signals
+    if collected.records == 0:
+        if window.clients is not None:
+            return (
+                f"no record of the {len(window.clients)} --clients id(s) in the window; "
+                "check the ids against the records' clientId"
+            )
+        if window.since is not None or window.until is not None:
+            start, end = signals.window_start or "-", signals.window_end or "-"
+            return f"no records in the window {start} .. {end}"
+        return "the record tables hold no records"
+    if not rendering.canary_clients(collected):
+        return (
+            f"no canary in the window ({collected.records} records read, none on the shared "
+            "path): is the flag on for any client?"
+        )
+    return None
+
+
 def _apply(
-    args: argparse.Namespace, report: Any, collected: Collected
+    overrides: Path | None, report: Any, collected: Collected
 ) -> tuple[dict[str, object] | None, int]:
-    if not args.apply or str(report.decision) != "rollback":
+    if overrides is None or str(report.decision) != "rollback":
         return None, 0
     canary = rendering.canary_clients(collected)
     # A rollback that names no client (e.g. the shared cohort's volume collapsed) is a rollback
-    # of every canary client.
-    affected = sorted(report.affected_clients) or list(canary)
+    # of every canary client. Positions of unusable ids refer to the list the JSON shows.
+    affected, label = list(report.affected_clients), "affected_clients"
+    if not affected:
+        affected, label = list(canary), "canary_clients"
     regressed = sorted(
         str(metric.name) for metric in report.metrics if str(metric.verdict) == "regress"
     )
     note = "guardrails rollback: " + (", ".join(regressed) or "decision rollback")
     try:
-        result = apply_rollback(args.overrides, affected, canary, note=note[:1000])
+        result = apply_rollback(overrides, affected, canary, note=note[:1000], label=label)
     except DocumentError as err:
         print(f"leadctx: {err}", file=sys.stderr)
         return None, 2
     except OSError as err:
-        print(f"leadctx: rollback not written to {args.overrides}: {err}", file=sys.stderr)
+        print(f"leadctx: rollback not written to {overrides}: {err}", file=sys.stderr)
         return None, 1
-    return result.to_json(), 0
+    for unusable in result.unusable:
+        fate = (
+            "the kill covers it"
+            if result.action == "kill"
+            else "that client was not denied (the others were): fix its id in the records, "
+            "or roll everyone back with `leadctx flags kill`"
+        )
+        print(f"leadctx: rollback: {unusable.problem}; {fate}", file=sys.stderr)
+    return result.to_json(), 1 if result.left_out else 0
 
 
 def _write_outputs(
@@ -235,6 +345,10 @@ def _default_evaluator() -> Evaluator:
 def _parse(text: str) -> datetime:
     value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _time(option: str) -> Callable[[str], datetime]:

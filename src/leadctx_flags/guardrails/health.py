@@ -41,7 +41,7 @@ def wrong_bookings_metric(cohorts: Cohorts, policy: GuardrailPolicy) -> MetricRe
         "critical": True,
         "baseline": {"n": attempts_before, "value": wrong_before},
         "canary": {"n": attempts, "value": wrong},
-        "delta": float(wrong - wrong_before),
+        "delta": wrong - wrong_before,  # a count: an int, shown as one
         "interval": (0.0, upper),
         "extra": {"wrong_rate_upper": upper, "level": 1.0 - policy.wrong_booking_alpha},
     }
@@ -215,7 +215,7 @@ def volume_metric(signals: Signals, cohorts: Cohorts, policy: GuardrailPolicy) -
         "critical": True,
         "baseline": {"n": before, "value": before},
         "canary": {"n": now, "value": now},
-        "delta": float(now - before),
+        "delta": now - before,  # a count: an int, shown as one
     }
     if before >= policy.volume_min_previous and now < policy.volume_collapse_ratio * before:
         return MetricResult(

@@ -99,10 +99,13 @@ class Collected:
     Args:
         signals: The counts the statistics read (``signals.previous`` for the window before).
         excluded: Records that fit no arm, by cause.
+        records: Every record read in the window from the three tables, usable or not: 0
+            means the selection (window, clients) holds nothing to decide on.
     """
 
     signals: Signals
     excluded: Excluded
+    records: int = 0
 
 
 # --- dialect fragments ---------------------------------------------------------------------
@@ -504,7 +507,7 @@ def _read_one(database: Database, window: Window) -> Collected:
         window_end=_iso(window.until) if window.until else _iso_or_none(last),
         switch_time=_iso_or_none(switch_time),
     )
-    return Collected(signals=signals, excluded=Excluded(**tally.excluded))
+    return Collected(signals=signals, excluded=Excluded(**tally.excluded), records=tally.records)
 
 
 @dataclass(slots=True)
@@ -520,6 +523,7 @@ class _Tally:
     first_record: Any = None
     last_record: Any = None
     switch_time: Any = None
+    records: int = 0  # every record read, in an arm or not
 
     def target(self, client: str | None, arm: str, records: int) -> dict[str, Any] | None:
         """The counts a group adds to, or ``None`` after counting why it has no arm."""
@@ -536,6 +540,7 @@ class _Tally:
 
     def add_drafts(self, row: Sequence[Any]) -> None:
         client, arm, bucket, records, *values = row
+        self.records += int(records)
         evaluated, auto_sent, needs_review, resolved, edited = values[:5]
         unknown_action, unknown_status, null_conf, out_of_range, conf_sum, conf_sq = values[5:]
         self.quality["unknown_action"] += int(unknown_action)
@@ -554,6 +559,7 @@ class _Tally:
 
     def add_overseer(self, row: Sequence[Any]) -> None:
         client, arm, stage, decision, bucket, records, *values = row
+        self.records += int(records)
         null_conf, out_of_range, conf_sum, conf_sq = values
         if stage == "extract":
             self.excluded["overseer_other_stage"] += int(records)
@@ -576,6 +582,7 @@ class _Tally:
 
     def add_interactions(self, row: Sequence[Any]) -> None:
         client, arm, records, flag_on, fallback, no_stats, assets, memory, *rest = row
+        self.records += int(records)
         parses, parse_no_times, matched, attempted, wrong, first, last, switch = rest
         if first is not None and (self.first_record is None or first < self.first_record):
             self.first_record = first

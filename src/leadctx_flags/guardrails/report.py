@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any, Protocol
 
+from leadctx_flags.client_ids import validate_client_id
 from leadctx_flags.guardrails.queries import Collected
 from leadctx_flags.guardrails.signals import Arm
 
@@ -22,6 +23,7 @@ __all__ = [
     "canary_clients",
     "markdown",
     "rows",
+    "shown_clients",
     "table",
     "to_json",
 ]
@@ -69,6 +71,27 @@ def canary_clients(collected: Collected) -> tuple[str, ...]:
     """Clients with records on the shared path (flag on) in the window, sorted."""
     by_client = collected.signals.by_client
     return tuple(sorted({client for client, arm in by_client if arm is Arm.CANARY_AFTER}))
+
+
+def shown_clients(clients: Collection[str], label: str) -> list[str]:
+    """``clients`` as a report shows them: a valid id as itself, any other by its position.
+
+    Ids come from the records; one that breaks the id rule (a padded ``CHAR`` column, a control
+    character) is never echoed to a terminal or a Markdown file: it shows as
+    ``<label>[<index>] (unusable id)``, the index into the report's JSON list of that name.
+
+    Args:
+        clients: The ids in the report's order.
+        label: The list's name in the report's JSON (``affected_clients``).
+    """
+    ordered = clients if isinstance(clients, Sequence) else sorted(clients)
+    shown = []
+    for index, client in enumerate(ordered):
+        try:
+            shown.append(validate_client_id(client))
+        except ValueError:
+            shown.append(f"{label}[{index}] (unusable id)")
+    return shown
 
 
 def rows(report: ReportLike) -> list[tuple[str, ...]]:
@@ -129,7 +152,7 @@ def table(report: ReportLike, collected: Collected, *, width: int = 100) -> str:
             lines.extend(
                 textwrap.wrap(row[6], width, initial_indent=indent, subsequent_indent=indent)
             )
-    affected = sorted(report.affected_clients)
+    affected = shown_clients(report.affected_clients, "affected_clients")
     lines.append("")
     if affected:
         lines.extend(
@@ -139,6 +162,10 @@ def table(report: ReportLike, collected: Collected, *, width: int = 100) -> str:
         )
     lines.extend(textwrap.wrap(_quality_line(collected), width, subsequent_indent=indent))
     return "\n".join(lines) + "\n"
+
+
+def _listed(clients: Collection[str], label: str) -> str:
+    return ", ".join(shown_clients(clients, label)) or "-"
 
 
 def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
@@ -157,8 +184,8 @@ def markdown(report: ReportLike, collected: Collected) -> str:
         "",
         f"- window: {signals.window_start or '-'} .. {signals.window_end or '-'}",
         f"- switch time: {signals.switch_time or '-'}",
-        f"- canary clients: {', '.join(canary_clients(collected)) or '-'}",
-        f"- affected clients: {', '.join(sorted(report.affected_clients)) or '-'}",
+        f"- canary clients: {_listed(canary_clients(collected), 'canary_clients')}",
+        f"- affected clients: {_listed(report.affected_clients, 'affected_clients')}",
         "",
         "| " + " | ".join(_COLUMNS) + " |",
         "|" + "|".join("---" for _ in _COLUMNS) + "|",

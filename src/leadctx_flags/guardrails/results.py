@@ -40,7 +40,8 @@ class MetricResult:
         critical: A regress rolls back at once, whatever else holds.
         baseline: ``{"n": ..., "value": ...}`` for the comparison side (the canary before).
         canary: ``{"n": ..., "value": ...}`` for the canary after the switch.
-        delta: The (stratified) change, canary minus baseline, or None.
+        delta: The (stratified) change, canary minus baseline, or None; an ``int`` for a
+            count metric (wrong bookings, the canary volume), so it is shown as one.
         interval: ``(lower, upper)`` anytime-valid bound on ``delta`` (one side is infinite),
             or None.
         clients: The canary clients whose data drives a regress (empty otherwise).
@@ -101,11 +102,20 @@ class MetricResult:
             critical=bool(data.get("critical", False)),
             baseline=dict(data.get("baseline", {})),
             canary=dict(data.get("canary", {})),
-            delta=None if data.get("delta") is None else float(data["delta"]),
+            delta=_figure(data.get("delta")),
             interval=interval,
             clients=tuple(str(c) for c in data.get("clients", ())),
             extra=dict(data.get("extra", {})),
         )
+
+
+def _figure(value: Any) -> float | None:
+    """A delta read back: a count stays an ``int`` (it is shown as one), a rate a float."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return float(value)
 
 
 def _finite_or_none(value: float) -> float | None:
