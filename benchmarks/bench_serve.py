@@ -10,7 +10,8 @@ Three servers, each one uvicorn process on 127.0.0.1 (uvloop + httptools where i
 
 A small asyncio client keeps ``--connections`` keep-alive connections busy for ``--seconds``
 per round; the rounds alternate between the servers so that a loaded machine affects each
-alike, and the figures are medians over ``--rounds``. Then 1,000 change-event streams are
+alike, and the figures are medians over ``--rounds`` (a ratio: the median of each round's
+ratio to the floor's round beside it). Then 1,000 change-event streams are
 opened on ``leadctx serve`` and its resident memory read before and after.
 
 Run: ``.venv/bin/python benchmarks/bench_serve.py [--seconds 2] [--rounds 3] [--connections 16]``
@@ -224,15 +225,19 @@ def main() -> None:
                 results[name].append(
                     asyncio.run(load(port, request, args.seconds, args.connections))
                 )
-        base = statistics.median(rps for rps, _ in results["floor (constant JSON)"])
+        floor_runs = results["floor (constant JSON)"]
         rounds = f"{args.rounds} rounds of {args.seconds:g} s"
         print(f"{args.connections} keep-alive connections, {rounds}, medians")
+        print("(x floor: the median of each round's ratio to the floor's round next to it)")
         print(f"{'workload':28} {'req/s':>8} {'x floor':>8} {'p50 ms':>8} {'p99 ms':>8}")
         for name, runs in results.items():
             rps = statistics.median(r for r, _ in runs)
+            ratio = statistics.median(
+                r / floor for (r, _), (floor, _) in zip(runs, floor_runs, strict=True)
+            )
             latencies = [value for _, values in runs for value in values]
             p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
-            print(f"{name:28} {rps:8.0f} {rps / base:8.2f} {p50:8.2f} {p99:8.2f}")
+            print(f"{name:28} {rps:8.0f} {ratio:8.2f} {p50:8.2f} {p99:8.2f}")
 
         async def memory() -> tuple[int, int]:
             before = ours.rss_kib()
