@@ -9,11 +9,15 @@ Three servers, each one uvicorn process on 127.0.0.1 (uvloop + httptools where i
   route with ``If-None-Match`` (every answer a 304).
 
 A small asyncio client keeps ``--connections`` keep-alive connections busy for ``--seconds``
-per round; the rounds alternate between the servers so that a loaded machine affects each
-alike, and the figures are medians over ``--rounds``. Then 1,000 change-event streams are
-opened on ``leadctx serve`` and its resident memory read before and after.
+per workload and round; each round runs the workloads in a new order, so that a loaded
+machine affects each alike, and the figures are medians over ``--rounds`` (a ratio: the
+median of each round's ratio to the floor's run of that round). Besides requests per second,
+the server process's CPU time per request is read from ``/proc``: on a machine shared with
+other work it is the steadier measure of what a saturated server would do. Then 1,000
+change-event streams are opened on ``leadctx serve`` and its resident memory read before and
+after.
 
-Run: ``.venv/bin/python benchmarks/bench_serve.py [--seconds 2] [--rounds 3] [--connections 16]``
+Run: ``.venv/bin/python benchmarks/bench_serve.py [--seconds 1] [--rounds 15] [--connections 16]``
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -72,6 +77,11 @@ class Server:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used (all its threads, user + system)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -137,6 +147,43 @@ async def load(
     return sum(counts) / (time.perf_counter() - started), latencies
 
 
+@dataclass(frozen=True)
+class Run:
+    """One workload's slot of one round."""
+
+    rps: float
+    latencies: list[float]
+    cpu_per_request: float  # the server process's CPU seconds per request
+
+
+def report(results: dict[str, list[Run]], args: argparse.Namespace) -> None:
+    """Print each workload's medians, and its ratios to the floor's runs of the same rounds.
+
+    ``x floor`` compares requests per second; ``x floor, CPU`` compares the server's CPU time
+    per request (floor / workload): the throughput ratio a saturated server would show, and
+    far less sensitive than requests per second to other load on a shared machine.
+    """
+    floor_runs = results["floor (constant JSON)"]
+    rounds = f"{args.rounds} rounds of {args.seconds:g} s"
+    print(f"{args.connections} keep-alive connections, {rounds}; medians over rounds")
+    print("(ratios: the median of each round's ratio to the floor's run in the same round)")
+    header = f"{'workload':26} {'req/s':>7} {'x floor':>8} {'CPU us/req':>11} {'x floor, CPU':>13}"
+    print(f"{header} {'p50 ms':>7} {'p99 ms':>7}")
+    for name, runs in results.items():
+        pairs = list(zip(runs, floor_runs, strict=True))
+        rps = statistics.median(run.rps for run in runs)
+        ratio = statistics.median(run.rps / floor.rps for run, floor in pairs)
+        cpu = statistics.median(run.cpu_per_request for run in runs) * 1e6
+        cpu_ratio = statistics.median(
+            floor.cpu_per_request / run.cpu_per_request for run, floor in pairs
+        )
+        latencies = [value for run in runs for value in run.latencies]
+        p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
+        print(
+            f"{name:26} {rps:7.0f} {ratio:8.2f} {cpu:11.1f} {cpu_ratio:13.2f} {p50:7.2f} {p99:7.2f}"
+        )
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -158,8 +205,8 @@ async def open_streams(port: int, count: int) -> list[asyncio.StreamWriter]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=2.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--serve-floor", choices=["standard", "plain"], help=argparse.SUPPRESS)
@@ -208,31 +255,30 @@ def main() -> None:
             "content-type": "application/json"
         }).headers["etag"]  # fmt: skip
         workloads = {
-            "floor (constant JSON)": (floor.port, request_bytes(FLAG_PATH)),
-            "floor, plain uvicorn": (plain.port, request_bytes(FLAG_PATH)),
-            "leadctx serve, one flag": (ours.port, request_bytes(FLAG_PATH)),
+            "floor (constant JSON)": (floor, request_bytes(FLAG_PATH)),
+            "floor, plain uvicorn": (plain, request_bytes(FLAG_PATH)),
+            "leadctx serve, one flag": (ours, request_bytes(FLAG_PATH)),
             "leadctx serve, bulk 304": (
-                ours.port,
+                ours,
                 request_bytes(BULK_PATH, f"If-None-Match: {bulk}\r\n"),
             ),
         }
-        results: dict[str, list[tuple[float, list[float]]]] = {name: [] for name in workloads}
-        for port, request in workloads.values():  # warm-up
-            asyncio.run(load(port, request, 0.5, args.connections))
+        results: dict[str, list[Run]] = {name: [] for name in workloads}
+        for server, request in workloads.values():  # warm-up
+            asyncio.run(load(server.port, request, 0.5, args.connections))
+        order = list(workloads)
+        shuffler = random.Random(17)
         for _ in range(args.rounds):
-            for name, (port, request) in workloads.items():
-                results[name].append(
-                    asyncio.run(load(port, request, args.seconds, args.connections))
+            shuffler.shuffle(order)  # no workload always runs after the same one
+            for name in order:
+                server, request = workloads[name]
+                cpu = server.cpu_seconds()
+                rps, latencies = asyncio.run(
+                    load(server.port, request, args.seconds, args.connections)
                 )
-        base = statistics.median(rps for rps, _ in results["floor (constant JSON)"])
-        rounds = f"{args.rounds} rounds of {args.seconds:g} s"
-        print(f"{args.connections} keep-alive connections, {rounds}, medians")
-        print(f"{'workload':28} {'req/s':>8} {'x floor':>8} {'p50 ms':>8} {'p99 ms':>8}")
-        for name, runs in results.items():
-            rps = statistics.median(r for r, _ in runs)
-            latencies = [value for _, values in runs for value in values]
-            p50, p99 = percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
-            print(f"{name:28} {rps:8.0f} {rps / base:8.2f} {p50:8.2f} {p99:8.2f}")
+                cpu_per_request = (server.cpu_seconds() - cpu) / len(latencies)
+                results[name].append(Run(rps, latencies, cpu_per_request))
+        report(results, args)
 
         async def memory() -> tuple[int, int]:
             before = ours.rss_kib()

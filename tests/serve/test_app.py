@@ -131,6 +131,21 @@ def test_an_unknown_key_is_404_and_the_details_do_not_repeat_it(client: TestClie
     assert "x" not in body["errorDetails"]
 
 
+def test_other_methods_on_the_ofrep_routes_are_starlettes_405(client: TestClient) -> None:
+    # The evaluation routes skip Starlette's router for POST; anything else still reaches it.
+    for path in (SINGLE, BULK):
+        assert client.get(path).status_code == 405
+    assert client.post("/ofrep/v1/nowhere", json=acme()).status_code == 404
+
+
+def test_behind_a_root_path_the_same_endpoints_answer(service: OfrepService) -> None:
+    # A proxy that mounts the server under a prefix: the request goes through Starlette's
+    # router, which strips the prefix, to the very same endpoint.
+    with TestClient(build_app(service), root_path="/flags") as prefixed:
+        response = prefixed.post(f"/flags{SINGLE}", json=acme())
+    assert (response.status_code, response.json()["value"]) == (200, True)
+
+
 def test_a_key_with_a_slash_is_still_an_ofrep_404(client: TestClient) -> None:
     response = client.post("/ofrep/v1/evaluate/flags/team/flag", json=acme())
     assert (response.status_code, response.json()["key"]) == (404, "team/flag")

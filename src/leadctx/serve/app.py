@@ -34,7 +34,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from leadctx.serve.changes import FlagStateFeed, revision_of_tag
 from leadctx.serve.events import EVENTS_PATH, EventStreams
@@ -175,12 +175,14 @@ class _OfrepEndpoint:
 
     def __init__(
         self,
+        service: OfrepService,
         handler: Callable[[OfrepService, _Call], Awaitable[_Answer]],
     ) -> None:
+        self._service = service
         self._handler = handler
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        service: OfrepService = scope["app"].state.service
+        service = self._service
         key: str = scope.get("path_params", {}).get("key", _BULK_KEY)
         call = _Call(scope, receive, key, service.deadlines)
         try:
@@ -459,9 +461,42 @@ async def _readyz(request: Request) -> Response:
     )
 
 
+_SINGLE_PREFIX: Final = "/ofrep/v1/evaluate/flags/"
+_BULK_PATH: Final = "/ofrep/v1/evaluate/flags"
+
+
+class _OfrepFirst:
+    """ASGI: an OFREP evaluation goes straight to its endpoint, everything else to Starlette.
+
+    The two evaluation routes are the hot path; Starlette's middleware stack and router cost
+    about as much again as the evaluation itself (docs/performance.md, ``leadctx serve``).
+    The endpoints catch every exception themselves, so what the skipped layers would add (a
+    500 for an exception, a path match) they already do. The same endpoints are Starlette's
+    routes too: a request this class does not recognise (another method, a ``root_path``) is
+    still answered by them, or by Starlette's 404 / 405.
+    """
+
+    def __init__(self, app: Starlette, single: _OfrepEndpoint, bulk: _OfrepEndpoint) -> None:
+        self._app = app
+        self._single = single
+        self._bulk = bulk
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            path: str = scope["path"]
+            if path.startswith(_SINGLE_PREFIX):
+                scope["path_params"] = {"key": path[len(_SINGLE_PREFIX) :]}
+                await self._single(scope, receive, send)
+                return
+            if path == _BULK_PATH:
+                await self._bulk(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
 def build_app(
     service: OfrepService, *, meter_provider: metrics.MeterProvider | None = None
-) -> Starlette:
+) -> ASGIApp:
     """The ASGI application serving ``service``; its lifespan initialises the provider.
 
     Args:
@@ -484,15 +519,12 @@ def build_app(
             await service.deadlines.stop()
             await asyncio.to_thread(service.provider.shutdown)
 
+    single = _OfrepEndpoint(service, _evaluate_one)
+    bulk = _OfrepEndpoint(service, _evaluate_all)
     app = Starlette(
         routes=[
-            # The single-flag route first: it is the hot one, and routes match in order.
-            Route(
-                "/ofrep/v1/evaluate/flags/{key:path}",
-                _OfrepEndpoint(_evaluate_one),
-                methods=["POST"],
-            ),
-            Route("/ofrep/v1/evaluate/flags", _OfrepEndpoint(_evaluate_all), methods=["POST"]),
+            Route(_SINGLE_PREFIX + "{key:path}", single, methods=["POST"]),
+            Route(_BULK_PATH, bulk, methods=["POST"]),
             Route(EVENTS_PATH, _events, methods=["GET"]),
             Route("/healthz", _healthz, methods=["GET"]),
             Route("/readyz", _readyz, methods=["GET"]),
@@ -500,5 +532,4 @@ def build_app(
         lifespan=lifespan,
     )
     app.state.service = service
-    app.add_middleware(RequestTelemetry, meter_provider=meter_provider)
-    return app
+    return RequestTelemetry(_OfrepFirst(app, single, bulk), meter_provider=meter_provider)
