@@ -15,8 +15,9 @@ with the flag off.
 
 With ``LEADCTX_FLAG_OVERRIDES`` set, ``initialize()`` loads the cached document (if any), polls
 the source once (within the fetch deadline), then keeps polling on a daemon thread; each new
-document replaces the snapshot whole. ``shutdown()`` stops the thread, cancelling a fetch in
-flight. A process forked after ``initialize()`` starts its own poller thread.
+document replaces the snapshot whole. A file source is also watched (``watch.py``): a change
+to its directory wakes the poller at once. ``shutdown()`` stops the threads, cancelling a fetch
+in flight. A process forked after ``initialize()`` starts its own poller and watcher.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import ProviderEventDetails
@@ -43,10 +44,13 @@ from leadctx_flags.document import DocumentError, FlagOverride, OverridesDocumen
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.flags import KNOWN_FLAGS
 from leadctx_flags.forking import after_fork_in_child
-from leadctx_flags.overrides_sources import OverridesSource, SourceError, open_source
+from leadctx_flags.overrides_sources import FileSource, OverridesSource, SourceError, open_source
 from leadctx_flags.poller import OverridesPoller
 from leadctx_flags.settings import RolloutSettings
 from leadctx_flags.storage import read_document, write_document
+
+if TYPE_CHECKING:  # imported when a watcher starts: `import leadctx_flags` loads no watchfiles
+    from leadctx_flags.watch import OverridesWatcher
 
 __all__ = ["FLAG_SET_ID", "PROVIDER_NAME", "LeadCtxProvider"]
 
@@ -108,6 +112,8 @@ class LeadCtxProvider(AbstractProvider):
         self._source: OverridesSource | None = None
         self._cache: Path | None = None
         self._interval = 10.0
+        self._watch = True
+        self._watcher: OverridesWatcher | None = None
         after_fork_in_child(self._after_fork_in_child)
         try:
             if settings is None:
@@ -129,6 +135,7 @@ class LeadCtxProvider(AbstractProvider):
         self._source = source
         self._cache = settings.flag_overrides_cache
         self._interval = settings.flag_overrides_poll_seconds
+        self._watch = settings.flag_overrides_watch
         self._state = RolloutState(
             env=EnvRules(
                 enabled=settings.shared_bundle_enabled,
@@ -190,14 +197,32 @@ class LeadCtxProvider(AbstractProvider):
             on_stale=self._on_stale,
             on_recovered=self._on_recovered,
         )
+        # The watch is registered before the first poll, so no change falls between them.
+        self._start_change_signals()
         self._poller.poll_once()
         self._poller.start()
+
+    def _start_change_signals(self) -> None:
+        """Start what wakes the poller early: the file watcher (a file source, when on)."""
+        if self._watch and isinstance(self._source, FileSource):
+            from leadctx_flags.watch import OverridesWatcher  # noqa: PLC0415 - see above
+
+            self._watcher = OverridesWatcher(self._source.path, self._wake_poller)
+            self._watcher.start()
+
+    def _wake_poller(self) -> None:
+        poller = self._poller
+        if poller is not None:
+            poller.wake()
 
     def shutdown(self) -> None:
         """Stop polling and join the poller thread. Idempotent; ``initialize()`` may follow.
 
         Returns within 2 s even in the middle of a fetch, which it cancels.
         """
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.shutdown()
         poller, self._poller = self._poller, None
         if poller is not None:
             poller.shutdown()
@@ -214,6 +239,13 @@ class LeadCtxProvider(AbstractProvider):
             self._poller = poller.successor()
             self._poller.start()
             logger.debug("overrides poller restarted in forked process %d", os.getpid())
+        watcher = self._watcher
+        if watcher is not None:
+            # Registered here, before fork() returns in the child: a change the child's code
+            # makes or waits for after the fork is seen. The wake covers the fork itself.
+            self._watcher = watcher.successor()
+            self._watcher.start()
+            self._wake_poller()
 
     def update_overrides(self, document: OverridesDocument, *, origin: str = "api") -> bool:
         """Put ``document`` in force unless it is older than the one in force.
