@@ -49,7 +49,8 @@ from leadctx_flags.poller import OverridesPoller
 from leadctx_flags.settings import RolloutSettings
 from leadctx_flags.storage import read_document, write_document
 
-if TYPE_CHECKING:  # imported when a watcher starts: `import leadctx_flags` loads no watchfiles
+if TYPE_CHECKING:  # imported when used: `import leadctx_flags` loads no watchfiles, no httpx-sse
+    from leadctx_flags.events import ChangeEventSubscriber
     from leadctx_flags.watch import OverridesWatcher
 
 __all__ = ["FLAG_SET_ID", "PROVIDER_NAME", "LeadCtxProvider"]
@@ -114,6 +115,7 @@ class LeadCtxProvider(AbstractProvider):
         self._interval = 10.0
         self._watch = True
         self._watcher: OverridesWatcher | None = None
+        self._subscriber: ChangeEventSubscriber | None = None
         after_fork_in_child(self._after_fork_in_child)
         try:
             if settings is None:
@@ -125,6 +127,7 @@ class LeadCtxProvider(AbstractProvider):
                     token=None if token is None else token.get_secret_value(),
                     deadline=settings.flag_overrides_fetch_timeout_seconds,
                 )
+            subscriber = self._subscriber_for(settings, source)
         except ConfigurationError as err:
             self._state = RolloutState(configuration_error=str(err))
             logger.error(  # noqa: TRY400 - the message is the whole story; no traceback helps
@@ -133,6 +136,7 @@ class LeadCtxProvider(AbstractProvider):
             )
             return
         self._source = source
+        self._subscriber = subscriber
         self._cache = settings.flag_overrides_cache
         self._interval = settings.flag_overrides_poll_seconds
         self._watch = settings.flag_overrides_watch
@@ -202,13 +206,35 @@ class LeadCtxProvider(AbstractProvider):
         self._poller.poll_once()
         self._poller.start()
 
+    def _subscriber_for(
+        self, settings: RolloutSettings, source: OverridesSource | None
+    ) -> ChangeEventSubscriber | None:
+        if settings.flag_overrides_events is None:
+            return None
+        if source is None:
+            logger.warning(
+                "LEADCTX_FLAG_OVERRIDES_EVENTS is set but LEADCTX_FLAG_OVERRIDES is not: "
+                "change events ignored (they only trigger a fetch of the document)"
+            )
+            return None
+        from leadctx_flags.events import ChangeEventSubscriber  # noqa: PLC0415 - see above
+
+        token = settings.flag_overrides_events_token
+        return ChangeEventSubscriber(
+            settings.flag_overrides_events,
+            self._wake_poller,
+            token=None if token is None else token.get_secret_value(),
+        )
+
     def _start_change_signals(self) -> None:
-        """Start what wakes the poller early: the file watcher (a file source, when on)."""
+        """Start what wakes the poller early: the file watcher, the change-event stream."""
         if self._watch and isinstance(self._source, FileSource):
             from leadctx_flags.watch import OverridesWatcher  # noqa: PLC0415 - see above
 
             self._watcher = OverridesWatcher(self._source.path, self._wake_poller)
             self._watcher.start()
+        if self._subscriber is not None:
+            self._subscriber.start()
 
     def _wake_poller(self) -> None:
         poller = self._poller
@@ -223,6 +249,10 @@ class LeadCtxProvider(AbstractProvider):
         watcher, self._watcher = self._watcher, None
         if watcher is not None:
             watcher.shutdown()
+        subscriber = self._subscriber
+        if subscriber is not None:
+            subscriber.shutdown()
+            self._subscriber = subscriber.successor()  # unstarted, for a later initialize()
         poller, self._poller = self._poller, None
         if poller is not None:
             poller.shutdown()
@@ -246,6 +276,11 @@ class LeadCtxProvider(AbstractProvider):
             self._watcher = watcher.successor()
             self._watcher.start()
             self._wake_poller()
+        subscriber = self._subscriber
+        if subscriber is not None and poller is not None:
+            # The parent's stream is the parent's socket: the child opens its own.
+            self._subscriber = subscriber.successor()
+            self._subscriber.start()
 
     def update_overrides(self, document: OverridesDocument, *, origin: str = "api") -> bool:
         """Put ``document`` in force unless it is older than the one in force.
