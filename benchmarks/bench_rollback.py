@@ -150,7 +150,7 @@ def in_process_route(
     **settings: object,
 ) -> list[float]:
     """Kills reaching one in-process provider on ``location``; a random pause before each."""
-    provider = LeadCtxProvider(RolloutSettings(flag_overrides=location, **settings))  # type: ignore[arg-type]
+    provider = LeadCtxProvider(RolloutSettings(flag_overrides=location, **settings))
     provider.initialize(client_context("bench"))
     phases = random.Random(18)
     times = []
