@@ -241,3 +241,16 @@ def test_events_without_a_document_are_ignored_with_a_warning(
     )
     assert provider.configuration_error is None
     assert "LEADCTX_FLAG_OVERRIDES is not" in caplog.text
+
+
+def test_an_unauthorized_stream_names_the_token_variable(caplog: pytest.LogCaptureFixture) -> None:
+    with EventStreamServer(status=401) as server:
+        subscriber = ChangeEventSubscriber(server.url, lambda: None, token="wrong")
+        subscriber.start()
+        try:
+            server.log.wait_streams(1)
+            wait_for(lambda: "unavailable" in caplog.text, BOUND)
+        finally:
+            subscriber.shutdown()
+    assert "HTTP 401 (check LEADCTX_FLAG_OVERRIDES_EVENTS_TOKEN)" in caplog.text
+    assert "wrong" not in caplog.text  # never the token itself

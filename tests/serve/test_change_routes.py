@@ -8,6 +8,8 @@ by the server's change events, across a restart of the server too.
 from __future__ import annotations
 
 import functools
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -121,3 +123,54 @@ def test_a_remote_provider_follows_the_server_across_a_restart(
         provider.shutdown()
         first.stop()
         second.stop()
+
+
+FORK_SCENARIO = """
+import json, os, sys, threading, time, warnings
+warnings.simplefilter("ignore", DeprecationWarning)  # forking a process with threads is the test
+from pathlib import Path
+from leadctx_flags import SHARED_BUNDLE_FLAG, LeadCtxProvider, RolloutSettings, client_context
+from leadctx_flags.editing import edit_document, kill
+
+path, document_url, events_url = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+settings = RolloutSettings(
+    flag_overrides=document_url, flag_overrides_poll_seconds=3600,
+    flag_overrides_events=events_url,
+)
+provider = LeadCtxProvider(settings)
+provider.initialize(client_context("fork"))
+
+def on():
+    return provider.resolve_boolean_details(SHARED_BUNDLE_FLAG, False, client_context("acme")).value
+
+pid = os.fork()
+if pid == 0:
+    names = [t.name for t in threading.enumerate()]
+    before = on()
+    edit_document(path, kill(), updated_by="child")
+    give_up = time.monotonic() + 10
+    while on() and time.monotonic() < give_up:
+        time.sleep(0.005)
+    report = {"before": before, "after": on(), "streams": names.count("leadctx-overrides-events")}
+    print(json.dumps(report), flush=True)
+    provider.shutdown()
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+provider.shutdown()
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def test_a_forked_child_opens_its_own_event_stream(overrides: Path, document_url: str) -> None:
+    # Given a remote provider subscribed to a server's events, initialised before a fork
+    with ServeProcess({"LEADCTX_FLAG_OVERRIDES": str(overrides)}) as server:
+        # When the child kills the flag right after the fork
+        completed = subprocess.run(  # noqa: S603 - our own interpreter running our own scenario
+            [sys.executable, "-c", FORK_SCENARIO, str(overrides), document_url,
+             server.url + EVENTS],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    # Then the child had a stream of its own, and answered off long before its hourly poll
+    report = completed.stdout.strip().splitlines()[-1]
+    assert report == '{"before": true, "after": false, "streams": 1}', completed.stderr
