@@ -19,6 +19,9 @@ median over rounds of the ratio between the two batches of that round:
 * ``resolve / leadctx``, ``resolve / in-memory, evaluator``: ``resolve_boolean_details`` alone.
 * ``decide``: the pure precedence function alone.
 
+With ``--watched``, ``LeadCtxProvider`` also follows an (empty) overrides file the way a
+service does at default settings: a poller thread and a watcher thread run during the timing.
+
 Contexts alternate between an allowlisted and a non-allowlisted client, so both branches run.
 The garbage collector is paused inside timed batches (as ``timeit`` does).
 """
@@ -31,8 +34,10 @@ import platform
 import random
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import openfeature.version
@@ -45,11 +50,13 @@ from leadctx_flags import (
     SHARED_BUNDLE_FLAG,
     EnvRules,
     LeadCtxProvider,
+    OverridesDocument,
     RolloutSettings,
     RolloutState,
     client_context,
     decide,
 )
+from leadctx_flags.storage import write_document
 
 ALLOWLIST = frozenset({"acme", "globex"})
 CONTEXTS = (client_context("acme"), client_context("initech"))
@@ -75,9 +82,11 @@ def in_memory_provider(*, evaluator: bool) -> InMemoryProvider:
     return InMemoryProvider({SHARED_BUNDLE_FLAG: flag})
 
 
-def workloads() -> dict[str, Callable[[Any], object]]:
+def workloads(overrides: str | None = None) -> dict[str, Callable[[Any], object]]:
     """Name → one call taking an evaluation context. Providers are bound to their own domains."""
-    leadctx = LeadCtxProvider(RolloutSettings(shared_bundle_clients=sorted(ALLOWLIST)))
+    leadctx = LeadCtxProvider(
+        RolloutSettings(shared_bundle_clients=sorted(ALLOWLIST), flag_overrides=overrides)
+    )
     evaluating = in_memory_provider(evaluator=True)
     api.set_provider_and_wait(leadctx, domain="bench-leadctx")
     api.set_provider_and_wait(evaluating, domain="bench-in-memory-evaluator")
@@ -145,9 +154,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=200, help="batches per workload")
     parser.add_argument("--batch", type=int, default=2_000, help="calls per batch")
     parser.add_argument("--seed", type=int, default=0, help="seed of the batch order")
+    parser.add_argument(
+        "--watched", action="store_true", help="leadctx follows a watched overrides file"
+    )
     args = parser.parse_args(argv)
 
-    calls = workloads()
+    folder = tempfile.TemporaryDirectory()
+    overrides = None
+    if args.watched:
+        overrides = str(Path(folder.name) / "overrides.json")
+        write_document(Path(overrides), OverridesDocument())
+    calls = workloads(overrides)
     rng = random.Random(args.seed)
     samples: dict[str, list[float]] = {name: [] for name in calls}
     for call in calls.values():  # warm-up: caches, branch predictors, lazy imports
@@ -158,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in order:
             samples[name].append(time_batch(calls[name], args.batch))
     api.clear_providers()
+    folder.cleanup()
 
     medians = {name: statistics.median(values) for name, values in samples.items()}
     print(

@@ -176,7 +176,7 @@ class HttpSource:
             if not (math.isfinite(seconds) and seconds > 0):
                 raise ValueError(f"{name} must be a positive number of seconds, got {seconds}")
         self._url = url
-        self._description = _check_url(url)
+        self._description = check_url(url)
         headers = {"Accept": "application/json", "User-Agent": "leadctx-flags"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -363,7 +363,13 @@ def open_source(
     return FileSource(Path(location))
 
 
-def _check_url(url: str) -> str:
+def check_url(url: str, *, variable: str = _LOCATION_VARIABLE) -> str:
+    """``url`` without credentials or query string, if it may be fetched: https, or http to
+    loopback.
+
+    Raises:
+        ConfigurationError: Naming ``variable``, when the URL may not be used.
+    """
     parts = urlsplit(url)
     host = parts.hostname or ""
     description = f"{parts.scheme}://{host}{f':{parts.port}' if parts.port else ''}{parts.path}"
@@ -372,7 +378,7 @@ def _check_url(url: str) -> str:
     if parts.scheme == "http" and _is_loopback(host):
         return description
     raise ConfigurationError(
-        f"{_LOCATION_VARIABLE}={description!r}: overrides must be fetched over https "
+        f"{variable}={description!r}: overrides must be fetched over https "
         "(plain http is allowed only to a loopback address)"
     )
 

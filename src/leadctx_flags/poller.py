@@ -1,7 +1,9 @@
 """``OverridesPoller``: one background thread that keeps asking a source for new documents.
 
 The thread is a named daemon sleeping on ``Event.wait(delay)``, so ``shutdown()`` wakes it at
-once, cancels a fetch in flight by closing the source, and joins it. After a failure the
+once, cancels a fetch in flight by closing the source, and joins it. ``wake()`` ends the
+current wait early: a file watcher or a change event asks for the poll now, and the poll does
+the rest (the source's conditional read, the parse, the provider's replay rule). After a failure the
 delay doubles, capped at five poll intervals, so a failing source is not hammered and a
 recovered one is read again within that cap; a local file (``backoff = False``) is simply read
 again every interval.
@@ -69,6 +71,7 @@ class OverridesPoller:
         self._on_recovered = on_recovered
         self._stale_after = stale_after
         self._stop = threading.Event()
+        self._wakeup = threading.Event()  # set by wake() and by shutdown()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._failures = 0
         self._stale = False
@@ -128,6 +131,14 @@ class OverridesPoller:
         self._record_success()
         return True
 
+    def wake(self) -> None:
+        """Poll now instead of at the end of the current wait. Cheap; any thread; never blocks.
+
+        Wakes that arrive during a poll cause one more poll right after it, so a change made
+        before ``wake()`` is always read by a poll that starts after it.
+        """
+        self._wakeup.set()
+
     def start(self) -> None:
         """Start the background thread (once)."""
         with self._lifecycle:
@@ -149,6 +160,7 @@ class OverridesPoller:
                 return
             self._closed = True
             self._stop.set()
+            self._wakeup.set()
             started = self._thread.ident is not None
         self._source.close()  # cancels a fetch in flight, so the join below is short
         if started and self._thread is not threading.current_thread():
@@ -177,10 +189,16 @@ class OverridesPoller:
         )
 
     def _run(self) -> None:
-        while not self._stop.wait(self.next_delay()):
+        while True:
+            self._wakeup.wait(self.next_delay())
+            # Cleared before the poll: a wake during the poll makes the next wait return at once.
+            self._wakeup.clear()
+            if self._stop.is_set():
+                return
             self.poll_once()
             if self._stop.is_set():  # shutdown() closed the source while this poll used it
                 self._source.close()
+                return
 
     def _record_failure(self, err: SourceError) -> None:
         self._failures += 1

@@ -15,8 +15,9 @@ with the flag off.
 
 With ``LEADCTX_FLAG_OVERRIDES`` set, ``initialize()`` loads the cached document (if any), polls
 the source once (within the fetch deadline), then keeps polling on a daemon thread; each new
-document replaces the snapshot whole. ``shutdown()`` stops the thread, cancelling a fetch in
-flight. A process forked after ``initialize()`` starts its own poller thread.
+document replaces the snapshot whole. A file source is also watched (``watch.py``): a change
+to its directory wakes the poller at once. ``shutdown()`` stops the threads, cancelling a fetch
+in flight. A process forked after ``initialize()`` starts its own poller and watcher.
 """
 
 from __future__ import annotations
@@ -43,14 +44,16 @@ from leadctx_flags.document import DocumentError, FlagOverride, OverridesDocumen
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.flags import KNOWN_FLAGS
 from leadctx_flags.forking import after_fork_in_child
-from leadctx_flags.overrides_sources import OverridesSource, SourceError, open_source
+from leadctx_flags.overrides_sources import FileSource, OverridesSource, SourceError, open_source
 from leadctx_flags.poller import OverridesPoller
 from leadctx_flags.storage import read_document, write_document
 
 if TYPE_CHECKING:
-    # pydantic-settings (and the asyncio it imports) loads when a provider reads the
-    # environment, not when this module is imported.
+    # Loaded when used: pydantic-settings (and the asyncio it imports) when a provider reads
+    # the environment; watchfiles and httpx-sse when a provider watches or subscribes.
+    from leadctx_flags.events import ChangeEventSubscriber
     from leadctx_flags.settings import RolloutSettings
+    from leadctx_flags.watch import OverridesWatcher
 
 __all__ = ["FLAG_SET_ID", "PROVIDER_NAME", "LeadCtxProvider"]
 
@@ -112,6 +115,9 @@ class LeadCtxProvider(AbstractProvider):
         self._source: OverridesSource | None = None
         self._cache: Path | None = None
         self._interval = 10.0
+        self._watch = True
+        self._watcher: OverridesWatcher | None = None
+        self._subscriber: ChangeEventSubscriber | None = None
         after_fork_in_child(self._after_fork_in_child)
         try:
             if settings is None:
@@ -125,6 +131,7 @@ class LeadCtxProvider(AbstractProvider):
                     token=None if token is None else token.get_secret_value(),
                     deadline=settings.flag_overrides_fetch_timeout_seconds,
                 )
+            subscriber = self._subscriber_for(settings, source)
         except ConfigurationError as err:
             self._state = RolloutState(configuration_error=str(err))
             logger.error(  # noqa: TRY400 - the message is the whole story; no traceback helps
@@ -133,8 +140,10 @@ class LeadCtxProvider(AbstractProvider):
             )
             return
         self._source = source
+        self._subscriber = subscriber
         self._cache = settings.flag_overrides_cache
         self._interval = settings.flag_overrides_poll_seconds
+        self._watch = settings.flag_overrides_watch
         self._state = RolloutState(
             env=EnvRules(
                 enabled=settings.shared_bundle_enabled,
@@ -196,14 +205,58 @@ class LeadCtxProvider(AbstractProvider):
             on_stale=self._on_stale,
             on_recovered=self._on_recovered,
         )
+        # The watch is registered before the first poll, so no change falls between them.
+        self._start_change_signals()
         self._poller.poll_once()
         self._poller.start()
+
+    def _subscriber_for(
+        self, settings: RolloutSettings, source: OverridesSource | None
+    ) -> ChangeEventSubscriber | None:
+        if settings.flag_overrides_events is None:
+            return None
+        if source is None:
+            logger.warning(
+                "LEADCTX_FLAG_OVERRIDES_EVENTS is set but LEADCTX_FLAG_OVERRIDES is not: "
+                "change events ignored (they only trigger a fetch of the document)"
+            )
+            return None
+        from leadctx_flags.events import ChangeEventSubscriber  # noqa: PLC0415 - see above
+
+        token = settings.flag_overrides_events_token
+        return ChangeEventSubscriber(
+            settings.flag_overrides_events,
+            self._wake_poller,
+            token=None if token is None else token.get_secret_value(),
+        )
+
+    def _start_change_signals(self) -> None:
+        """Start what wakes the poller early: the file watcher, the change-event stream."""
+        if self._watch and isinstance(self._source, FileSource):
+            from leadctx_flags.watch import OverridesWatcher  # noqa: PLC0415 - see above
+
+            self._watcher = OverridesWatcher(self._source.path, self._wake_poller)
+            self._watcher.start()
+        if self._subscriber is not None:
+            self._subscriber.start()
+
+    def _wake_poller(self) -> None:
+        poller = self._poller
+        if poller is not None:
+            poller.wake()
 
     def shutdown(self) -> None:
         """Stop polling and join the poller thread. Idempotent; ``initialize()`` may follow.
 
         Returns within 2 s even in the middle of a fetch, which it cancels.
         """
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.shutdown()
+        subscriber = self._subscriber
+        if subscriber is not None:
+            subscriber.shutdown()
+            self._subscriber = subscriber.successor()  # unstarted, for a later initialize()
         poller, self._poller = self._poller, None
         if poller is not None:
             poller.shutdown()
@@ -220,6 +273,18 @@ class LeadCtxProvider(AbstractProvider):
             self._poller = poller.successor()
             self._poller.start()
             logger.debug("overrides poller restarted in forked process %d", os.getpid())
+        watcher = self._watcher
+        if watcher is not None:
+            # Registered here, before fork() returns in the child: a change the child's code
+            # makes or waits for after the fork is seen. The wake covers the fork itself.
+            self._watcher = watcher.successor()
+            self._watcher.start()
+            self._wake_poller()
+        subscriber = self._subscriber
+        if subscriber is not None and poller is not None:
+            # The parent's stream is the parent's socket: the child opens its own.
+            self._subscriber = subscriber.successor()
+            self._subscriber.start()
 
     def update_overrides(self, document: OverridesDocument, *, origin: str = "api") -> bool:
         """Put ``document`` in force unless it is older than the one in force.

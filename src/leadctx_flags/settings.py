@@ -161,6 +161,14 @@ class RolloutSettings(EnvSettings):
             document, read at start when the source is down.
         flag_overrides_required: ``LEADCTX_FLAG_OVERRIDES_REQUIRED``: with no document, fresh
             or cached, the flag is off for everyone.
+        flag_overrides_watch: ``LEADCTX_FLAG_OVERRIDES_WATCH``: watch a file source's
+            directory and poll as soon as it changes (on unless set false); the poll at its
+            interval stays the fallback.
+        flag_overrides_events: ``LEADCTX_FLAG_OVERRIDES_EVENTS``: the change-event stream of
+            a ``leadctx serve`` that follows the same document (``https://host/ofrep/v1/events``,
+            or ``http://`` to loopback); each event makes the provider poll at once.
+        flag_overrides_events_token: ``LEADCTX_FLAG_OVERRIDES_EVENTS_TOKEN``: bearer token
+            for that stream (the server's ``LEADCTX_SERVE_TOKEN``); visible ASCII.
 
     A location, a path or a token with whitespace or a quote character at either end is
     refused rather than trimmed or unquoted: it is quoting or padding from a shell or a
@@ -194,11 +202,15 @@ class RolloutSettings(EnvSettings):
     flag_overrides_token: SecretStr | None = None
     flag_overrides_cache: Path | None = None
     flag_overrides_required: bool = False
+    flag_overrides_watch: bool = True
+    flag_overrides_events: str | None = None
+    flag_overrides_events_token: SecretStr | None = None
 
     _BOOL_FIELDS: ClassVar[tuple[str, ...]] = (
         "shared_bundle_enabled",
         "shared_bundle_kill",
         "flag_overrides_required",
+        "flag_overrides_watch",
     )
 
     def __init__(self, **values: Any) -> None:
@@ -233,7 +245,7 @@ class RolloutSettings(EnvSettings):
     def _fetch_timeout_seconds(cls, value: float) -> float:
         return _seconds(value, MIN_FETCH_TIMEOUT_SECONDS, _MAX_FETCH_TIMEOUT_SECONDS)
 
-    @field_validator("flag_overrides_token", mode="after")
+    @field_validator("flag_overrides_token", "flag_overrides_events_token", mode="after")
     @classmethod
     def _usable_token(cls, value: SecretStr | None) -> SecretStr | None:
         # The token goes into an HTTP header, which only carries visible ASCII: checked here,
@@ -250,7 +262,12 @@ class RolloutSettings(EnvSettings):
         return value
 
     @field_validator(
-        "flag_overrides", "flag_overrides_token", "flag_overrides_cache", mode="before"
+        "flag_overrides",
+        "flag_overrides_token",
+        "flag_overrides_cache",
+        "flag_overrides_events",
+        "flag_overrides_events_token",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -259,7 +276,9 @@ class RolloutSettings(EnvSettings):
             return None
         return value
 
-    @field_validator("flag_overrides", "flag_overrides_cache", mode="before")
+    @field_validator(
+        "flag_overrides", "flag_overrides_cache", "flag_overrides_events", mode="before"
+    )
     @classmethod
     def _no_padding_or_quotes(cls, value: object) -> object:
         # A blank value is left to _blank_is_unset, whichever of the two pydantic runs first.

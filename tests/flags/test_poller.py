@@ -10,10 +10,10 @@ import pytest
 
 from leadctx_flags import OverridesDocument
 from leadctx_flags.editing import allow, deny, edit_document
-from leadctx_flags.overrides_sources import SourceError
+from leadctx_flags.overrides_sources import FileSource, SourceError
 from leadctx_flags.poller import MAX_BACKOFF_FACTOR, OverridesPoller
 from leadctx_flags.storage import read_document, write_document
-from tests.flags.overrides_helpers import document, wait_for
+from tests.flags.overrides_helpers import document, wait_for, wire
 
 FAIL = object()
 
@@ -170,3 +170,29 @@ def test_concurrent_edits_are_serialised_by_the_lock(tmp_path: Path) -> None:
     assert final.flags["shared_bundle.enabled"].clients == {
         client: bool(i % 2) for i, client in enumerate(clients)
     }
+
+
+def test_wake_polls_at_once_and_shutdown_stays_prompt(tmp_path: Path) -> None:
+    # Given a poller an hour from its next poll
+    path = tmp_path / "overrides.json"
+    path.write_bytes(wire(1))
+    seen: list[int] = []
+    arrived = threading.Event()
+
+    def record(document: OverridesDocument) -> None:
+        seen.append(document.revision)
+        arrived.set()
+
+    poller = OverridesPoller(FileSource(path), interval=3600, on_document=record)
+    poller.poll_once()
+    poller.start()
+    try:
+        # When the file changes and the poller is woken
+        path.write_bytes(wire(2))
+        arrived.clear()
+        poller.wake()
+        # Then it polls now, not in an hour
+        assert arrived.wait(5)
+        assert seen == [1, 2]
+    finally:
+        poller.shutdown()

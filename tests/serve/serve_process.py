@@ -42,10 +42,16 @@ class ServeProcess:
     Args:
         env: ``LEADCTX_*`` variables for the server.
         args: Extra command-line arguments.
+        port: The port to listen on (a free one by default; a restart passes the old one).
     """
 
-    def __init__(self, env: Mapping[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
-        self.port = free_port()
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        port: int | None = None,
+    ) -> None:
+        self.port = free_port() if port is None else port
         self.url = f"http://127.0.0.1:{self.port}"
         self._argv = [
             sys.executable, "-m", "leadctx", "--log-level", "INFO", "serve",
