@@ -250,6 +250,9 @@ def test_metric_result_json_round_trip_keeps_infinite_ends() -> None:
         ({"family_alpha": 0.0}, "family_alpha"),
         ({"min_samples": 0}, "min_samples"),
         ({"max_fallback_rate": 2.0}, "max_fallback_rate"),
+        ({"noninferiority_margins": {"no.such": 0.1}}, "noninferiority_margins names unknown"),
+        ({"noninferiority_margins": {"auto_send.rate": 0.0}}, "noninferiority_margins must"),
+        ({"expand_alpha": 1.0}, "expand_alpha"),
     ],
 )
 def test_a_policy_that_makes_no_sense_is_refused_naming_the_field(
@@ -283,3 +286,25 @@ def test_the_overseer_confidence_buckets_are_reported_with_the_revise_rate() -> 
     assert result.extra["revise_buckets_canary"][8] == 20
     assert sum(result.extra["approve_buckets_baseline"]) == 0
     assert len(result.extra["revise_buckets_baseline"]) == 20
+
+
+def test_no_change_with_too_little_data_to_exclude_the_margin_holds_not_expands() -> None:
+    # Given no change at all but only 150 drafts per side: the harm bound is wider than 5 points
+    results = evaluate_metrics(steady(n=150), DEFAULT_POLICY)
+    needs_review = _metric(results, MetricName.NEEDS_REVIEW_RATE)
+    # Then needs-review does not count toward EXPAND: it warns, naming the harm and the margin
+    assert needs_review.verdict is Verdict.WARN
+    assert "within the margin 0.05" in needs_review.reason
+    assert needs_review.extra["harm_bound"] > needs_review.extra["noninferiority_margin"] == 0.05
+    # and at the planned size the same no-change is shown within the margin (ok).
+    planned = _metric(evaluate_metrics(steady(), DEFAULT_POLICY), MetricName.NEEDS_REVIEW_RATE)
+    assert planned.verdict is Verdict.OK
+    assert 0 < planned.extra["harm_bound"] < 0.05
+
+
+def test_a_rise_inside_the_confirmation_but_beyond_the_margin_holds() -> None:
+    # Given +3 points at 2,000 per side: not confirmed at alpha 0.03, harm bound above 0.05
+    results = evaluate_metrics(steady(needs_review=0.23), DEFAULT_POLICY)
+    needs_review = _metric(results, MetricName.NEEDS_REVIEW_RATE)
+    assert needs_review.verdict is Verdict.WARN
+    assert needs_review.extra["harm_bound"] > 0.05

@@ -6,6 +6,8 @@ whole ``evaluate`` at every check, the previous report passed along as the CLI's
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from leadctx_flags.guardrails.policy import GuardrailPolicy, MetricName
@@ -96,3 +98,22 @@ def test_the_same_seed_gives_the_same_rollouts() -> None:
 def test_bad_scenarios_are_refused_naming_the_knob(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Scenario(**kwargs)  # type: ignore[arg-type]
+
+
+def _mc_se(rate: float, n: int) -> float:
+    """The Monte-Carlo standard error of a rate over ``n`` rollouts."""
+    return math.sqrt(max(rate * (1.0 - rate), 0.01) / n)
+
+
+def test_a_five_point_regression_is_almost_never_told_expand() -> None:
+    # Given 200 rollouts whose needs-review truly rises 5 points (the margin itself)
+    summary = run_rollouts(Scenario(needs_review_delta=0.05), ROLLOUTS, SEED + 1, FAST)
+    # Then EXPAND is recommended at some check in at most 5% of them (2 MC errors of slack;
+    # the bound guarantees it at the margin, so the measured figure sits well below).
+    assert summary.expand_any_rate <= 0.05 + 2 * _mc_se(0.05, ROLLOUTS)
+
+
+def test_with_no_effect_most_rollouts_end_on_expand() -> None:
+    summary = run_rollouts(Scenario(), ROLLOUTS, SEED + 2, FAST)
+    # Then at least 80% end on EXPAND at the last check (2 MC errors of slack)
+    assert summary.expand_final_rate >= 0.80 - 2 * _mc_se(0.80, ROLLOUTS)

@@ -15,7 +15,7 @@ from leadctx_flags.guardrails.classical import clopper_pearson_upper
 from leadctx_flags.guardrails.cohorts import Cohorts, arm_counts, pooled, side
 from leadctx_flags.guardrails.policy import GuardrailPolicy, MetricName
 from leadctx_flags.guardrails.results import MetricResult, Verdict
-from leadctx_flags.guardrails.sequential import lower_bound
+from leadctx_flags.guardrails.sequential import lower_bound, upper_bound
 from leadctx_flags.guardrails.signals import Arm, ClientArmSignals, Signals
 
 __all__ = ["health_metrics", "quality_metric", "volume_metric", "wrong_bookings_metric"]
@@ -102,8 +102,11 @@ def _health_metric(
         )
     rate = x / n
     alpha = policy.alpha(name)
-    cs = lower_bound(rate, math.sqrt(rate * (1.0 - rate) / n), n, policy.planned_n_per_side, alpha)
-    extra["alpha"] = alpha
+    rate_se = math.sqrt(rate * (1.0 - rate) / n)
+    cs = lower_bound(rate, rate_se, n, policy.planned_n_per_side, alpha)
+    # EXPAND's evidence: the rate's upper bound (at expand_alpha) below the threshold.
+    harm = upper_bound(rate, rate_se, n, policy.planned_n_per_side, policy.expand_alpha).bound
+    extra |= {"alpha": alpha, "harm_bound": harm}
     common: dict[str, Any] = {
         "baseline": {"n": 0, "value": threshold},
         "canary": canary,
@@ -133,6 +136,14 @@ def _health_metric(
             name,
             Verdict.WARN,
             f"rate up more than {policy.previous_window_margin:g} on the previous window",
+            **common,
+        )
+    if harm >= threshold:
+        return MetricResult(
+            name,
+            Verdict.WARN,
+            f"a rate up to {harm:.4g} is not excluded (bound at alpha {policy.expand_alpha:g}); "
+            f"expanding needs it below the threshold {threshold:g}",
             **common,
         )
     return MetricResult(name, Verdict.OK, f"rate within the threshold {threshold:g}", **common)

@@ -295,12 +295,14 @@ class RolloutOutcome:
         check: The first rollback's check index (0-based), or None.
         metrics: The metrics that regressed at that check.
         final: The last check's decision (the rollback's if one happened).
+        expanded: Some check recommended ``expand`` (before any rollback).
     """
 
     rolled_back: bool
     check: int | None
     metrics: tuple[str, ...]
     final: RolloutDecision
+    expanded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,17 +323,29 @@ class SimulationSummary:
     final_decisions: dict[str, int] = field(default_factory=dict)
     outcomes: tuple[RolloutOutcome, ...] = ()
 
+    @property
+    def expand_any_rate(self) -> float:
+        """Share of rollouts told ``expand`` at some check."""
+        return sum(o.expanded for o in self.outcomes) / max(len(self.outcomes), 1)
+
+    @property
+    def expand_final_rate(self) -> float:
+        """Share of rollouts whose last check recommended ``expand``."""
+        return self.final_decisions.get(str(RolloutDecision.EXPAND), 0) / max(self.rollouts, 1)
+
 
 def _run_one(checks: Sequence[Signals], policy: GuardrailPolicy) -> RolloutOutcome:
     previous: GuardrailReport | None = None
+    expanded = False
     for k, signals in enumerate(checks):
         report = evaluate(signals, policy, previous)
         if report.decision is RolloutDecision.ROLLBACK:
             regressed = tuple(m.name for m in report.metrics if m.verdict is Verdict.REGRESS)
-            return RolloutOutcome(True, k, regressed, report.decision)
+            return RolloutOutcome(True, k, regressed, report.decision, expanded)
+        expanded = expanded or report.decision is RolloutDecision.EXPAND
         previous = report
     final = RolloutDecision.HOLD if previous is None else previous.decision
-    return RolloutOutcome(False, None, (), final)
+    return RolloutOutcome(False, None, (), final, expanded)
 
 
 def run_rollouts(
