@@ -150,6 +150,23 @@ def test_confidence_drift_needs_two_consecutive_confirmations() -> None:
     assert "distribution moved" in lower.reason
 
 
+def test_without_state_the_drift_streak_is_recomputed_from_the_earlier_records() -> None:
+    # Given no previous report, but the records the previous check saw (also drifted)
+    drifted = dataclasses.replace(steady(confidence=0.85), earlier=steady(n=1_800, confidence=0.85))
+    second = _metric(evaluate_metrics(drifted, DEFAULT_POLICY), MetricName.CONFIDENCE)
+    # Then the streak is the same as with the state: the drift rolls back now
+    assert second.verdict is Verdict.REGRESS
+    assert second.extra["regress_streak"] == 2
+    # while an earlier check with no drift keeps the streak at one (hold).
+    fresh = dataclasses.replace(steady(confidence=0.85), earlier=steady(n=1_800))
+    assert (
+        _metric(evaluate_metrics(fresh, DEFAULT_POLICY), MetricName.CONFIDENCE).extra[
+            "regress_streak"
+        ]
+        == 1
+    )
+
+
 def test_drift_descriptions_are_reported_but_never_regress() -> None:
     result = _metric(
         evaluate_metrics(steady(confidence=0.80), DEFAULT_POLICY), MetricName.CONFIDENCE

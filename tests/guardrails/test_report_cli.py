@@ -113,6 +113,44 @@ def test_the_previous_check_is_read_back(
     assert not state.exists()
 
 
+def test_without_state_the_previous_check_is_recomputed_from_the_records(
+    db_url: str, tmp_path: Path
+) -> None:
+    seen: list[object] = []
+
+    def evaluate(signals: object, previous: object = None) -> fake_stats.FakeReport:
+        seen.append(signals)
+        return fake_stats.evaluate(signals, previous)  # type: ignore[arg-type]
+
+    def check(*extra: str) -> int:
+        args = app_cli.build_parser().parse_args(["guardrails", "report", "--db", db_url, *extra])
+        return guardrails_cli.run_report(args, evaluate)
+
+    until = "2026-11-11T00:00:00+00:00"
+    assert check("--no-state", "--until", until, "--check-interval", "6h") == 0
+    signals = seen[-1]
+    earlier = signals.earlier  # type: ignore[attr-defined]
+    # Then the check reads what the previous check saw: the window one interval back
+    assert signals.window_end == "2026-11-11T00:00:00.000Z"  # type: ignore[attr-defined]
+    assert earlier.window_end == "2026-11-10T18:00:00.000Z"
+    assert earlier.earlier is None
+    assert sum(c.drafts_evaluated for c in earlier.by_client.values()) < sum(
+        c.drafts_evaluated
+        for c in signals.by_client.values()  # type: ignore[attr-defined]
+    )
+
+
+@pytest.mark.parametrize("interval", ["0h", "-1h", "1w", "h", "nanm"])
+def test_a_bad_check_interval_is_refused_naming_the_option(
+    interval: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        app_cli.build_parser().parse_args(
+            ["guardrails", "report", "--db", "sqlite:///x", f"--check-interval={interval}"]
+        )
+    assert "--check-interval must be a positive duration" in capsys.readouterr().err
+
+
 @pytest.fixture
 def fake_statistics(monkeypatch: pytest.MonkeyPatch) -> None:
     """``leadctx guardrails report`` decides with the stand-in statistics."""

@@ -117,3 +117,17 @@ def test_with_no_effect_most_rollouts_end_on_expand() -> None:
     summary = run_rollouts(Scenario(), ROLLOUTS, SEED + 2, FAST)
     # Then at least 80% end on EXPAND at the last check (2 MC errors of slack)
     assert summary.expand_final_rate >= 0.80 - 2 * _mc_se(0.80, ROLLOUTS)
+
+
+def test_without_state_a_confidence_drift_still_rolls_back_at_most_one_check_later() -> None:
+    # Given 200 rollouts whose mean auto-send confidence drifts up by 0.03
+    rollouts = simulate_checks(Scenario(confidence_shift=0.03), ROLLOUTS, SEED + 3)
+    with_state = summarise(rollouts, FAST)
+    without_state = summarise(rollouts, FAST, stateless=True)
+    # Then checks without a state file roll back at least 95% of them (2 MC errors of slack)
+    assert without_state.rollback_rate >= 0.95 - 2 * _mc_se(0.95, ROLLOUTS)
+    # and each rollout rolls back at most one check later than with the state file.
+    for kept, lost in zip(with_state.outcomes, without_state.outcomes, strict=True):
+        assert lost.rolled_back == kept.rolled_back
+        if kept.check is not None and lost.check is not None:
+            assert kept.check <= lost.check <= kept.check + 1

@@ -135,9 +135,9 @@ def evaluate(
     after ``policy.drift_confirmations`` consecutive confirmed checks, so the caller keeps the
     previous check's report as state: the CLI writes ``report.dumps()`` to a state file (by
     default ``guardrails-state.json`` next to the report, written to a temporary file then
-    renamed) and passes ``GuardrailReport.from_json(json.load(f))`` here at the next check. A
-    missing or unreadable state file means ``previous=None``: drift metrics then start their
-    streak again, which can only delay a rollback, never cause one.
+    renamed) and passes ``GuardrailReport.from_json(json.load(f))`` here at the next check.
+    Without it (``previous=None``) the streak is recomputed from ``signals.earlier``, the
+    records the previous check saw, so no state is needed to roll back.
 
     Args:
         signals: This check's aggregated counts (``Signals.previous`` is the previous window,

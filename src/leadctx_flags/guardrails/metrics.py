@@ -424,6 +424,20 @@ def overseer_buckets(cohorts: Cohorts) -> dict[str, list[int]]:
     }
 
 
+def _recomputed(
+    earlier: Signals | None, policy: GuardrailPolicy, depth: int
+) -> MetricResult | None:
+    """The drift metric as the previous check saw it, from ``earlier``'s records.
+
+    ``depth`` earlier checks are read at most: a streak longer than ``drift_confirmations - 1``
+    before this check changes nothing.
+    """
+    if earlier is None or depth <= 0:
+        return None
+    before = _recomputed(earlier.earlier, policy, depth - 1)
+    return confidence_metric(Cohorts.of(earlier), policy, before)
+
+
 def evaluate_metrics(
     signals: Signals,
     policy: GuardrailPolicy,
@@ -434,11 +448,16 @@ def evaluate_metrics(
     Args:
         signals: This check's signals.
         policy: Thresholds and error split.
-        previous: The previous report's metrics by name (drift streaks), or None.
+        previous: The previous report's metrics by name (drift streaks), or None: the
+            streaks are then recomputed from ``signals.earlier``.
     """
     cohorts = Cohorts.of(signals)
     prev = previous or {}
-    results = [confidence_metric(cohorts, policy, prev.get(MetricName.CONFIDENCE))]
+    previous_confidence = prev.get(MetricName.CONFIDENCE)
+    if previous_confidence is None:
+        # No state: the streak is recomputed from the records the earlier checks saw.
+        previous_confidence = _recomputed(signals.earlier, policy, policy.drift_confirmations - 1)
+    results = [confidence_metric(cohorts, policy, previous_confidence)]
     for spec in RATE_METRICS:
         result = rate_metric(spec, cohorts, policy, prev.get(spec.name))
         if spec.name is MetricName.OVERSEER_REVISE_RATE:

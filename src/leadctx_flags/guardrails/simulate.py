@@ -14,6 +14,7 @@ Used by the tests (a few hundred rollouts) and by ``benchmarks/bench_guardrails.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -334,11 +335,20 @@ class SimulationSummary:
         return self.final_decisions.get(str(RolloutDecision.EXPAND), 0) / max(self.rollouts, 1)
 
 
-def _run_one(checks: Sequence[Signals], policy: GuardrailPolicy) -> RolloutOutcome:
+def _run_one(
+    checks: Sequence[Signals], policy: GuardrailPolicy, *, stateless: bool = False
+) -> RolloutOutcome:
     previous: GuardrailReport | None = None
+    earlier: Signals | None = None
     expanded = False
-    for k, signals in enumerate(checks):
-        report = evaluate(signals, policy, previous)
+    for k, drawn in enumerate(checks):
+        if stateless:
+            # No state file: each check sees the records of the checks before it instead.
+            signals = dataclasses.replace(drawn, earlier=earlier)
+            earlier = signals
+            report = evaluate(signals, policy, None)
+        else:
+            report = evaluate(drawn, policy, previous)
         if report.decision is RolloutDecision.ROLLBACK:
             regressed = tuple(m.name for m in report.metrics if m.verdict is Verdict.REGRESS)
             return RolloutOutcome(True, k, regressed, report.decision, expanded)
@@ -363,15 +373,21 @@ def run_rollouts(
 
 
 def summarise(
-    rollouts: Sequence[Sequence[Signals]], policy: GuardrailPolicy = DEFAULT_POLICY
+    rollouts: Sequence[Sequence[Signals]],
+    policy: GuardrailPolicy = DEFAULT_POLICY,
+    *,
+    stateless: bool = False,
 ) -> SimulationSummary:
     """Run ``evaluate`` at every check of already simulated rollouts.
 
     Args:
         rollouts: From :func:`simulate_checks` (so contrasts can read the same draws).
         policy: The policy under test.
+        stateless: Pass no previous report (a lost state file, ``--no-state``): each check
+            gets the earlier checks' signals as ``Signals.earlier`` instead, as the CLI reads
+            them from the records.
     """
-    outcomes = tuple(_run_one(c, policy) for c in rollouts)
+    outcomes = tuple(_run_one(c, policy, stateless=stateless) for c in rollouts)
     by_metric: Counter[str] = Counter(m for o in outcomes for m in o.metrics)
     return SimulationSummary(
         rollouts=len(outcomes),
