@@ -131,3 +131,31 @@ def test_without_state_a_confidence_drift_still_rolls_back_at_most_one_check_lat
         assert lost.rolled_back == kept.rolled_back
         if kept.check is not None and lost.check is not None:
             assert kept.check <= lost.check <= kept.check + 1
+
+
+def test_the_same_wrong_booking_rate_on_both_paths_rarely_rolls_back() -> None:
+    # Given 200 rollouts with wrong bookings at 0.1% of attempts on both paths, the legacy
+    # path's exposure 20 times the canary's (a long fixed pre-switch baseline)
+    scenario = Scenario(
+        wrong_booking_rate=0.001,
+        legacy_wrong_booking_rate=0.001,
+        control_clients=4,
+        control_drafts_per_side=19 * 2_000,
+    )
+    summary = run_rollouts(scenario, ROLLOUTS, SEED + 4, FAST)
+    # Then at most 5% roll back, over every metric (2 MC errors of slack)
+    assert summary.rollback_rate <= 0.05 + 2 * _mc_se(0.05, ROLLOUTS)
+
+
+def test_wrong_bookings_on_the_shared_path_only_roll_back_every_rollout_that_has_one() -> None:
+    rollouts = simulate_checks(Scenario(wrong_booking_rate=0.01), 60, SEED + 5)
+    summary = summarise(rollouts, FAST)
+    had_one = [
+        any(
+            c.booking_wrong
+            for (_, arm), c in checks[-1].by_client.items()
+            if arm is Arm.CANARY_AFTER
+        )
+        for checks in rollouts
+    ]
+    assert [o.rolled_back for o in summary.outcomes] == had_one

@@ -29,9 +29,11 @@ __all__ = [
     "MIN_PSI_SAMPLES",
     "KSResult",
     "OddsRatioSummary",
+    "RateTest",
     "StratifiedDifference",
     "Stratum",
     "clopper_pearson_upper",
+    "conditional_rate_test",
     "ks_from_histograms",
     "mantel_haenszel_difference",
     "psi",
@@ -68,6 +70,60 @@ def clopper_pearson_upper(successes: int, trials: int, alpha: float) -> float:
     if successes == trials:
         return 1.0
     return float(special.betaincinv(successes + 1, trials - successes, 1.0 - alpha))
+
+
+@dataclass(frozen=True, slots=True)
+class RateTest:
+    """The exact conditional comparison of two event rates (``conditional_rate_test``).
+
+    Args:
+        ratio: The one-sided beta-mixture likelihood ratio (a test martingale under equal
+            rates: ``P(ever >= 1 / alpha) <= alpha``).
+        p_value: scipy's one-sided ``binomtest`` p-value at this check alone (a description).
+        share: The first side's share of the exposure, ``pi``.
+    """
+
+    ratio: float
+    p_value: float
+    share: float
+
+
+def conditional_rate_test(x1: int, n1: int, x0: int, n0: int) -> RateTest:
+    """Is the rate ``x1 / n1`` higher than ``x0 / n0``? Exact, from the counts only.
+
+    Conditional on ``W = x1 + x0`` events, under equal rates ``x1 ~ Binomial(W, pi)`` with
+    ``pi = n1 / (n1 + n0)``. Each event falls on side 1 with probability ``pi``, so the
+    likelihood ratio of a rate ``q`` against ``pi``, mixed over ``q ~ Uniform(pi, 1)``, is a
+    nonnegative martingale in the sequence of events under the null (Robbins' mixture; Howard
+    et al. 2021, section 3): by Ville's inequality it reaches ``1 / alpha`` with probability at
+    most ``alpha``, over every check at once. In closed form,
+
+        ratio = B(x1 + 1, x0 + 1) (1 - I_pi(x1 + 1, x0 + 1)) / ((1 - pi) pi^x1 (1 - pi)^x0).
+
+    The exposure share is taken as steady within the window (the counts carry no order).
+
+    Args:
+        x1 / n1: Events and exposure on the side tested for a higher rate (the canary).
+        x0 / n0: Events and exposure on the reference side (the legacy path).
+
+    Raises:
+        ValueError: A count is negative, or a side has events but no exposure.
+    """
+    if min(x1, n1, x0, n0) < 0 or x1 > n1 or x0 > n0 or n1 + n0 == 0:
+        raise ValueError(
+            f"conditional_rate_test needs 0 <= events <= exposure, got {x1}/{n1} and {x0}/{n0}"
+        )
+    pi = n1 / (n1 + n0)
+    total = x1 + x0
+    if total == 0 or pi in (0.0, 1.0):
+        return RateTest(ratio=1.0 if total == 0 else 0.0, p_value=1.0, share=pi)
+    log_mixture = special.betaln(x1 + 1, x0 + 1) + math.log(
+        max(float(special.betaincc(x1 + 1, x0 + 1, pi)), 1e-300)
+    )
+    log_null = x1 * math.log(pi) + (x0 + 1) * math.log1p(-pi)
+    ratio = math.exp(min(log_mixture - log_null, 700.0))
+    p_value = float(stats.binomtest(x1, total, pi, alternative="greater").pvalue)
+    return RateTest(ratio=ratio, p_value=p_value, share=pi)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,10 @@ needs-review rate, the metric the rollout is most likely to move: an even split 
 metrics gives 73-77% power at +5 pp with 2,000 drafts per side; 60% of the budget on
 needs-review gives about 84% (``docs/guardrails.md`` has the measured figures).
 
-Deterministic rules spend no error: wrong bookings (any one in the canary rolls back by
-default: the count is compared, not tested) and the canary's volume collapsing.
+Deterministic rules spend no error: wrong bookings while the legacy path had none (any one in
+the canary rolls back: the count is compared, not tested) and the canary's volume collapsing.
+When the legacy path has wrong bookings of its own, the canary's rate is compared with an exact
+test that spends the wrong-bookings share (0.02, so alpha 0.001).
 
 EXPAND is a separate claim with its own error: a metric counts toward it only when its
 confidence sequence's harmful-side bound, at ``expand_alpha``, excludes a harm larger than the
@@ -66,9 +68,10 @@ DEFAULT_ALPHA_WEIGHTS: Mapping[str, float] = MappingProxyType(
         MetricName.FALLBACK_RATE: 0.02,  # 0.001 each: thresholds an operator sets, rarely near
         MetricName.ASSETS_TRUNCATION: 0.02,
         MetricName.MEMORY_TRUNCATION: 0.02,
+        MetricName.WRONG_BOOKINGS: 0.02,  # 0.001: the exact test, when legacy books wrong too
     }
 )
-"""Shares of ``family_alpha`` per sequentially tested metric (sum 0.98 <= 1)."""
+"""Shares of ``family_alpha`` per sequentially tested metric (sum 1.00 <= 1)."""
 
 DEFAULT_NONINFERIORITY_MARGINS: Mapping[str, float] = MappingProxyType(
     {
@@ -108,6 +111,10 @@ class GuardrailPolicy:
             back (the first ones hold).
         wrong_bookings_allowed: Wrong bookings the canary may have before it rolls back.
         wrong_booking_alpha: Level of the reported Clopper-Pearson upper bound.
+        wrong_bookings_zero_tolerance: While the legacy path has no wrong booking in the
+            window, any canary wrong booking beyond the allowance rolls back (the seed's rule;
+            its false-rollback risk grows as the legacy path's exposure shrinks, see
+            ``docs/guardrails.md``). False: the exact test decides in that case too.
         max_fallback_rate / max_assets_truncation_rate / max_memory_truncation_rate: Bundle
             health thresholds on the canary's own rates.
         previous_window_margin: A bundle-health rate this much above the previous window's warns.
@@ -132,6 +139,7 @@ class GuardrailPolicy:
     drift_confirmations: int = 2
     wrong_bookings_allowed: int = 0
     wrong_booking_alpha: float = 0.05
+    wrong_bookings_zero_tolerance: bool = True
     max_fallback_rate: float = 0.05
     max_assets_truncation_rate: float = 0.30
     max_memory_truncation_rate: float = 0.30

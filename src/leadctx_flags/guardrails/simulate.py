@@ -78,6 +78,8 @@ class Scenario:
         needs_review_delta / auto_send_delta / confidence_shift / edited_delta /
             revise_delta / match_delta / attempt_delta: True effects in the canary after.
         wrong_booking_rate: Wrong bookings per attempt in the canary after (0: none).
+        legacy_wrong_booking_rate: Wrong bookings per attempt on the legacy path (the canary
+            before, the controls).
         trend_needs_review: A change common to every client after the switch time (canary
             and control): not the bundle's doing.
     """
@@ -111,6 +113,7 @@ class Scenario:
     match_delta: float = 0.0
     attempt_delta: float = 0.0
     wrong_booking_rate: float = 0.0
+    legacy_wrong_booking_rate: float = 0.0
     trend_needs_review: float = 0.0
 
     def __post_init__(self) -> None:
@@ -185,7 +188,9 @@ def _draw_group(
         attempted = rng.binomial(
             parses, _clip(s.attempt_rate + (s.attempt_delta if effect else 0.0))
         )
-        wrong = rng.binomial(attempted, s.wrong_booking_rate if effect else 0.0)
+        wrong = rng.binomial(
+            attempted, s.wrong_booking_rate if effect else s.legacy_wrong_booking_rate
+        )
         flag_on = n if effect else np.zeros_like(n)
         fallback = rng.binomial(flag_on, s.fallback_rate)
         shared = flag_on - fallback
