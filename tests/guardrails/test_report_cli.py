@@ -276,3 +276,27 @@ def test_a_file_that_is_not_a_database_exits_2(
     captured = capsys.readouterr()
     assert "the database failed a query: DatabaseError" in captured.err
     assert captured.out == ""
+
+
+@pytest.mark.skipif(not HAS_STATS, reason="the statistics half (decision.evaluate) is not here")
+def test_a_window_starting_after_the_switch_says_so_and_names_a_since(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    generate(sqlite_url, CONFIG)
+    switch = CONFIG.switch_time
+    since = (switch + (CONFIG.span / 10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    argv = ["guardrails", "report", "--db", sqlite_url, "--no-state", "--since", since]
+    markdown = tmp_path / "report.md"
+    assert app_cli.main([*argv, "--json", "--markdown", str(markdown)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    # Then the check holds, and its note says why and which --since gives a baseline
+    assert data["decision"] == "hold"
+    (note,) = data["notes"]
+    assert "no record of the canary clients from before their switch" in note
+    assert "use --since 20" in note
+    assert "## Notes" in markdown.read_text()
+    assert app_cli.main(argv) == 0
+    assert "note: no record of the canary clients" in capsys.readouterr().out
+    # A window that holds the switch has no such note.
+    assert app_cli.main(["guardrails", "report", "--db", sqlite_url, "--no-state", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"] == []

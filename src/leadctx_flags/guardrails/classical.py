@@ -154,9 +154,26 @@ class Stratum:
             x0 / n0: Baseline events and trials.
         """
         # Counts where events exceed trials (inconsistent records) are read as a rate of 1.
-        p1 = min(x1 / n1, 1.0) if n1 else 0.0
-        p0 = min(x0 / n0, 1.0) if n0 else 0.0
-        return cls(label, n1, p1, p1 * (1.0 - p1), n0, p0, p0 * (1.0 - p0))
+        x1, x0 = min(x1, n1), min(x0, n0)
+        p1 = x1 / n1 if n1 else 0.0
+        p0 = x0 / n0 if n0 else 0.0
+        return cls(label, n1, p1, _adjusted_variance(x1, n1), n0, p0, _adjusted_variance(x0, n0))
+
+
+def _adjusted_variance(x: int, n: int) -> float:
+    """Per-observation variance of a rate with one success and one failure added (Agresti-Caffo).
+
+    ``p~ = (x + 1) / (n + 2)`` and the variance of the rate is ``p~ (1 - p~) / (n + 2)``;
+    returned times ``n`` (the stratum divides by ``n``). Unlike the Wald ``p (1 - p)`` it stays
+    positive for a client whose rate is 0 or 1, so a small client seen with no event (or only
+    events) does not shrink the standard error. Agresti & Caffo, "Simple and effective
+    confidence intervals for proportions and differences of proportions result from adding two
+    successes and two failures", The American Statistician 54(4), 2000.
+    """
+    if n == 0:
+        return 0.0
+    tilde = (x + 1) / (n + 2)
+    return tilde * (1.0 - tilde) * n / (n + 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +199,11 @@ class StratifiedDifference:
 def mantel_haenszel_difference(strata: Sequence[Stratum]) -> StratifiedDifference | None:
     """The stratified difference with MH weights; None when no stratum has both sides.
 
-    The variance is the unpooled (Wald) one per stratum; the weights are the MH risk-difference
-    weights, which are also the inverse-variance weights when the variance is the same on both
-    sides, and never let a client seen on one side only move the estimate.
+    The variance is the unpooled one per stratum (for rates, Agresti-Caffo's: one success and
+    one failure added to each side, so it stays positive at a rate of 0 or 1); the weights are
+    the MH risk-difference weights, which are also the inverse-variance weights when the
+    variance is the same on both sides, and never let a client seen on one side only move the
+    estimate.
 
     Args:
         strata: One per client; a stratum with a side of zero count is skipped.
