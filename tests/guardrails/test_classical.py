@@ -36,9 +36,27 @@ def test_mantel_haenszel_difference_is_the_hand_computed_weighted_mean() -> None
     assert diff is not None
     assert diff.estimate == pytest.approx(8 / 90)
     assert diff.contributions == pytest.approx({"a": 5 / 90, "b": 3 / 90})
-    variance = (50**2 * (0.21 / 100 + 0.16 / 100) + 40**2 * (0.09 / 50 + 0.024375 / 200)) / 90**2
+
+    # Agresti-Caffo per side: p~ = (x + 1) / (n + 2), variance p~ (1 - p~) / (n + 2).
+    def ac(x: int, n: int) -> float:
+        p = (x + 1) / (n + 2)
+        return p * (1 - p) / (n + 2)
+
+    variance = (50**2 * (ac(30, 100) + ac(20, 100)) + 40**2 * (ac(5, 50) + ac(5, 200))) / 90**2
     assert diff.se == pytest.approx(variance**0.5)
     assert (diff.n1, diff.n0, diff.strata) == (150, 300, 2)
+
+
+def test_a_client_at_a_rate_of_zero_or_one_keeps_a_positive_variance() -> None:
+    # Given small clients with no event, or only events, on both sides (Wald: variance 0)
+    strata = [Stratum.of_rates("none", 0, 20, 0, 20), Stratum.of_rates("all", 15, 15, 15, 15)]
+    diff = mantel_haenszel_difference(strata)
+    assert diff is not None
+    # Then the pooled standard error is positive: 1/22 (21/22) / 22 and 1/17 (16/17) / 17
+    assert strata[0].var1 == pytest.approx((1 / 22) * (21 / 22) * 20 / 22)
+    assert strata[1].var0 == pytest.approx((1 / 17) * (16 / 17) * 15 / 17)
+    assert diff.estimate == 0.0
+    assert diff.se > 0.02
 
 
 def test_a_client_mix_shift_with_no_per_client_change_reads_as_no_change() -> None:

@@ -61,7 +61,10 @@ def test_a_wrong_booking_rolls_back_the_client_it_happened_to() -> None:
     assert report.decision is RolloutDecision.ROLLBACK
     assert report.affected_clients == ("globex",)
     assert report.reasons == (
-        "proposed_times.wrong_bookings: regress (2 wrong booking(s) in the canary; 0 allowed)",
+        (
+            "proposed_times.wrong_bookings: regress (2 wrong booking(s) in the canary and none "
+            "on the legacy path; 0 allowed)"
+        ),
     )
 
 

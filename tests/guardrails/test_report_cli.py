@@ -113,6 +113,44 @@ def test_the_previous_check_is_read_back(
     assert not state.exists()
 
 
+def test_without_state_the_previous_check_is_recomputed_from_the_records(
+    db_url: str, tmp_path: Path
+) -> None:
+    seen: list[object] = []
+
+    def evaluate(signals: object, previous: object = None) -> fake_stats.FakeReport:
+        seen.append(signals)
+        return fake_stats.evaluate(signals, previous)  # type: ignore[arg-type]
+
+    def check(*extra: str) -> int:
+        args = app_cli.build_parser().parse_args(["guardrails", "report", "--db", db_url, *extra])
+        return guardrails_cli.run_report(args, evaluate)
+
+    until = "2026-11-11T00:00:00+00:00"
+    assert check("--no-state", "--until", until, "--check-interval", "6h") == 0
+    signals = seen[-1]
+    earlier = signals.earlier  # type: ignore[attr-defined]
+    # Then the check reads what the previous check saw: the window one interval back
+    assert signals.window_end == "2026-11-11T00:00:00.000Z"  # type: ignore[attr-defined]
+    assert earlier.window_end == "2026-11-10T18:00:00.000Z"
+    assert earlier.earlier is None
+    assert sum(c.drafts_evaluated for c in earlier.by_client.values()) < sum(
+        c.drafts_evaluated
+        for c in signals.by_client.values()  # type: ignore[attr-defined]
+    )
+
+
+@pytest.mark.parametrize("interval", ["0h", "-1h", "1w", "h", "nanm"])
+def test_a_bad_check_interval_is_refused_naming_the_option(
+    interval: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        app_cli.build_parser().parse_args(
+            ["guardrails", "report", "--db", "sqlite:///x", f"--check-interval={interval}"]
+        )
+    assert "--check-interval must be a positive duration" in capsys.readouterr().err
+
+
 @pytest.fixture
 def fake_statistics(monkeypatch: pytest.MonkeyPatch) -> None:
     """``leadctx guardrails report`` decides with the stand-in statistics."""
@@ -402,3 +440,27 @@ def test_counts_print_as_integers_and_rates_with_decimals(
     # And a rate keeps its decimals
     (fallback,) = [line for line in lines if line.startswith("bundle.fallback_rate")]
     assert fallback.split()[2] == "8/0.0000"
+
+
+@pytest.mark.skipif(not HAS_STATS, reason="the statistics half (decision.evaluate) is not here")
+def test_a_window_starting_after_the_switch_says_so_and_names_a_since(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    generate(sqlite_url, CONFIG)
+    switch = CONFIG.switch_time
+    since = (switch + (CONFIG.span / 10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    argv = ["guardrails", "report", "--db", sqlite_url, "--no-state", "--since", since]
+    markdown = tmp_path / "report.md"
+    assert app_cli.main([*argv, "--json", "--markdown", str(markdown)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    # Then the check holds, and its note says why and which --since gives a baseline
+    assert data["decision"] == "hold"
+    (note,) = data["notes"]
+    assert "no record of the canary clients from before their switch" in note
+    assert "use --since 20" in note
+    assert "## Notes" in markdown.read_text()
+    assert app_cli.main(argv) == 0
+    assert "note: no record of the canary clients" in capsys.readouterr().out
+    # A window that holds the switch has no such note.
+    assert app_cli.main(["guardrails", "report", "--db", sqlite_url, "--no-state", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["notes"] == []

@@ -6,6 +6,8 @@ whole ``evaluate`` at every check, the previous report passed along as the CLI's
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from leadctx_flags.guardrails.policy import GuardrailPolicy, MetricName
@@ -96,3 +98,64 @@ def test_the_same_seed_gives_the_same_rollouts() -> None:
 def test_bad_scenarios_are_refused_naming_the_knob(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Scenario(**kwargs)  # type: ignore[arg-type]
+
+
+def _mc_se(rate: float, n: int) -> float:
+    """The Monte-Carlo standard error of a rate over ``n`` rollouts."""
+    return math.sqrt(max(rate * (1.0 - rate), 0.01) / n)
+
+
+def test_a_five_point_regression_is_almost_never_told_expand() -> None:
+    # Given 200 rollouts whose needs-review truly rises 5 points (the margin itself)
+    summary = run_rollouts(Scenario(needs_review_delta=0.05), ROLLOUTS, SEED + 1, FAST)
+    # Then EXPAND is recommended at some check in at most 5% of them (2 MC errors of slack;
+    # the bound guarantees it at the margin, so the measured figure sits well below).
+    assert summary.expand_any_rate <= 0.05 + 2 * _mc_se(0.05, ROLLOUTS)
+
+
+def test_with_no_effect_most_rollouts_end_on_expand() -> None:
+    summary = run_rollouts(Scenario(), ROLLOUTS, SEED + 2, FAST)
+    # Then at least 80% end on EXPAND at the last check (2 MC errors of slack)
+    assert summary.expand_final_rate >= 0.80 - 2 * _mc_se(0.80, ROLLOUTS)
+
+
+def test_without_state_a_confidence_drift_still_rolls_back_at_most_one_check_later() -> None:
+    # Given 200 rollouts whose mean auto-send confidence drifts up by 0.03
+    rollouts = simulate_checks(Scenario(confidence_shift=0.03), ROLLOUTS, SEED + 3)
+    with_state = summarise(rollouts, FAST)
+    without_state = summarise(rollouts, FAST, stateless=True)
+    # Then checks without a state file roll back at least 95% of them (2 MC errors of slack)
+    assert without_state.rollback_rate >= 0.95 - 2 * _mc_se(0.95, ROLLOUTS)
+    # and each rollout rolls back at most one check later than with the state file.
+    for kept, lost in zip(with_state.outcomes, without_state.outcomes, strict=True):
+        assert lost.rolled_back == kept.rolled_back
+        if kept.check is not None and lost.check is not None:
+            assert kept.check <= lost.check <= kept.check + 1
+
+
+def test_the_same_wrong_booking_rate_on_both_paths_rarely_rolls_back() -> None:
+    # Given 200 rollouts with wrong bookings at 0.1% of attempts on both paths, the legacy
+    # path's exposure 20 times the canary's (a long fixed pre-switch baseline)
+    scenario = Scenario(
+        wrong_booking_rate=0.001,
+        legacy_wrong_booking_rate=0.001,
+        control_clients=4,
+        control_drafts_per_side=19 * 2_000,
+    )
+    summary = run_rollouts(scenario, ROLLOUTS, SEED + 4, FAST)
+    # Then at most 5% roll back, over every metric (2 MC errors of slack)
+    assert summary.rollback_rate <= 0.05 + 2 * _mc_se(0.05, ROLLOUTS)
+
+
+def test_wrong_bookings_on_the_shared_path_only_roll_back_every_rollout_that_has_one() -> None:
+    rollouts = simulate_checks(Scenario(wrong_booking_rate=0.01), 60, SEED + 5)
+    summary = summarise(rollouts, FAST)
+    had_one = [
+        any(
+            c.booking_wrong
+            for (_, arm), c in checks[-1].by_client.items()
+            if arm is Arm.CANARY_AFTER
+        )
+        for checks in rollouts
+    ]
+    assert [o.rolled_back for o in summary.outcomes] == had_one

@@ -29,9 +29,11 @@ __all__ = [
     "MIN_PSI_SAMPLES",
     "KSResult",
     "OddsRatioSummary",
+    "RateTest",
     "StratifiedDifference",
     "Stratum",
     "clopper_pearson_upper",
+    "conditional_rate_test",
     "ks_from_histograms",
     "mantel_haenszel_difference",
     "psi",
@@ -71,6 +73,60 @@ def clopper_pearson_upper(successes: int, trials: int, alpha: float) -> float:
 
 
 @dataclass(frozen=True, slots=True)
+class RateTest:
+    """The exact conditional comparison of two event rates (``conditional_rate_test``).
+
+    Args:
+        ratio: The one-sided beta-mixture likelihood ratio (a test martingale under equal
+            rates: ``P(ever >= 1 / alpha) <= alpha``).
+        p_value: scipy's one-sided ``binomtest`` p-value at this check alone (a description).
+        share: The first side's share of the exposure, ``pi``.
+    """
+
+    ratio: float
+    p_value: float
+    share: float
+
+
+def conditional_rate_test(x1: int, n1: int, x0: int, n0: int) -> RateTest:
+    """Is the rate ``x1 / n1`` higher than ``x0 / n0``? Exact, from the counts only.
+
+    Conditional on ``W = x1 + x0`` events, under equal rates ``x1 ~ Binomial(W, pi)`` with
+    ``pi = n1 / (n1 + n0)``. Each event falls on side 1 with probability ``pi``, so the
+    likelihood ratio of a rate ``q`` against ``pi``, mixed over ``q ~ Uniform(pi, 1)``, is a
+    nonnegative martingale in the sequence of events under the null (Robbins' mixture; Howard
+    et al. 2021, section 3): by Ville's inequality it reaches ``1 / alpha`` with probability at
+    most ``alpha``, over every check at once. In closed form,
+
+        ratio = B(x1 + 1, x0 + 1) (1 - I_pi(x1 + 1, x0 + 1)) / ((1 - pi) pi^x1 (1 - pi)^x0).
+
+    The exposure share is taken as steady within the window (the counts carry no order).
+
+    Args:
+        x1 / n1: Events and exposure on the side tested for a higher rate (the canary).
+        x0 / n0: Events and exposure on the reference side (the legacy path).
+
+    Raises:
+        ValueError: A count is negative, or a side has events but no exposure.
+    """
+    if min(x1, n1, x0, n0) < 0 or x1 > n1 or x0 > n0 or n1 + n0 == 0:
+        raise ValueError(
+            f"conditional_rate_test needs 0 <= events <= exposure, got {x1}/{n1} and {x0}/{n0}"
+        )
+    pi = n1 / (n1 + n0)
+    total = x1 + x0
+    if total == 0 or pi in (0.0, 1.0):
+        return RateTest(ratio=1.0 if total == 0 else 0.0, p_value=1.0, share=pi)
+    log_mixture = special.betaln(x1 + 1, x0 + 1) + math.log(
+        max(float(special.betaincc(x1 + 1, x0 + 1, pi)), 1e-300)
+    )
+    log_null = x1 * math.log(pi) + (x0 + 1) * math.log1p(-pi)
+    ratio = math.exp(min(log_mixture - log_null, 700.0))
+    p_value = float(stats.binomtest(x1, total, pi, alternative="greater").pvalue)
+    return RateTest(ratio=ratio, p_value=p_value, share=pi)
+
+
+@dataclass(frozen=True, slots=True)
 class Stratum:
     """One client's two samples: mean and variance per observation, and counts.
 
@@ -98,9 +154,26 @@ class Stratum:
             x0 / n0: Baseline events and trials.
         """
         # Counts where events exceed trials (inconsistent records) are read as a rate of 1.
-        p1 = min(x1 / n1, 1.0) if n1 else 0.0
-        p0 = min(x0 / n0, 1.0) if n0 else 0.0
-        return cls(label, n1, p1, p1 * (1.0 - p1), n0, p0, p0 * (1.0 - p0))
+        x1, x0 = min(x1, n1), min(x0, n0)
+        p1 = x1 / n1 if n1 else 0.0
+        p0 = x0 / n0 if n0 else 0.0
+        return cls(label, n1, p1, _adjusted_variance(x1, n1), n0, p0, _adjusted_variance(x0, n0))
+
+
+def _adjusted_variance(x: int, n: int) -> float:
+    """Per-observation variance of a rate with one success and one failure added (Agresti-Caffo).
+
+    ``p~ = (x + 1) / (n + 2)`` and the variance of the rate is ``p~ (1 - p~) / (n + 2)``;
+    returned times ``n`` (the stratum divides by ``n``). Unlike the Wald ``p (1 - p)`` it stays
+    positive for a client whose rate is 0 or 1, so a small client seen with no event (or only
+    events) does not shrink the standard error. Agresti & Caffo, "Simple and effective
+    confidence intervals for proportions and differences of proportions result from adding two
+    successes and two failures", The American Statistician 54(4), 2000.
+    """
+    if n == 0:
+        return 0.0
+    tilde = (x + 1) / (n + 2)
+    return tilde * (1.0 - tilde) * n / (n + 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +199,11 @@ class StratifiedDifference:
 def mantel_haenszel_difference(strata: Sequence[Stratum]) -> StratifiedDifference | None:
     """The stratified difference with MH weights; None when no stratum has both sides.
 
-    The variance is the unpooled (Wald) one per stratum; the weights are the MH risk-difference
-    weights, which are also the inverse-variance weights when the variance is the same on both
-    sides, and never let a client seen on one side only move the estimate.
+    The variance is the unpooled one per stratum (for rates, Agresti-Caffo's: one success and
+    one failure added to each side, so it stays positive at a rate of 0 or 1); the weights are
+    the MH risk-difference weights, which are also the inverse-variance weights when the
+    variance is the same on both sides, and never let a client seen on one side only move the
+    estimate.
 
     Args:
         strata: One per client; a stratum with a side of zero count is skipped.

@@ -26,9 +26,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from leadctx_flags.storage import atomic_write
 __all__ = [
     "EXIT_NOTHING_TO_DECIDE",
     "PLOT_CHECKS",
+    "RECOMPUTED_CHECKS",
     "Evaluator",
     "add_commands",
     "nothing_to_decide",
@@ -62,6 +64,10 @@ Evaluator = Callable[..., Any]
 
 DEFAULT_STATE = Path("guardrails-state.json")
 """Where the previous check's report is kept, so drift metrics can confirm across checks."""
+
+RECOMPUTED_CHECKS = 1
+"""Earlier checks read back from the records when there is no state: the drift metric's
+``drift_confirmations`` (2) minus this one."""
 
 _EXTRA_HINT = "install the extra: pip install 'leadctx[guardrails]'"
 
@@ -116,6 +122,14 @@ def add_commands(subparsers: Any) -> None:
     report.add_argument(
         "--no-state", action="store_true", help="neither read nor write the state file"
     )
+    report.add_argument(
+        "--check-interval",
+        type=_duration,
+        default=timedelta(hours=1),
+        metavar="DURATION",
+        help="the schedule's interval (30m, 1h, 1d; default 1h): without a state file the "
+        "previous check is recomputed from the records one interval back",
+    )
     report.set_defaults(handler=_report_command)
 
 
@@ -138,14 +152,17 @@ def run_report(args: argparse.Namespace, evaluate: Evaluator) -> int:
         args: The parsed ``leadctx guardrails report`` arguments.
         evaluate: ``decision.evaluate`` or a stand-in with its signature (tests).
     """
+    state = None if args.no_state else args.state
+    previous = _read_state(state)
+    # Without the previous report, what it held is recomputed from the records themselves.
+    earlier = 0 if previous is not None else RECOMPUTED_CHECKS
     try:
         overrides = _document(args)
-        collected, sequence = _collect(args, evaluate)
+        collected, sequence = _collect(args, evaluate, earlier=earlier)
     except _StoppedError as stopped:
         print(f"leadctx: {stopped}", file=sys.stderr)
         return stopped.status
-    state = None if args.no_state else args.state
-    report = evaluate(collected.signals, previous=_read_state(state))
+    report = evaluate(collected.signals, previous=previous)
     if state is not None:
         _write_state(state, report)
     applied, status = _apply(overrides, report, collected)
@@ -194,14 +211,16 @@ def _document(args: argparse.Namespace) -> Path | None:
 
 
 def _collect(
-    args: argparse.Namespace, evaluate: Evaluator
+    args: argparse.Namespace, evaluate: Evaluator, *, earlier: int
 ) -> tuple[Collected, list[tuple[datetime, Any]]]:
     """The window's signals (and the ``--plot`` sequence), or stop: unusable or nothing."""
     window = Window(since=args.since, until=args.until, clients=args.clients)
     try:
         with connect(args.db) as database:
             queries.check_schema(database)
-            collected = queries.read_signals(database, window)
+            collected = queries.read_signals(
+                database, window, earlier=earlier, interval=args.check_interval
+            )
             nothing = nothing_to_decide(collected, window)
             if nothing is not None:
                 raise _StoppedError(f"nothing to decide: {nothing}", EXIT_NOTHING_TO_DECIDE)
@@ -315,8 +334,8 @@ def _sequence(
 def _read_state(path: Path | None) -> Any:
     """The previous check's report, or ``None`` (no file, or one that cannot be read).
 
-    Without a previous report the drift metrics start their streak again, which can only
-    delay a rollback, never cause one; an unreadable file is said on stderr.
+    Without a previous report the drift streak is recomputed from the records the previous
+    check saw (one ``--check-interval`` back); an unreadable file is said on stderr.
     """
     if path is None or not path.exists():
         return None
@@ -361,6 +380,22 @@ def _time(option: str) -> Callable[[str], datetime]:
             ) from None
 
     return parse
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(text: str) -> timedelta:
+    number, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    try:
+        value = float(number)
+    except ValueError:
+        value = math.nan
+    if unit not in _UNITS or not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"--check-interval must be a positive duration such as 30m, 1h or 1d, got {text!r}"
+        )
+    return timedelta(seconds=value * _UNITS[unit])
 
 
 def _clients(text: str) -> tuple[str, ...]:

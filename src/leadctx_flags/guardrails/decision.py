@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum, unique
 from typing import Any
 
@@ -23,7 +24,7 @@ from leadctx_flags.guardrails.metrics import MetricResult, Verdict, evaluate_met
 from leadctx_flags.guardrails.policy import DEFAULT_POLICY, GuardrailPolicy
 from leadctx_flags.guardrails.signals import Arm, DataQuality, Signals
 
-__all__ = ["REPORT_SCHEMA", "GuardrailReport", "RolloutDecision", "evaluate"]
+__all__ = ["REPORT_SCHEMA", "GuardrailReport", "RolloutDecision", "evaluate", "window_notes"]
 
 REPORT_SCHEMA = "leadctx.guardrails-report/v1"
 """The ``schema`` field of a report's JSON, so a state file from another version is refused."""
@@ -51,6 +52,8 @@ class GuardrailReport:
         quality: The unusable records counted (``DataQuality`` fields).
         canary_clients: Every client seen in the canary after the switch.
         window_start / window_end / switch_time: Copied from the signals.
+        notes: What the operator should know to read the check (e.g. a window with no
+            pre-switch record, and the ``--since`` that gives it one).
     """
 
     decision: RolloutDecision
@@ -62,6 +65,7 @@ class GuardrailReport:
     window_start: str | None = None
     window_end: str | None = None
     switch_time: str | None = None
+    notes: tuple[str, ...] = ()
 
     def metric(self, name: str) -> MetricResult:
         """The result of one metric.
@@ -90,6 +94,7 @@ class GuardrailReport:
             "window_start": self.window_start,
             "window_end": self.window_end,
             "switch_time": self.switch_time,
+            "notes": list(self.notes),
         }
 
     def dumps(self) -> str:
@@ -121,6 +126,7 @@ class GuardrailReport:
             window_start=data.get("window_start"),
             window_end=data.get("window_end"),
             switch_time=data.get("switch_time"),
+            notes=tuple(str(n) for n in data.get("notes", ())),
         )
 
 
@@ -135,9 +141,9 @@ def evaluate(
     after ``policy.drift_confirmations`` consecutive confirmed checks, so the caller keeps the
     previous check's report as state: the CLI writes ``report.dumps()`` to a state file (by
     default ``guardrails-state.json`` next to the report, written to a temporary file then
-    renamed) and passes ``GuardrailReport.from_json(json.load(f))`` here at the next check. A
-    missing or unreadable state file means ``previous=None``: drift metrics then start their
-    streak again, which can only delay a rollback, never cause one.
+    renamed) and passes ``GuardrailReport.from_json(json.load(f))`` here at the next check.
+    Without it (``previous=None``) the streak is recomputed from ``signals.earlier``, the
+    records the previous check saw, so no state is needed to roll back.
 
     Args:
         signals: This check's aggregated counts (``Signals.previous`` is the previous window,
@@ -177,7 +183,41 @@ def evaluate(
         window_start=signals.window_start,
         window_end=signals.window_end,
         switch_time=signals.switch_time,
+        notes=window_notes(signals),
     )
+
+
+def window_notes(signals: Signals) -> tuple[str, ...]:
+    """A window with canary records but none from before the switch: say so, and what to do.
+
+    A rolling ``--since`` that starts after the switch leaves the comparisons no baseline:
+    every compared metric then lacks data, and the check would hold for ever. The note names
+    the first shared/fallback record in the window and a ``--since`` that gives a baseline as
+    long as the rollout so far.
+
+    Args:
+        signals: This check's signals.
+    """
+    arms = {arm for _, arm in signals.by_client}
+    if Arm.CANARY_AFTER not in arms or Arm.CANARY_BEFORE in arms:
+        return ()
+    switch, end = signals.switch_time, signals.window_end
+    advice = "omit --since (every pre-switch record is then the baseline)"
+    if switch is not None and end is not None:
+        first, last = _parse_time(switch), _parse_time(end)
+        since = first - max(last - first, timedelta(days=1))
+        advice = f"use --since {since.strftime('%Y-%m-%dT%H:%M:%SZ')} or earlier, or " + advice
+    note = (
+        "no record of the canary clients from before their switch in this window (first "
+        f"shared/fallback record: {switch or '-'}, window start: {signals.window_start or '-'}): "
+        f"the comparisons have no baseline and cannot conclude; {advice}"
+    )
+    return (note,)
+
+
+def _parse_time(text: str) -> datetime:
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _quality(quality: DataQuality) -> dict[str, int]:

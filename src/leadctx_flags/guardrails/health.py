@@ -11,47 +11,92 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from leadctx_flags.guardrails.classical import clopper_pearson_upper
+from leadctx_flags.guardrails.classical import clopper_pearson_upper, conditional_rate_test
 from leadctx_flags.guardrails.cohorts import Cohorts, arm_counts, pooled, side
 from leadctx_flags.guardrails.policy import GuardrailPolicy, MetricName
 from leadctx_flags.guardrails.results import MetricResult, Verdict
-from leadctx_flags.guardrails.sequential import lower_bound
+from leadctx_flags.guardrails.sequential import lower_bound, upper_bound
 from leadctx_flags.guardrails.signals import Arm, ClientArmSignals, Signals
 
 __all__ = ["health_metrics", "quality_metric", "volume_metric", "wrong_bookings_metric"]
 
 
 def wrong_bookings_metric(cohorts: Cohorts, policy: GuardrailPolicy) -> MetricResult:
-    """Wrong bookings in the canary: critical, a count against ``wrong_bookings_allowed``.
+    """Wrong bookings in the canary: critical; zero tolerance, or an exact test against legacy.
 
-    The Clopper-Pearson upper bound of the wrong-booking rate per attempted booking is
-    reported; with no wrong booking and fewer than ``min_samples`` attempts the metric is
+    * The legacy path (the canary clients before the switch, the control clients) had no
+      wrong booking in the window: any canary wrong booking beyond ``wrong_bookings_allowed``
+      is a new one and rolls back at once (the seed's "no new wrong bookings"; no error spent).
+    * The legacy path had its own (or ``wrong_bookings_zero_tolerance`` is off): the canary's
+      rate is compared with the legacy path's by the exact conditional test: given ``W``
+      wrong bookings in all, under equal rates the canary's count is Binomial(``W``, ``pi``),
+      ``pi`` the canary's share of the attempts.
+      It rolls back when the one-sided beta-mixture likelihood ratio of that binomial
+      reaches ``1 / alpha`` (Ville's inequality: exact and valid at every check at once), at
+      the ``alpha`` of ``alpha_weights`` (0.001 by default); scipy's ``binomtest`` p-value is
+      reported beside it.
+
+    The Clopper-Pearson upper bound of the canary's rate per attempted booking is reported;
+    with no wrong booking and fewer than ``min_samples`` attempts the metric is
     ``insufficient_data`` (no evidence either way).
 
     Args:
         cohorts: The signals split by arm.
-        policy: The allowance and the bound's level.
+        policy: The allowance, the test's share of the error and the bound's level.
     """
     wrong = pooled(cohorts.canary_after, lambda s: s.booking_wrong)
     attempts = pooled(cohorts.canary_after, lambda s: s.booking_attempted)
     wrong_before = pooled(cohorts.canary_before, lambda s: s.booking_wrong)
     attempts_before = pooled(cohorts.canary_before, lambda s: s.booking_attempted)
+    legacy = (cohorts.canary_before, cohorts.control_before, cohorts.control_after)
+    legacy_wrong = sum(pooled(arm, lambda s: s.booking_wrong) for arm in legacy)
+    legacy_attempts = sum(pooled(arm, lambda s: s.booking_attempted) for arm in legacy)
     upper = clopper_pearson_upper(wrong, max(attempts, wrong), policy.wrong_booking_alpha)
+    extra: dict[str, Any] = {
+        "wrong_rate_upper": upper,
+        "level": 1.0 - policy.wrong_booking_alpha,
+        "legacy": {"n": legacy_attempts, "value": legacy_wrong},
+    }
     common: dict[str, Any] = {
         "critical": True,
         "baseline": {"n": attempts_before, "value": wrong_before},
         "canary": {"n": attempts, "value": wrong},
         "delta": wrong - wrong_before,  # a count: an int, shown as one
         "interval": (0.0, upper),
-        "extra": {"wrong_rate_upper": upper, "level": 1.0 - policy.wrong_booking_alpha},
+        "extra": extra,
     }
-    if wrong > policy.wrong_bookings_allowed:
-        clients = tuple(c for c, s in sorted(cohorts.canary_after.items()) if s.booking_wrong)
+    clients = tuple(c for c, s in sorted(cohorts.canary_after.items()) if s.booking_wrong)
+    zero_tolerance = legacy_wrong == 0 and policy.wrong_bookings_zero_tolerance
+    if zero_tolerance and wrong > policy.wrong_bookings_allowed:
         return MetricResult(
             MetricName.WRONG_BOOKINGS,
             Verdict.REGRESS,
-            f"{wrong} wrong booking(s) in the canary; {policy.wrong_bookings_allowed} allowed",
+            f"{wrong} wrong booking(s) in the canary and none on the legacy path; "
+            f"{policy.wrong_bookings_allowed} allowed",
             clients=clients,
+            **common,
+        )
+    if wrong > policy.wrong_bookings_allowed:
+        alpha = policy.alpha(MetricName.WRONG_BOOKINGS)
+        # Inconsistent counts (more wrong bookings than attempts) are read as every attempt.
+        test = conditional_rate_test(
+            wrong, max(attempts, wrong), legacy_wrong, max(legacy_attempts, legacy_wrong)
+        )
+        extra |= {"alpha": alpha, "mixture_ratio": test.ratio, "binomtest_p_value": test.p_value}
+        if test.ratio >= 1.0 / alpha:
+            return MetricResult(
+                MetricName.WRONG_BOOKINGS,
+                Verdict.REGRESS,
+                f"{wrong} wrong booking(s) in the canary against {legacy_wrong} on the legacy "
+                f"path: the canary's rate is higher (exact test at alpha {alpha:.4g})",
+                clients=clients,
+                **common,
+            )
+        return MetricResult(
+            MetricName.WRONG_BOOKINGS,
+            Verdict.WARN,
+            f"{wrong} wrong booking(s) in the canary against {legacy_wrong} on the legacy "
+            "path: not shown to be a higher rate",
             **common,
         )
     if attempts < policy.min_samples:
@@ -102,8 +147,11 @@ def _health_metric(
         )
     rate = x / n
     alpha = policy.alpha(name)
-    cs = lower_bound(rate, math.sqrt(rate * (1.0 - rate) / n), n, policy.planned_n_per_side, alpha)
-    extra["alpha"] = alpha
+    rate_se = math.sqrt(rate * (1.0 - rate) / n)
+    cs = lower_bound(rate, rate_se, n, policy.planned_n_per_side, alpha)
+    # EXPAND's evidence: the rate's upper bound (at expand_alpha) below the threshold.
+    harm = upper_bound(rate, rate_se, n, policy.planned_n_per_side, policy.expand_alpha).bound
+    extra |= {"alpha": alpha, "harm_bound": harm}
     common: dict[str, Any] = {
         "baseline": {"n": 0, "value": threshold},
         "canary": canary,
@@ -133,6 +181,14 @@ def _health_metric(
             name,
             Verdict.WARN,
             f"rate up more than {policy.previous_window_margin:g} on the previous window",
+            **common,
+        )
+    if harm >= threshold:
+        return MetricResult(
+            name,
+            Verdict.WARN,
+            f"a rate up to {harm:.4g} is not excluded (bound at alpha {policy.expand_alpha:g}); "
+            f"expanding needs it below the threshold {threshold:g}",
             **common,
         )
     return MetricResult(name, Verdict.OK, f"rate within the threshold {threshold:g}", **common)

@@ -185,13 +185,20 @@ def _compare(
     extra = {**extra, "alpha": alpha, "strata": canary.strata}
     worse = "up" if up else "down"
     did_confirms = True
+    # The change attributed to the bundle: the canary's own, or net of the controls' change.
+    effect, effect_se = canary.estimate, canary.se
     if control is not None and min(control.n1, control.n0) >= policy.min_samples:
         did = canary.estimate - control.estimate
-        did_cs = bound_of(
-            did, math.hypot(canary.se, control.se), t, policy.planned_n_per_side, alpha
-        )
+        effect, effect_se = did, math.hypot(canary.se, control.se)
+        did_cs = bound_of(did, effect_se, t, policy.planned_n_per_side, alpha)
         did_confirms = did_cs.bound > 0 if up else did_cs.bound < 0
         extra |= {"control_delta": control.estimate, "did": did, "did_bound": did_cs.bound}
+    # EXPAND's evidence: the harmful-side bound, at expand_alpha, inside the margin.
+    margin = policy.margin(name)
+    harm_of = upper_bound if up else lower_bound
+    harm = harm_of(effect, effect_se, t, policy.planned_n_per_side, policy.expand_alpha).bound
+    noninferior = harm < margin if up else harm > -margin
+    extra |= {"noninferiority_margin": margin, "harm_bound": harm}
     if confirmed and did_confirms:
         previous_streak = 0 if previous is None else int(previous.extra.get("regress_streak", 0))
         streak = previous_streak + 1
@@ -228,20 +235,27 @@ def _compare(
             clients=drivers,
             **common,
         )
-    trending = (
-        canary.estimate > policy.practical_margin
-        if up
-        else canary.estimate < -policy.practical_margin
-    )
-    if trending:
-        return MetricResult(
-            name,
-            Verdict.WARN,
-            f"change {worse} beyond the practical margin {policy.practical_margin:g}, "
-            "not confirmed",
-            **common,
+    if not noninferior:
+        # Not enough evidence of no harm to expand: hold. A point estimate already beyond the
+        # practical margin is said as such (a trend), the rest as the harm not yet excluded.
+        trending = (
+            canary.estimate > policy.practical_margin
+            if up
+            else canary.estimate < -policy.practical_margin
         )
-    return MetricResult(name, Verdict.OK, f"no confirmed change {worse}", **common)
+        reason = (
+            f"change {worse} beyond the practical margin {policy.practical_margin:g}, not confirmed"
+            if trending
+            else f"a change {worse} of up to {abs(harm):.4g} is not excluded (bound at alpha "
+            f"{policy.expand_alpha:g}); expanding needs it within the margin {margin:g}"
+        )
+        return MetricResult(name, Verdict.WARN, reason, **common)
+    return MetricResult(
+        name,
+        Verdict.OK,
+        f"no confirmed change {worse}; any change {worse} is below the margin {margin:g}",
+        **common,
+    )
 
 
 def rate_metric(
@@ -410,6 +424,20 @@ def overseer_buckets(cohorts: Cohorts) -> dict[str, list[int]]:
     }
 
 
+def _recomputed(
+    earlier: Signals | None, policy: GuardrailPolicy, depth: int
+) -> MetricResult | None:
+    """The drift metric as the previous check saw it, from ``earlier``'s records.
+
+    ``depth`` earlier checks are read at most: a streak longer than ``drift_confirmations - 1``
+    before this check changes nothing.
+    """
+    if earlier is None or depth <= 0:
+        return None
+    before = _recomputed(earlier.earlier, policy, depth - 1)
+    return confidence_metric(Cohorts.of(earlier), policy, before)
+
+
 def evaluate_metrics(
     signals: Signals,
     policy: GuardrailPolicy,
@@ -420,11 +448,16 @@ def evaluate_metrics(
     Args:
         signals: This check's signals.
         policy: Thresholds and error split.
-        previous: The previous report's metrics by name (drift streaks), or None.
+        previous: The previous report's metrics by name (drift streaks), or None: the
+            streaks are then recomputed from ``signals.earlier``.
     """
     cohorts = Cohorts.of(signals)
     prev = previous or {}
-    results = [confidence_metric(cohorts, policy, prev.get(MetricName.CONFIDENCE))]
+    previous_confidence = prev.get(MetricName.CONFIDENCE)
+    if previous_confidence is None:
+        # No state: the streak is recomputed from the records the earlier checks saw.
+        previous_confidence = _recomputed(signals.earlier, policy, policy.drift_confirmations - 1)
+    results = [confidence_metric(cohorts, policy, previous_confidence)]
     for spec in RATE_METRICS:
         result = rate_metric(spec, cohorts, policy, prev.get(spec.name))
         if spec.name is MetricName.OVERSEER_REVISE_RATE:

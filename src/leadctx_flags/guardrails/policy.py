@@ -8,8 +8,16 @@ needs-review rate, the metric the rollout is most likely to move: an even split 
 metrics gives 73-77% power at +5 pp with 2,000 drafts per side; 60% of the budget on
 needs-review gives about 84% (``docs/guardrails.md`` has the measured figures).
 
-Deterministic rules spend no error: wrong bookings (any one in the canary rolls back by
-default: the count is compared, not tested) and the canary's volume collapsing.
+Deterministic rules spend no error: wrong bookings while the legacy path had none (any one in
+the canary rolls back: the count is compared, not tested) and the canary's volume collapsing.
+When the legacy path has wrong bookings of its own, the canary's rate is compared with an exact
+test that spends the wrong-bookings share (0.02, so alpha 0.001).
+
+EXPAND is a separate claim with its own error: a metric counts toward it only when its
+confidence sequence's harmful-side bound, at ``expand_alpha``, excludes a harm larger than the
+metric's non-inferiority margin (``noninferiority_margins``). EXPAND needs every metric to pass,
+so it is an intersection-union test (Berger 1982): each metric at ``expand_alpha`` bounds the
+chance of expanding into any one harm beyond its margin by ``expand_alpha``, with no split.
 """
 
 from __future__ import annotations
@@ -20,7 +28,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum, unique
 from types import MappingProxyType
 
-__all__ = ["DEFAULT_ALPHA_WEIGHTS", "DEFAULT_POLICY", "GuardrailPolicy", "MetricName"]
+__all__ = [
+    "DEFAULT_ALPHA_WEIGHTS",
+    "DEFAULT_NONINFERIORITY_MARGINS",
+    "DEFAULT_POLICY",
+    "GuardrailPolicy",
+    "MetricName",
+]
 
 
 @unique
@@ -54,9 +68,31 @@ DEFAULT_ALPHA_WEIGHTS: Mapping[str, float] = MappingProxyType(
         MetricName.FALLBACK_RATE: 0.02,  # 0.001 each: thresholds an operator sets, rarely near
         MetricName.ASSETS_TRUNCATION: 0.02,
         MetricName.MEMORY_TRUNCATION: 0.02,
+        MetricName.WRONG_BOOKINGS: 0.02,  # 0.001: the exact test, when legacy books wrong too
     }
 )
-"""Shares of ``family_alpha`` per sequentially tested metric (sum 0.98 <= 1)."""
+"""Shares of ``family_alpha`` per sequentially tested metric (sum 1.00 <= 1)."""
+
+DEFAULT_NONINFERIORITY_MARGINS: Mapping[str, float] = MappingProxyType(
+    {
+        # The detection target: a 5-point rise is what the rollout must never expand into.
+        MetricName.NEEDS_REVIEW_RATE: 0.05,
+        # A mean shift of 0.03 is the drift the confidence guardrail is sized to catch.
+        MetricName.CONFIDENCE: 0.03,
+        # The others are sized to what 2,000 drafts per side can show: about 5 standard errors
+        # of each metric's change at the planned size with typical traffic (56% sent, 16% of
+        # drafts a resolved review, 50% gated, 30% parsed), so that with no effect each one is
+        # shown within its margin in about 99% of rollouts. Tighter margins need more data: the
+        # report's minimum detectable effect says how much.
+        MetricName.AUTO_SEND_RATE: 0.08,
+        MetricName.EDITED_SHARE: 0.20,
+        MetricName.OVERSEER_REVISE_RATE: 0.10,
+        MetricName.BOOKING_ATTEMPTS: 0.15,
+        MetricName.MATCH_RATE: 0.15,
+    }
+)
+"""Per compared metric, the largest harm (in the metric's units, in its regressing direction)
+that EXPAND tolerates; the bundle-health rates use their thresholds instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +105,16 @@ class GuardrailPolicy:
         planned_n_per_side: The sample size per side at which the confidence sequences are
             tuned to be narrowest (they stay valid before and after it).
         min_samples: Records per side below which a tested metric is ``insufficient_data``.
-        practical_margin: A rate or mean change in the regressing direction, not yet
-            confirmed, that is large enough to hold (``warn``) rather than expand.
+        practical_margin: A point estimate this far in the regressing direction is called a
+            trend in the reason of a metric that holds because its harm is not excluded.
         drift_confirmations: Consecutive regress checks a drift metric needs before it rolls
             back (the first ones hold).
         wrong_bookings_allowed: Wrong bookings the canary may have before it rolls back.
         wrong_booking_alpha: Level of the reported Clopper-Pearson upper bound.
+        wrong_bookings_zero_tolerance: While the legacy path has no wrong booking in the
+            window, any canary wrong booking beyond the allowance rolls back (the seed's rule;
+            its false-rollback risk grows as the legacy path's exposure shrinks, see
+            ``docs/guardrails.md``). False: the exact test decides in that case too.
         max_fallback_rate / max_assets_truncation_rate / max_memory_truncation_rate: Bundle
             health thresholds on the canary's own rates.
         previous_window_margin: A bundle-health rate this much above the previous window's warns.
@@ -85,6 +125,10 @@ class GuardrailPolicy:
         max_unusable_share: Unusable records (``DataQuality``) above this share of records warn.
         odds_ratio_descriptions: Add statsmodels' stratified odds ratio and CMH p-value to each
             rate metric's figures (descriptions only; the simulations turn them off for speed).
+        noninferiority_margins: Per compared metric, the harm EXPAND must exclude: the metric
+            is ``ok`` only when its harmful-side bound is inside the margin.
+        expand_alpha: Level of that harmful-side bound (each metric at the full level: EXPAND
+            needs all of them, an intersection-union test).
     """
 
     family_alpha: float = 0.05
@@ -95,6 +139,7 @@ class GuardrailPolicy:
     drift_confirmations: int = 2
     wrong_bookings_allowed: int = 0
     wrong_booking_alpha: float = 0.05
+    wrong_bookings_zero_tolerance: bool = True
     max_fallback_rate: float = 0.05
     max_assets_truncation_rate: float = 0.30
     max_memory_truncation_rate: float = 0.30
@@ -106,6 +151,10 @@ class GuardrailPolicy:
     wasserstein_warn: float = 0.25
     max_unusable_share: float = 0.01
     odds_ratio_descriptions: bool = True
+    noninferiority_margins: Mapping[str, float] = field(
+        default_factory=lambda: DEFAULT_NONINFERIORITY_MARGINS
+    )
+    expand_alpha: float = 0.05
 
     def __post_init__(self) -> None:
         """Refuse a policy whose error split or thresholds make no sense, naming the field."""
@@ -114,6 +163,13 @@ class GuardrailPolicy:
         unknown = sorted(set(self.alpha_weights) - {str(m) for m in MetricName})
         if unknown:
             raise ValueError(f"alpha_weights names unknown metrics: {', '.join(unknown)}")
+        unknown = sorted(set(self.noninferiority_margins) - {str(m) for m in MetricName})
+        if unknown:
+            raise ValueError(f"noninferiority_margins names unknown metrics: {', '.join(unknown)}")
+        if any(m <= 0 or not math.isfinite(m) for m in self.noninferiority_margins.values()):
+            raise ValueError("noninferiority_margins must be positive and finite")
+        if not 0.0 < self.expand_alpha < 1.0:
+            raise ValueError(f"expand_alpha must be in (0, 1), got {self.expand_alpha}")
         if any(w <= 0 or not math.isfinite(w) for w in self.alpha_weights.values()):
             raise ValueError("alpha_weights must be positive and finite")
         if math.fsum(self.alpha_weights.values()) > 1.0 + 1e-9:
@@ -151,6 +207,22 @@ class GuardrailPolicy:
             return self.family_alpha * self.alpha_weights[metric]
         except KeyError:
             raise KeyError(f"metric {metric!r} has no alpha weight in the policy") from None
+
+    def margin(self, metric: str) -> float:
+        """The non-inferiority margin EXPAND needs this metric's harmful-side bound inside.
+
+        Args:
+            metric: A ``MetricName`` value.
+
+        Raises:
+            KeyError: The metric has no margin in the policy.
+        """
+        try:
+            return self.noninferiority_margins[metric]
+        except KeyError:
+            raise KeyError(
+                f"metric {metric!r} has no non-inferiority margin in the policy"
+            ) from None
 
 
 DEFAULT_POLICY = GuardrailPolicy()

@@ -457,7 +457,12 @@ def check_schema(database: Database) -> None:
 
 
 def read_signals(
-    database: Database, window: Window | None = None, *, previous: bool = True
+    database: Database,
+    window: Window | None = None,
+    *,
+    previous: bool = True,
+    earlier: int = 0,
+    interval: timedelta = timedelta(hours=1),
 ) -> Collected:
     """Aggregate the records of ``window`` into ``Signals`` (and the previous window's).
 
@@ -468,10 +473,16 @@ def read_signals(
         database: An open database whose schema passed :func:`check_schema`.
         window: The time window and clients to read; ``None``: every record.
         previous: Also read the previous window into ``signals.previous``.
+        earlier: Also read what the ``earlier`` previous checks saw into the chain
+            ``signals.earlier``: the same window moved back by one ``interval`` each (its end
+            is ``window.until``, or the last record), so the drift streak needs no state.
+        interval: The time between two checks (the schedule's).
     """
     if window is None:
         window = Window()
     collected = _read_one(database, window)
+    if earlier > 0:
+        collected = _with_earlier(database, window, collected, earlier, interval)
     if not previous or window.since is None:
         return collected
     end = window.until
@@ -479,9 +490,27 @@ def read_signals(
         last = collected.signals.window_end
         end = _parse_time(last) if last is not None else window.since
     length = max(end - _aware(window.since), timedelta(0))
-    earlier = replace(window, since=_aware(window.since) - length, until=_aware(window.since))
-    before = _read_one(database, earlier)
+    window_before = replace(window, since=_aware(window.since) - length, until=_aware(window.since))
+    before = _read_one(database, window_before)
     return replace(collected, signals=replace(collected.signals, previous=before.signals))
+
+
+def _with_earlier(
+    database: Database, window: Window, collected: Collected, count: int, interval: timedelta
+) -> Collected:
+    if interval <= timedelta(0):
+        raise ValueError(f"interval must be positive, got {interval}")
+    last = collected.signals.window_end
+    if window.until is None and last is None:
+        return collected  # no record at all: nothing earlier either
+    end = _aware(window.until) if window.until is not None else _parse_time(last)
+    chain: Signals | None = None
+    for back in range(count, 0, -1):  # the earliest first, so each links to the one before
+        shift = interval * back
+        since = None if window.since is None else _aware(window.since) - shift
+        then = _read_one(database, replace(window, since=since, until=end - shift)).signals
+        chain = replace(then, earlier=chain)
+    return replace(collected, signals=replace(collected.signals, earlier=chain))
 
 
 def _read_one(database: Database, window: Window) -> Collected:

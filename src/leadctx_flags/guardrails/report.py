@@ -154,6 +154,8 @@ def table(report: ReportLike, collected: Collected, *, width: int = 100) -> str:
             )
     affected = shown_clients(report.affected_clients, "affected_clients")
     lines.append("")
+    for note in _get(report, "notes") or ():
+        lines.extend(textwrap.wrap("note: " + note, width, subsequent_indent=indent))
     if affected:
         lines.extend(
             textwrap.wrap(
@@ -191,6 +193,9 @@ def markdown(report: ReportLike, collected: Collected) -> str:
         "|" + "|".join("---" for _ in _COLUMNS) + "|",
     ]
     lines.extend("| " + " | ".join(_md(cell) for cell in row) + " |" for row in rows(report))
+    notes = list(_get(report, "notes") or ())
+    if notes:
+        lines += ["", "## Notes", "", *(f"- {note}" for note in notes)]
     lines += ["", "## Data quality", ""]
     for name, count in {**asdict(signals.quality), **asdict(collected.excluded)}.items():
         lines.append(f"- {name}: {count}")

@@ -93,6 +93,9 @@ class Signals:
         switch_time: ISO-8601 UTC time of the earliest shared/fallback record (None: no canary yet).
         previous: The same signals for the previous window of equal length (for the bundle-health
             "against the previous window" comparison and the volume-collapse check), or None.
+        earlier: The signals the previous check saw (the same window, one check interval
+            earlier), or None. Without a state file the drift metric's confirmation streak
+            is recomputed from it (and from its own ``earlier``), so no state is needed.
     """
 
     by_client: dict[tuple[str, Arm], ClientArmSignals]
@@ -101,3 +104,4 @@ class Signals:
     window_end: str | None
     switch_time: str | None
     previous: Signals | None = None
+    earlier: Signals | None = None

@@ -14,6 +14,7 @@ Used by the tests (a few hundred rollouts) and by ``benchmarks/bench_guardrails.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -77,6 +78,8 @@ class Scenario:
         needs_review_delta / auto_send_delta / confidence_shift / edited_delta /
             revise_delta / match_delta / attempt_delta: True effects in the canary after.
         wrong_booking_rate: Wrong bookings per attempt in the canary after (0: none).
+        legacy_wrong_booking_rate: Wrong bookings per attempt on the legacy path (the canary
+            before, the controls).
         trend_needs_review: A change common to every client after the switch time (canary
             and control): not the bundle's doing.
     """
@@ -110,6 +113,7 @@ class Scenario:
     match_delta: float = 0.0
     attempt_delta: float = 0.0
     wrong_booking_rate: float = 0.0
+    legacy_wrong_booking_rate: float = 0.0
     trend_needs_review: float = 0.0
 
     def __post_init__(self) -> None:
@@ -184,7 +188,9 @@ def _draw_group(
         attempted = rng.binomial(
             parses, _clip(s.attempt_rate + (s.attempt_delta if effect else 0.0))
         )
-        wrong = rng.binomial(attempted, s.wrong_booking_rate if effect else 0.0)
+        wrong = rng.binomial(
+            attempted, s.wrong_booking_rate if effect else s.legacy_wrong_booking_rate
+        )
         flag_on = n if effect else np.zeros_like(n)
         fallback = rng.binomial(flag_on, s.fallback_rate)
         shared = flag_on - fallback
@@ -295,12 +301,14 @@ class RolloutOutcome:
         check: The first rollback's check index (0-based), or None.
         metrics: The metrics that regressed at that check.
         final: The last check's decision (the rollback's if one happened).
+        expanded: Some check recommended ``expand`` (before any rollback).
     """
 
     rolled_back: bool
     check: int | None
     metrics: tuple[str, ...]
     final: RolloutDecision
+    expanded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,17 +329,38 @@ class SimulationSummary:
     final_decisions: dict[str, int] = field(default_factory=dict)
     outcomes: tuple[RolloutOutcome, ...] = ()
 
+    @property
+    def expand_any_rate(self) -> float:
+        """Share of rollouts told ``expand`` at some check."""
+        return sum(o.expanded for o in self.outcomes) / max(len(self.outcomes), 1)
 
-def _run_one(checks: Sequence[Signals], policy: GuardrailPolicy) -> RolloutOutcome:
+    @property
+    def expand_final_rate(self) -> float:
+        """Share of rollouts whose last check recommended ``expand``."""
+        return self.final_decisions.get(str(RolloutDecision.EXPAND), 0) / max(self.rollouts, 1)
+
+
+def _run_one(
+    checks: Sequence[Signals], policy: GuardrailPolicy, *, stateless: bool = False
+) -> RolloutOutcome:
     previous: GuardrailReport | None = None
-    for k, signals in enumerate(checks):
-        report = evaluate(signals, policy, previous)
+    earlier: Signals | None = None
+    expanded = False
+    for k, drawn in enumerate(checks):
+        if stateless:
+            # No state file: each check sees the records of the checks before it instead.
+            signals = dataclasses.replace(drawn, earlier=earlier)
+            earlier = signals
+            report = evaluate(signals, policy, None)
+        else:
+            report = evaluate(drawn, policy, previous)
         if report.decision is RolloutDecision.ROLLBACK:
             regressed = tuple(m.name for m in report.metrics if m.verdict is Verdict.REGRESS)
-            return RolloutOutcome(True, k, regressed, report.decision)
+            return RolloutOutcome(True, k, regressed, report.decision, expanded)
+        expanded = expanded or report.decision is RolloutDecision.EXPAND
         previous = report
     final = RolloutDecision.HOLD if previous is None else previous.decision
-    return RolloutOutcome(False, None, (), final)
+    return RolloutOutcome(False, None, (), final, expanded)
 
 
 def run_rollouts(
@@ -349,15 +378,21 @@ def run_rollouts(
 
 
 def summarise(
-    rollouts: Sequence[Sequence[Signals]], policy: GuardrailPolicy = DEFAULT_POLICY
+    rollouts: Sequence[Sequence[Signals]],
+    policy: GuardrailPolicy = DEFAULT_POLICY,
+    *,
+    stateless: bool = False,
 ) -> SimulationSummary:
     """Run ``evaluate`` at every check of already simulated rollouts.
 
     Args:
         rollouts: From :func:`simulate_checks` (so contrasts can read the same draws).
         policy: The policy under test.
+        stateless: Pass no previous report (a lost state file, ``--no-state``): each check
+            gets the earlier checks' signals as ``Signals.earlier`` instead, as the CLI reads
+            them from the records.
     """
-    outcomes = tuple(_run_one(c, policy) for c in rollouts)
+    outcomes = tuple(_run_one(c, policy, stateless=stateless) for c in rollouts)
     by_metric: Counter[str] = Counter(m for o in outcomes for m in o.metrics)
     return SimulationSummary(
         rollouts=len(outcomes),
