@@ -13,11 +13,13 @@ from __future__ import annotations
 from openfeature import api
 from pipeline import ALLOWLIST, run_drafts
 
+from leadctx_bundle import warm_up
 from leadctx_flags import LeadCtxProvider, RolloutSettings
 
 
 def main() -> None:
     """Install the provider, run the pipeline, shut down."""
+    warm_up()  # the one-time builds at start-up, not inside the first call's deadline
     api.set_provider_and_wait(LeadCtxProvider(RolloutSettings(shared_bundle_clients=ALLOWLIST)))
     try:
         run_drafts(api.get_provider_metadata().name)

@@ -19,12 +19,14 @@ from openfeature.contrib.provider.flagd import FlagdProvider
 from openfeature.contrib.provider.flagd.config import ResolverType
 from pipeline import ALLOWLIST, run_drafts
 
+from leadctx_bundle import warm_up
 from leadctx_flags import RolloutSettings
 from leadctx_flags.operations import export_flagd
 
 
 def main() -> None:
     """Export the rules, start flagd on the file, run the pipeline, shut down."""
+    warm_up()  # the one-time builds at start-up, not inside the first call's deadline
     exported = export_flagd(RolloutSettings(shared_bundle_clients=ALLOWLIST))
     with tempfile.TemporaryDirectory(prefix="leadctx-flagd-") as folder:
         path = Path(folder) / "shared-bundle.flagd.json"

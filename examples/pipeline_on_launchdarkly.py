@@ -14,9 +14,12 @@ from ldclient.integrations.test_data import TestData
 from openfeature import api
 from pipeline import ALLOWLIST, run_drafts
 
+from leadctx_bundle import warm_up
+
 
 def main() -> None:
     """Publish the flag to TestData, install the LaunchDarkly provider, run the pipeline."""
+    warm_up()  # the one-time builds at start-up, not inside the first call's deadline
     data = TestData.data_source()
     data.update(shared_bundle_flag(data, default=False, allowlist=ALLOWLIST))
     api.set_provider_and_wait(offline_launchdarkly_provider(data))

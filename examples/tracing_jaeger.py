@@ -37,7 +37,7 @@ from openfeature import api
 from openfeature.contrib.hook.opentelemetry import TracingHook
 
 from leadctx.telemetry import configure_telemetry
-from leadctx_bundle import ContextSource, StaticContextSource, load_encoding, resolve_context
+from leadctx_bundle import ContextSource, StaticContextSource, resolve_context, warm_up
 from leadctx_flags import LeadCtxProvider, RolloutSettings
 
 ASSETS: list[dict[str, Any]] = [
@@ -82,9 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         if setup is None:  # cannot happen: a spans file or an endpoint is always set here
             return 1
         telemetry = setup.gate_telemetry()
-        # At start-up, not inside the first request's deadline: building the tokenizer takes
-        # about 0.3 s on a quiet host and more on a busy one (docs/bundle.md).
-        load_encoding("o200k_base")
+        warm_up()  # the one-time builds at start-up, not inside the first call's deadline
         api.set_provider_and_wait(LeadCtxProvider(RolloutSettings(shared_bundle_clients="acme")))
         api.add_hooks([TracingHook()])
         good = StaticContextSource(assets={"acme": ASSETS}, memory={"lead-42": MEMORY})

@@ -46,6 +46,7 @@ from leadctx_bundle.sources import ContextSource, StaticContextSource, load_bund
 from leadctx_bundle.stats import SECTIONS, BundleStats, SectionName, SectionStats
 from leadctx_bundle.telemetry import GateTelemetry
 from leadctx_bundle.tokens import EncodingName, TokenCounter, token_counter
+from leadctx_bundle.warmup import warm_up
 
 __all__ = [
     "DEADLINE_ENV",
@@ -92,4 +93,5 @@ __all__ = [
     "resolve_context",
     "resolve_context_async",
     "token_counter",
+    "warm_up",
 ]
