@@ -253,13 +253,13 @@ class HttpSource:
     ) -> tuple[bytes | None, str | None]:
         import asyncio  # noqa: PLC0415 - loaded by fetch() already; see the imports
 
+        import httpx  # noqa: PLC0415 - loaded by __init__ already; see the imports
+
         task = asyncio.current_task()
         with self._guard:
             if self._close_requested:  # close() came between fetch() and this task starting
                 raise asyncio.CancelledError
             self._task = task
-        import httpx  # noqa: PLC0415 - loaded by __init__ already; see the imports
-
         headers = {"If-None-Match": self._etag} if self._etag else {}
         try:
             async with asyncio.timeout(self._deadline):
