@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -58,4 +61,32 @@ def test_the_other_groups_are_listed_but_not_registered() -> None:
     assert commands.choices["flags"]._subparsers is not None
     assert all(
         commands.choices[name]._subparsers is None for name in COMMAND_GROUPS if name != "flags"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "meant"),
+    [
+        ("LEADCTX_BUNDLE_DEADLINE_SECONDZ", "LEADCTX_BUNDLE_DEADLINE_SECONDS"),
+        ("LEADCTX_SERVE_HEARTBEAT_SECOND", "LEADCTX_SERVE_HEARTBEAT_SECONDS"),
+    ],
+)
+def test_a_command_reports_a_misspelt_variable_of_another_group(variable: str, meant: str) -> None:
+    # Given a misspelt variable read by a group other than `flags`
+    env = {"PATH": os.environ.get("PATH", os.defpath), variable: "1"}
+
+    # When the pre-deploy check runs in a fresh interpreter (no group imported yet)
+    done = subprocess.run(
+        [sys.executable, "-m", "leadctx", "flags", "explain", "--client-id", "acme"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    # Then it still names the variable and the one meant, as when every group was imported
+    assert done.returncode == 0, done.stderr
+    assert f"unknown environment variable {variable} is ignored; did you mean {meant}?" in (
+        done.stderr
     )

@@ -12,10 +12,11 @@ are listed by name and one-line help (``COMMAND_GROUPS``) without being imported
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
@@ -157,6 +158,25 @@ def _invoked_group(argv: Sequence[str]) -> str:
     return invoked
 
 
+# The LEADCTX_* namespaces that command groups other than the one run read, with the modules
+# that declare each one's variables to the unknown-variable warning. A command imports them only
+# when a variable of the namespace is set, so that every command (`flags explain`, the
+# pre-deploy check, included) still reports a misspelt one, and pays nothing otherwise.
+_VARIABLE_DECLARATIONS: Final[dict[str, tuple[str, ...]]] = {
+    "LEADCTX_SERVE_": ("leadctx.serve.settings",),
+    "LEADCTX_BUNDLE_": ("leadctx_bundle.deadline", "leadctx_bundle.profiles"),
+}
+
+
+def _declare_variables_in_use(environ: Mapping[str, str]) -> None:
+    """Import the declarations of every namespace in ``_VARIABLE_DECLARATIONS`` that is used."""
+    names = [name.upper() for name in environ]
+    for prefix, modules in _VARIABLE_DECLARATIONS.items():
+        if any(name.startswith(prefix) for name in names):
+            for module in modules:
+                importlib.import_module(module)
+
+
 BROKEN_PIPE_EXIT = 128 + 13
 """Exit code when the reader of stdout went away (``leadctx ... | head``): 128 + SIGPIPE, as a
 shell reports a command killed by SIGPIPE, so pipelines with ``pipefail`` still see it."""
@@ -170,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     arguments = sys.argv[1:] if argv is None else argv
     args = build_parser(arguments).parse_args(arguments)
+    _declare_variables_in_use(os.environ)
     # The CLI is an application: it, not the library, decides how logs look.
     logging.basicConfig(
         level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"

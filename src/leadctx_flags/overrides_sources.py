@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import threading
-from http import HTTPStatus
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import unquote, urlsplit
@@ -45,6 +44,8 @@ DEFAULT_READ_TIMEOUT: Final = 5.0
 DEFAULT_FETCH_DEADLINE: Final = 10.0
 """Seconds for one whole fetch (connect, headers and body) unless configured otherwise."""
 _LOCATION_VARIABLE: Final = "LEADCTX_FLAG_OVERRIDES"
+_HTTP_OK: Final = 200
+_HTTP_NOT_MODIFIED: Final = 304  # numbers, not http.HTTPStatus: no file source pays for http
 
 logger = logging.getLogger(__name__)
 
@@ -252,20 +253,20 @@ class HttpSource:
     ) -> tuple[bytes | None, str | None]:
         import asyncio  # noqa: PLC0415 - loaded by fetch() already; see the imports
 
+        import httpx  # noqa: PLC0415 - loaded by __init__ already; see the imports
+
         task = asyncio.current_task()
         with self._guard:
             if self._close_requested:  # close() came between fetch() and this task starting
                 raise asyncio.CancelledError
             self._task = task
-        import httpx  # noqa: PLC0415 - loaded by __init__ already; see the imports
-
         headers = {"If-None-Match": self._etag} if self._etag else {}
         try:
             async with asyncio.timeout(self._deadline):
                 async with client.stream("GET", self._url, headers=headers) as response:
-                    if response.status_code == HTTPStatus.NOT_MODIFIED:
+                    if response.status_code == _HTTP_NOT_MODIFIED:
                         return None, None
-                    if response.status_code != HTTPStatus.OK:
+                    if response.status_code != _HTTP_OK:
                         kind = f"HTTP {response.status_code}"
                         raise SourceError(f"{self._description}: {kind}", kind=kind)
                     raw = await _read_capped(response, self._description)
