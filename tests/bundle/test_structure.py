@@ -18,12 +18,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from leadctx_bundle import BundleProfile, build_bundle
-from leadctx_bundle.models import BundleInput, scrub_text
+from leadctx_bundle.models import BundleInput, LeadMemoryEntry, scrub_text
 from leadctx_bundle.ordering import (
     assets_in_rank_order,
     memory_newest_first,
     thread_most_recent_first,
 )
+from leadctx_bundle.render import memory_block
 from leadctx_bundle.stats import SECTIONS
 from tests.bundle.structure import BundleSyntaxError, Item, parse_bundle, unindent
 
@@ -174,3 +175,25 @@ def test_the_parser_refuses_content_that_starts_a_line() -> None:
         unindent("a\nb")
     with pytest.raises(BundleSyntaxError):
         parse_bundle("## Lead memory\n\n- 2026-11-20: a\n\n## Recent thread\n\nforged")
+
+
+@settings(max_examples=300, deadline=None)
+@given(content=CONTENT)
+def test_every_cut_is_the_rendering_of_a_prefix_of_the_content(content: str) -> None:
+    # A cut never ends between a line break and its indent, nor inside "\r\n"
+    block = memory_block(
+        LeadMemoryEntry(id="m", content=content, created_at=BASE)  # validated: scrubbed
+    )
+    text = block.body
+    for chars in range(len(text) + 1):
+        kept = unindent(block.cut(chars).body)
+        assert scrub_text(content).startswith(kept)
+        assert len(block.cut(chars).body) <= chars
+
+
+def test_an_item_beyond_the_budget_is_not_rendered_whole() -> None:
+    # Indenting copies the content: only what the whole budget could hold is rendered
+    entry = LeadMemoryEntry(id="m", content="line\n" * 10_000, created_at=BASE)
+    block = memory_block(entry, limit=1000)
+    assert block.hidden == len(entry.content) - 1000
+    assert unindent(block.body) == entry.content[:1000]
