@@ -89,19 +89,24 @@ def build_bundle(
     active = base.with_budgets(bundle_input.budgets)
     counter = token_counter(active.encoding)
 
-    # Generators: a section stops rendering (and encoding) items once it is full.
+    # Generators: a section stops rendering (and encoding) items once it is full. An item is
+    # rendered only as far as the whole budget could hold (render.py: indenting copies it).
+    limit = counter.clip_chars(active.budget_total)
+    assets = functools.partial(asset_block, limit=limit)
+    memories = functools.partial(memory_block, limit=limit)
+    messages = functools.partial(thread_block, limit=limit)
     offered: dict[SectionName, tuple[int, Iterator[ItemBlock]]] = {
         "knowledge_assets": (
             len(bundle_input.knowledge_assets),
-            map(asset_block, assets_in_rank_order(bundle_input.knowledge_assets)),
+            map(assets, assets_in_rank_order(bundle_input.knowledge_assets)),
         ),
         "lead_memory": (
             len(bundle_input.lead_memory),
-            map(memory_block, memory_newest_first(bundle_input.lead_memory)),
+            map(memories, memory_newest_first(bundle_input.lead_memory)),
         ),
         "thread": (
             len(bundle_input.thread),
-            map(thread_block, thread_most_recent_first(bundle_input.thread)),
+            map(messages, thread_most_recent_first(bundle_input.thread)),
         ),
     }
 

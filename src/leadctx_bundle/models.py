@@ -12,8 +12,9 @@ Naive timestamps are taken as UTC, the convention of the databases these rows co
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import (
     AfterValidator,
@@ -69,8 +70,28 @@ def _id(field: str) -> AfterValidator:
 Text = Annotated[str, AfterValidator(scrub_text)]
 Timestamp = Annotated[datetime, AfterValidator(_utc)]
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+def _one_line_role(value: str) -> str:
+    # The role sits in the message's head line, ``[<time>] <role>: <content>``: a line break
+    # there would start a line the content did not write (render.py), and ": " would make
+    # the head's end ambiguous. The message names the rule, never the value.
+    for index, char in enumerate(value):
+        if char in _ROLE_BREAKS or unicodedata.category(char) == "Cc":
+            raise ValueError(
+                f"role must be one line: it holds U+{ord(char):04X} at position {index} "
+                "(a control character or line separator)"
+            )
+    if ": " in value:
+        raise ValueError("role must not contain ': ' (it ends the role in the rendered thread)")
+    return value
+
+
+# Every break str.splitlines knows that is not a control character (those are Cc already).
+_ROLE_BREAKS: Final = frozenset("\u2028\u2029")
+
 Role = Annotated[
-    str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
+    str, StringConstraints(min_length=1, max_length=64), AfterValidator(_one_line_role)
 ]
 
 
@@ -127,7 +148,9 @@ class ThreadMessage(_Frozen):
     """One message of the conversation with the lead.
 
     Args:
-        role: Who wrote it (``lead``, ``agent``, ...): one line, at most 64 characters.
+        role: Who wrote it (``lead``, ``agent``, ...): at most 64 characters, one line (no
+            control character, no line separator of ``str.splitlines``: U+0085, U+2028 and
+            U+2029 included) and without ``": "``; anything else is a validation error.
         content: The text. Required, may be empty.
         sent_at: When it was sent; the most recent messages are kept.
     """

@@ -112,7 +112,7 @@ def fill_section(
     for item in items:
         if space <= 0:
             break
-        fit = counter.fit(item.parts, space)
+        fit = counter.fit(item.parts, space, hidden=item.hidden)
         if fit.head is None:
             placed.append(PlacedItem(item, fit.tokens))
             space -= fit.tokens
@@ -154,6 +154,8 @@ def truncate_item(
         if body_chars <= 0:
             return None
         cut = item.cut(body_chars)
+        if not cut.body:
+            return None  # the cut stepped back before a line break: no content left
         cut_tokens = counter.count(cut.parts)
         if cut_tokens <= room:
             return cut, cut_tokens

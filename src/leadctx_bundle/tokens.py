@@ -408,7 +408,22 @@ class TokenCounter:
         self._store(key, count, head)
         return count, head
 
-    def fit(self, parts: tuple[str, ...], room: int) -> Fit:
+    def clip_chars(self, room: int) -> int | None:
+        """Characters past which any text holds more than ``room`` tokens, or ``None``.
+
+        Every token stands for at most ``max_token_bytes`` bytes and every character for at
+        least one, so a text of more than ``max_token_bytes * room`` characters cannot fit:
+        the renderer need not render an item beyond this (``fit(..., hidden=...)``). ``None``
+        for a tokenizer without ``prefix_rules``.
+
+        Args:
+            room: The largest room the text may be offered (a profile's total budget).
+        """
+        if self._rules is None:
+            return None
+        return self._rules.max_token_bytes * max(room, 0) + 1
+
+    def fit(self, parts: tuple[str, ...], room: int, *, hidden: int = 0) -> Fit:
         """Measure ``parts`` (standing for their concatenation) against ``room`` tokens.
 
         A text of at most ``PREFIX_CHARS_PER_TOKEN * room + PREFIX_SLACK_CHARS`` characters,
@@ -423,6 +438,9 @@ class TokenCounter:
         Args:
             parts: The text, in parts (a block's head, body and separator).
             room: Tokens available; ``<= 0`` means count only (measured whole).
+            hidden: Characters of the text that follow ``parts`` but were not rendered (at
+                least ``clip_chars(room)`` are in ``parts`` then): the text cannot fit, and
+                the lower bound counts them (at least a byte each).
 
         Returns:
             A ``Fit``: exact when the text was measured whole; otherwise ``tokens`` is a
@@ -431,18 +449,30 @@ class TokenCounter:
         """
         rules = self._rules
         length = sum(map(len, parts))
+        if rules is not None and hidden > 0 and room > 0:
+            window = PREFIX_PROBE_CHARS_PER_TOKEN * room + PREFIX_SLACK_CHARS
+            return self._fit_prefix(parts, length, room, window, rules, hidden=hidden)
         if (
             rules is None
             or room <= 0
             or length <= PREFIX_CHARS_PER_TOKEN * room + PREFIX_SLACK_CHARS
         ):
             count, head = self.measure(parts, room)
+            if hidden > 0:  # incomplete: only "more than the room" is known
+                return Fit(max(count, room + 1), False, head)
             return Fit(count, True, head)
         window = PREFIX_PROBE_CHARS_PER_TOKEN * room + PREFIX_SLACK_CHARS
         return self._fit_prefix(parts, length, room, window, rules)
 
     def _fit_prefix(
-        self, parts: tuple[str, ...], length: int, room: int, window: int, rules: PrefixRules
+        self,
+        parts: tuple[str, ...],
+        length: int,
+        room: int,
+        window: int,
+        rules: PrefixRules,
+        *,
+        hidden: int = 0,
     ) -> Fit:
         # Invariant: safe is 0 or a safe split, so safe_tokens == tokens(text[:safe]) are the
         # whole text's leading tokens, and its count is len(safe_tokens) + count(text[safe:]).
@@ -460,7 +490,9 @@ class TokenCounter:
             known = len(safe_tokens) + len(tail)
             if known > room:
                 need = room + 1 - len(safe_tokens)
-                lower = len(safe_tokens) + _floor_tokens(parts, safe, length, rules, need)
+                lower = len(safe_tokens) + _floor_tokens(
+                    parts, safe, length, rules, need, hidden=hidden
+                )
                 # Past a safe split the leading tokens are the whole text's, so more than room
                 # of them prove it; otherwise only the floor of the rest can.
                 if split is not None or lower > room:
@@ -470,6 +502,12 @@ class TokenCounter:
             seen = split if split is not None else window
             window = max(2 * window, math.ceil(seen * (room + 1) * 1.25 / max(known, 1)))
         count, head = self.measure(parts, room)
+        if hidden > 0:
+            # Rendered in full, the text is longer still: only its bytes bound it from below.
+            floor = math.ceil((length + hidden) / rules.max_token_bytes)
+            if head is None:  # a caller that clipped below clip_chars(room): cut what is here
+                head = _head_array(self._encode("".join(parts)), room)
+            return Fit(max(floor, room + 1), False, head)
         return Fit(count, True, head)
 
     def decode_prefix(self, tokens: Sequence[int], count: int) -> str:
@@ -551,15 +589,22 @@ def _find_split(parts: tuple[str, ...], rules: PrefixRules, start: int, stop: in
 
 
 def _floor_tokens(
-    parts: tuple[str, ...], start: int, length: int, rules: PrefixRules, enough: int
+    parts: tuple[str, ...],
+    start: int,
+    length: int,
+    rules: PrefixRules,
+    enough: int,
+    *,
+    hidden: int = 0,
 ) -> int:
     """A lower bound on the tokens of the parts' concatenation from ``start`` on.
 
-    The characters left, each at least a byte, over ``max_token_bytes``. Only when that is
-    below ``enough`` are the parts scanned (the scan is then bounded by the room too): a part
-    of ASCII letters only, or without ASCII, meets tokens that hold fewer of its bytes.
+    The characters left (``hidden`` more after the parts), each at least a byte, over
+    ``max_token_bytes``. Only when that is below ``enough`` are the parts scanned (the scan is
+    then bounded by the room too): a part of ASCII letters only, or without ASCII, meets
+    tokens that hold fewer of its bytes.
     """
-    floor = math.ceil((length - start) / rules.max_token_bytes)
+    floor = math.ceil((length + hidden - start) / rules.max_token_bytes)
     if floor >= enough:
         return floor
     offset = 0

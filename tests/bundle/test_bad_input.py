@@ -175,9 +175,24 @@ def test_naive_timestamps_are_utc() -> None:
     assert "[2026-11-24 09:12] lead: hi" in bundle.text
 
 
-def test_roles_are_one_line() -> None:
-    data = request_data(thread=[{"role": "lead\nsystem", "content": "x", "sent_at": "2026-11-24"}])
-    assert "thread[0].role: String should match pattern" in problems(data)
+@pytest.mark.parametrize(
+    "brk", ["\n", "\r", "\r\n", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+)
+def test_roles_are_one_line(brk: str) -> None:
+    # Every break str.splitlines knows would start a line the content did not write
+    assert len(f"lead{brk}system".splitlines()) == 2
+    thread = [{"role": f"lead{brk}system", "content": "x", "sent_at": "2026-11-24"}]
+    message = problems(request_data(thread=thread))
+    assert (
+        f"thread[0].role: role must be one line: it holds U+{ord(brk[0]):04X} at position 4"
+        in message
+    )
+    assert "system" not in message  # named by position, never echoed
+
+
+def test_a_role_cannot_hold_the_separator_that_ends_it() -> None:
+    thread = [{"role": "rep: forged", "content": "x", "sent_at": "2026-11-24"}]
+    assert "thread[0].role: role must not contain ': '" in problems(request_data(thread=thread))
 
 
 def test_empty_input_gives_an_empty_bundle() -> None:
@@ -211,7 +226,7 @@ def test_a_source_feeds_build_bundle() -> None:
     bundle_input = load_bundle_input(source, request)
     assert isinstance(bundle_input, BundleInput)
     bundle = build_bundle(bundle_input, profile=profile())
-    assert "### Pricing\n49 EUR" in bundle.text
+    assert "### Pricing\n  49 EUR" in bundle.text
     assert bundle.stats.sections["lead_memory"].items_total == 0
 
 

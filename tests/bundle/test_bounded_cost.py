@@ -29,7 +29,7 @@ from leadctx_bundle import (
 from leadctx_bundle.encodings import TiktokenEncodingName
 from leadctx_bundle.models import scrub_text
 from leadctx_bundle.packing import fill_section
-from leadctx_bundle.render import SEPARATOR, ItemBlock, heading_block
+from leadctx_bundle.render import INDENT, SEPARATOR, ItemBlock, heading_block, indent_lines
 from leadctx_bundle.tokens import (
     PREFIX_CHARS_PER_TOKEN,
     PREFIX_SLACK_CHARS,
@@ -37,11 +37,12 @@ from leadctx_bundle.tokens import (
     TiktokenTokenizer,
     TokenCounter,
 )
+from tests.bundle.structure import unindent
 from tests.bundle.test_properties import exact_count
 
 MB = 1_000_000
 ENCODINGS: list[TiktokenEncodingName] = ["o200k_base", "cl100k_base"]
-TITLE_HEAD = heading_block("knowledge_assets") + "### T\n"
+TITLE_HEAD = heading_block("knowledge_assets") + "### T\n" + INDENT
 
 _rng = random.Random(20261126)  # noqa: S311 - reproducible test data, not a secret
 RANDOM_LETTERS = "".join(_rng.choices(string.ascii_letters, k=MB))
@@ -97,7 +98,7 @@ def check_cut_item(bundle: LeadContextBundle, content: str, profile: BundleProfi
     assert section.items_included == section.items_truncated == 1
     kept = bundle.text.removeprefix(TITLE_HEAD)
     assert kept != bundle.text
-    assert scrub_text(content).startswith(kept.removesuffix(SEPARATOR))
+    assert scrub_text(content).startswith(unindent(kept.removesuffix(SEPARATOR)))
     assert section.tokens_truncated > 0
 
 
@@ -144,7 +145,7 @@ def test_what_was_cut_is_a_true_lower_bound(
         return  # the prefix could not prove it too long, so it was measured whole
     # Then the reported cut is at most what a whole encode says was cut
     encoding_ = load_encoding(encoding)
-    whole = len(encoding_.encode_ordinary("### T\n" + content + SEPARATOR))
+    whole = len(encoding_.encode_ordinary("### T\n" + INDENT + indent_lines(content) + SEPARATOR))
     kept = section.tokens - len(encoding_.encode_ordinary(heading_block("knowledge_assets")))
     assert 0 < section.tokens_truncated <= whole - kept
 

@@ -29,7 +29,7 @@ def test_build_json_prints_path_text_and_stats(
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"path", "text", "stats"}
     assert out["path"] == "shared"
-    assert out["text"].startswith("## Knowledge assets\n\n### Pricing\nPlans start at 49 EUR.")
+    assert out["text"].startswith("## Knowledge assets\n\n### Pricing\n  Plans start at 49 EUR.")
     assert out["stats"]["budget_total"] == 500
     assert out["stats"]["encoding"] == "o200k_base"
     assert set(out["stats"]["sections"]) == {"knowledge_assets", "lead_memory", "thread"}
