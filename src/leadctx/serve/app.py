@@ -41,8 +41,8 @@ from leadctx.serve.events import EVENTS_PATH, EventStreams
 from leadctx.serve.ofrep import (
     MAX_BODY_BYTES,
     EncodedAnswers,
+    EncodedBulkAnswers,
     RequestError,
-    answer_for,
     encode,
     evaluation_context,
     failure,
@@ -64,6 +64,7 @@ REFETCH_WAIT_CAP_SECONDS: Final = 10.0
 """Longest a re-fetch waits for the state an event announced before answering 503."""
 
 _BULK_KEY: Final = ""  # failures of a bulk request name no flag
+_FLAGS: Final = tuple(sorted(KNOWN_FLAGS))
 
 
 class _Refusal(Exception):  # noqa: N818 - a response to send, not an error of the server
@@ -96,6 +97,7 @@ class OfrepService:
             heartbeat_seconds=settings.heartbeat_seconds,
         )
         self.answers = EncodedAnswers()
+        self.bulk_answers = EncodedBulkAnswers()
         self.deadlines = BodyDeadlines()
         self.refetch_wait_seconds = min(refetch_wait_seconds, REFETCH_WAIT_CAP_SECONDS)
         self.draining = False
@@ -358,25 +360,10 @@ async def _evaluate_all(service: OfrepService, call: _Call) -> _Answer:
     if announced is not None:
         await _catch_up(service, announced)
     tag = service.feed.tag
-    flags = []
-    set_metadata: dict[str, Any] = {}
-    for key in sorted(KNOWN_FLAGS):
-        details = service.provider.resolve_boolean_details(key, False, context)
-        flags.append(answer_for(key, details).body)
-        set_metadata = {
-            name: value
-            for name, value in details.flag_metadata.items()
-            if name in {"flagSetId", "version"}
-        }
-    body = {
-        "flags": flags,
-        "metadata": set_metadata,
-        "eventStreams": [{"type": "sse", "endpoint": {"requestUri": service.events_uri(str(tag))}}],
-    }
-    encoded = encode(body)
-    # A hash of the answer, as flagd does: it covers the context and the state alike, so a
-    # client keeping its ETag across a context change still gets the new context's flags.
-    etag = b'"' + hashlib.sha256(encoded).hexdigest()[:32].encode() + b'"'
+    resolutions = [
+        (key, service.provider.resolve_boolean_details(key, False, context)) for key in _FLAGS
+    ]
+    etag, encoded = service.bulk_answers.encoded(resolutions, service.events_uri(str(tag)))
     headers = [(b"etag", etag), (b"cache-control", b"no-cache")]
     if _matches(call.headers.get(b"if-none-match"), etag):
         return _Answer(304, b"", headers)
