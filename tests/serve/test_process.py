@@ -76,6 +76,13 @@ def test_a_bad_setting_is_exit_2_naming_the_variable_not_the_value(
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize("port", ["0", "65536"])
+def test_a_port_out_of_range_is_exit_2_naming_the_option(port: str) -> None:
+    done = run_leadctx({}, "serve", "--port", port)
+    assert done.returncode == 2
+    assert "--port must be from 1 to 65535" in done.stderr
+
+
 def test_an_open_bind_without_a_token_is_refused() -> None:
     done = run_serve({}, "--host", "0.0.0.0")  # noqa: S104 - refused before any bind
     assert done.returncode == 2
