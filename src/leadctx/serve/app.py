@@ -10,6 +10,10 @@ GET   ``/healthz``                         the process is up
 GET   ``/readyz``                          the provider can answer: 503 when not
 ====  ==================================  ===========================================
 
+The two evaluation routes are the hot path: a POST to them goes from the application's entry
+straight to its endpoint, a plain ASGI callable, past Starlette's middleware and router, which
+serve everything else (docs/performance.md). Request telemetry wraps both.
+
 This layer only parses, checks and serialises: every decision is the provider's
 ``resolve_boolean_details``. Evaluation is lock-free and does no I/O, so handlers call it on
 the event loop. The lifespan owns the provider: it initialises it (first fetch of the
