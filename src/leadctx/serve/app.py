@@ -290,25 +290,47 @@ class BodyDeadlines:
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
 
+    def arm(self) -> asyncio.Task[Any] | None:
+        """Put the running task under the deadline: the task, or ``None`` without a watchdog.
+
+        Each armed task is ``disarm``-ed when its block ends; a ``CancelledError`` it gets
+        meanwhile is its deadline's when ``expired`` says so. The hot path's form of
+        ``bounded()``: a dict entry, no context manager.
+        """
+        task = asyncio.current_task()
+        if task is None or self._watchdog is None:
+            return None
+        self._deadlines[task] = task.get_loop().time() + self.seconds
+        return task
+
+    def disarm(self, task: asyncio.Task[Any]) -> None:
+        """Take ``task`` from under the deadline."""
+        self._deadlines.pop(task, None)
+
+    def expired(self, task: asyncio.Task[Any]) -> bool:
+        """Whether the cancellation ``task`` got is its deadline's (it is then uncancelled)."""
+        if task not in self._expired:
+            return False
+        self._expired.discard(task)
+        task.uncancel()
+        return True
+
     @contextlib.asynccontextmanager
     async def bounded(self) -> AsyncIterator[None]:
         """Run the block under the deadline; ``TimeoutError`` when it is passed."""
-        task = asyncio.current_task()
-        if task is None or self._watchdog is None:  # no watchdog (no lifespan): a timer each
+        task = self.arm()
+        if task is None:  # no watchdog (no lifespan): a timer each
             async with asyncio.timeout(self.seconds):
                 yield
             return
-        self._deadlines[task] = asyncio.get_running_loop().time() + self.seconds
         try:
             yield
         except asyncio.CancelledError:
-            if task not in self._expired:
+            if not self.expired(task):
                 raise
-            self._expired.discard(task)
-            task.uncancel()
             raise TimeoutError from None
         finally:
-            self._deadlines.pop(task, None)
+            self.disarm(task)
 
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
@@ -325,29 +347,45 @@ async def _read_body(call: _Call) -> bytes:
     declared = call.headers.get(b"content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
         raise _Refusal(413, ErrorCode.PARSE_ERROR, _TOO_LARGE)
+    deadlines = call.deadlines
+    task = deadlines.arm()
+    try:
+        if task is None:
+            async with deadlines.bounded():
+                return await _receive_whole(call)
+        return await _receive_whole(call)
+    except asyncio.CancelledError:
+        if task is None or not deadlines.expired(task):
+            raise
+        raise _late(call) from None
+    except TimeoutError:
+        raise _late(call) from None
+    finally:
+        if task is not None:
+            deadlines.disarm(task)
+
+
+def _late(call: _Call) -> _Refusal:
+    return _Refusal(
+        408, ErrorCode.PARSE_ERROR, f"request body not received within {call.deadlines.seconds:g} s"
+    )
+
+
+async def _receive_whole(call: _Call) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    try:
-        async with call.deadlines.bounded():
-            while True:
-                message = await call.receive()
-                if message["type"] == "http.disconnect":
-                    raise _Refusal(400, ErrorCode.PARSE_ERROR, "client went away")
-                chunk: bytes = message.get("body", b"")
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise _Refusal(413, ErrorCode.PARSE_ERROR, _TOO_LARGE)
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    call.body_read = True
-                    break
-    except TimeoutError:
-        raise _Refusal(
-            408,
-            ErrorCode.PARSE_ERROR,
-            f"request body not received within {call.deadlines.seconds:g} s",
-        ) from None
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    while True:
+        message = await call.receive()
+        if message["type"] == "http.disconnect":
+            raise _Refusal(400, ErrorCode.PARSE_ERROR, "client went away")
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _Refusal(413, ErrorCode.PARSE_ERROR, _TOO_LARGE)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            call.body_read = True
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def _evaluate_one(service: OfrepService, call: _Call) -> _Answer:
