@@ -14,6 +14,7 @@ from typing import BinaryIO
 import httpx
 import pytest
 
+from leadctx.serve.app import BODY_DEADLINE_SECONDS
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from tests.serve.matrix import document
 from tests.serve.serve_process import ROOT, ServeProcess, clean_environment, free_port
@@ -73,6 +74,13 @@ def test_a_bad_setting_is_exit_2_naming_the_variable_not_the_value(
     assert variable in done.stderr
     assert value not in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("port", ["0", "65536"])
+def test_a_port_out_of_range_is_exit_2_naming_the_option(port: str) -> None:
+    done = run_leadctx({}, "serve", "--port", port)
+    assert done.returncode == 2
+    assert "--port must be from 1 to 65535" in done.stderr
 
 
 def test_an_open_bind_without_a_token_is_refused() -> None:
@@ -287,3 +295,27 @@ def test_a_pasted_10_mb_body_is_413_and_the_connection_closed_unread(
         # and the connection is closed at once: the rest of the body is never read
         assert headers[b"connection"] == b"close"
         assert replies.read() == b""
+
+
+def test_a_stalled_body_is_408_within_its_deadline_and_holds_up_no_one(overrides: Path) -> None:
+    single = f"/ofrep/v1/evaluate/flags/{SHARED_BUNDLE_FLAG}"
+    body = json.dumps(ACME).encode()
+    with (
+        ServeProcess(served_env(overrides)) as server,
+        socket.create_connection(
+            ("127.0.0.1", server.port), timeout=BODY_DEADLINE_SECONDS + 5
+        ) as stalled,
+        stalled.makefile("rb") as replies,
+    ):
+        # Given a client that sends the headers and half its body, then nothing
+        stalled.sendall(post_head(single, f"Content-Length: {len(body)}\r\n") + body[:10])
+        started = time.monotonic()
+        # Then other clients are answered meanwhile
+        other = httpx.post(server.url + single, json=ACME, timeout=5)
+        assert (other.status_code, other.json()["value"]) == (200, True)
+        # and the stalled one gets a 408 once its deadline (plus the watchdog's tick) is past
+        status, headers, answer = read_full_response(replies)
+        waited = time.monotonic() - started
+    assert (status, json.loads(answer)["errorCode"]) == (408, "PARSE_ERROR")
+    assert headers[b"connection"] == b"close"
+    assert BODY_DEADLINE_SECONDS - 0.5 <= waited <= BODY_DEADLINE_SECONDS + 2

@@ -10,6 +10,10 @@ GET   ``/healthz``                         the process is up
 GET   ``/readyz``                          the provider can answer: 503 when not
 ====  ==================================  ===========================================
 
+The two evaluation routes are the hot path: a POST to them goes from the application's entry
+straight to its endpoint, a plain ASGI callable, past Starlette's middleware and router, which
+serve everything else (docs/performance.md). Request telemetry wraps both.
+
 This layer only parses, checks and serialises: every decision is the provider's
 ``resolve_boolean_details``. Evaluation is lock-free and does no I/O, so handlers call it on
 the event loop. The lifespan owns the provider: it initialises it (first fetch of the
@@ -41,8 +45,8 @@ from leadctx.serve.events import EVENTS_PATH, EventStreams
 from leadctx.serve.ofrep import (
     MAX_BODY_BYTES,
     EncodedAnswers,
+    EncodedBulkAnswers,
     RequestError,
-    answer_for,
     encode,
     evaluation_context,
     failure,
@@ -64,6 +68,7 @@ REFETCH_WAIT_CAP_SECONDS: Final = 10.0
 """Longest a re-fetch waits for the state an event announced before answering 503."""
 
 _BULK_KEY: Final = ""  # failures of a bulk request name no flag
+_FLAGS: Final = tuple(sorted(KNOWN_FLAGS))
 
 
 class _Refusal(Exception):  # noqa: N818 - a response to send, not an error of the server
@@ -96,6 +101,7 @@ class OfrepService:
             heartbeat_seconds=settings.heartbeat_seconds,
         )
         self.answers = EncodedAnswers()
+        self.bulk_answers = EncodedBulkAnswers()
         self.deadlines = BodyDeadlines()
         self.refetch_wait_seconds = min(refetch_wait_seconds, REFETCH_WAIT_CAP_SECONDS)
         self.draining = False
@@ -284,25 +290,47 @@ class BodyDeadlines:
             with contextlib.suppress(asyncio.CancelledError):
                 await watchdog
 
+    def arm(self) -> asyncio.Task[Any] | None:
+        """Put the running task under the deadline: the task, or ``None`` without a watchdog.
+
+        Each armed task is ``disarm``-ed when its block ends; a ``CancelledError`` it gets
+        meanwhile is its deadline's when ``expired`` says so. The hot path's form of
+        ``bounded()``: a dict entry, no context manager.
+        """
+        task = asyncio.current_task()
+        if task is None or self._watchdog is None:
+            return None
+        self._deadlines[task] = task.get_loop().time() + self.seconds
+        return task
+
+    def disarm(self, task: asyncio.Task[Any]) -> None:
+        """Take ``task`` from under the deadline."""
+        self._deadlines.pop(task, None)
+
+    def expired(self, task: asyncio.Task[Any]) -> bool:
+        """Whether the cancellation ``task`` got is its deadline's (it is then uncancelled)."""
+        if task not in self._expired:
+            return False
+        self._expired.discard(task)
+        task.uncancel()
+        return True
+
     @contextlib.asynccontextmanager
     async def bounded(self) -> AsyncIterator[None]:
         """Run the block under the deadline; ``TimeoutError`` when it is passed."""
-        task = asyncio.current_task()
-        if task is None or self._watchdog is None:  # no watchdog (no lifespan): a timer each
+        task = self.arm()
+        if task is None:  # no watchdog (no lifespan): a timer each
             async with asyncio.timeout(self.seconds):
                 yield
             return
-        self._deadlines[task] = asyncio.get_running_loop().time() + self.seconds
         try:
             yield
         except asyncio.CancelledError:
-            if task not in self._expired:
+            if not self.expired(task):
                 raise
-            self._expired.discard(task)
-            task.uncancel()
             raise TimeoutError from None
         finally:
-            self._deadlines.pop(task, None)
+            self.disarm(task)
 
     async def _watch(self) -> None:
         loop = asyncio.get_running_loop()
@@ -319,29 +347,45 @@ async def _read_body(call: _Call) -> bytes:
     declared = call.headers.get(b"content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
         raise _Refusal(413, ErrorCode.PARSE_ERROR, _TOO_LARGE)
+    deadlines = call.deadlines
+    task = deadlines.arm()
+    try:
+        if task is None:
+            async with deadlines.bounded():
+                return await _receive_whole(call)
+        return await _receive_whole(call)
+    except asyncio.CancelledError:
+        if task is None or not deadlines.expired(task):
+            raise
+        raise _late(call) from None
+    except TimeoutError:
+        raise _late(call) from None
+    finally:
+        if task is not None:
+            deadlines.disarm(task)
+
+
+def _late(call: _Call) -> _Refusal:
+    return _Refusal(
+        408, ErrorCode.PARSE_ERROR, f"request body not received within {call.deadlines.seconds:g} s"
+    )
+
+
+async def _receive_whole(call: _Call) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    try:
-        async with call.deadlines.bounded():
-            while True:
-                message = await call.receive()
-                if message["type"] == "http.disconnect":
-                    raise _Refusal(400, ErrorCode.PARSE_ERROR, "client went away")
-                chunk: bytes = message.get("body", b"")
-                size += len(chunk)
-                if size > MAX_BODY_BYTES:
-                    raise _Refusal(413, ErrorCode.PARSE_ERROR, _TOO_LARGE)
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    call.body_read = True
-                    break
-    except TimeoutError:
-        raise _Refusal(
-            408,
-            ErrorCode.PARSE_ERROR,
-            f"request body not received within {call.deadlines.seconds:g} s",
-        ) from None
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    while True:
+        message = await call.receive()
+        if message["type"] == "http.disconnect":
+            raise _Refusal(400, ErrorCode.PARSE_ERROR, "client went away")
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _Refusal(413, ErrorCode.PARSE_ERROR, _TOO_LARGE)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            call.body_read = True
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def _evaluate_one(service: OfrepService, call: _Call) -> _Answer:
@@ -358,25 +402,10 @@ async def _evaluate_all(service: OfrepService, call: _Call) -> _Answer:
     if announced is not None:
         await _catch_up(service, announced)
     tag = service.feed.tag
-    flags = []
-    set_metadata: dict[str, Any] = {}
-    for key in sorted(KNOWN_FLAGS):
-        details = service.provider.resolve_boolean_details(key, False, context)
-        flags.append(answer_for(key, details).body)
-        set_metadata = {
-            name: value
-            for name, value in details.flag_metadata.items()
-            if name in {"flagSetId", "version"}
-        }
-    body = {
-        "flags": flags,
-        "metadata": set_metadata,
-        "eventStreams": [{"type": "sse", "endpoint": {"requestUri": service.events_uri(str(tag))}}],
-    }
-    encoded = encode(body)
-    # A hash of the answer, as flagd does: it covers the context and the state alike, so a
-    # client keeping its ETag across a context change still gets the new context's flags.
-    etag = b'"' + hashlib.sha256(encoded).hexdigest()[:32].encode() + b'"'
+    resolutions = [
+        (key, service.provider.resolve_boolean_details(key, False, context)) for key in _FLAGS
+    ]
+    etag, encoded = service.bulk_answers.encoded(resolutions, service.events_uri(str(tag)))
     headers = [(b"etag", etag), (b"cache-control", b"no-cache")]
     if _matches(call.headers.get(b"if-none-match"), etag):
         return _Answer(304, b"", headers)

@@ -14,8 +14,9 @@ clients read:
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -29,13 +30,16 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_ECHOED_KEY_LENGTH",
     "EncodedAnswers",
+    "EncodedBulkAnswers",
     "OfrepAnswer",
     "RequestError",
     "answer_for",
+    "bulk_body",
     "encode",
     "evaluation_context",
     "failure",
     "parse_body",
+    "resolution_identity",
 ]
 
 MAX_BODY_BYTES: Final = 64 * 1024
@@ -173,19 +177,73 @@ class EncodedAnswers:
         if key not in KNOWN_FLAGS:  # a key from a URL may be long: not worth keeping
             answer = answer_for(key, details)
             return answer.status, encode(answer.body)
-        identity = (
-            key,
-            details.value,
-            details.reason,
-            details.variant,
-            details.error_code,
-            details.error_message,
-            tuple(details.flag_metadata.items()),
-        )
+        identity = resolution_identity(key, details)
         found = self._cache.get(identity)
         if found is None:
             answer = answer_for(key, details)
             found = (answer.status, encode(answer.body))
+            if len(self._cache) >= self._limit:
+                self._cache.clear()
+            self._cache[identity] = found
+        return found
+
+
+def resolution_identity(key: str, details: FlagResolutionDetails[bool]) -> tuple[object, ...]:
+    """Everything of a resolution that its OFREP answer is made of, as a hashable value."""
+    return (
+        key,
+        details.value,
+        details.reason,
+        details.variant,
+        details.error_code,
+        details.error_message,
+        tuple(details.flag_metadata.items()),
+    )
+
+
+_SET_METADATA: Final = frozenset({"flagSetId", "version"})
+
+
+def bulk_body(
+    resolutions: Sequence[tuple[str, FlagResolutionDetails[bool]]], events_uri: str
+) -> dict[str, Any]:
+    """The bulk answer: every flag's answer, the flag set's metadata, the change-event stream.
+
+    Args:
+        resolutions: ``(key, resolution)`` of every flag, in the order to answer them.
+        events_uri: The ``requestUri`` of the change-event stream (ADR 0008).
+    """
+    set_metadata: dict[str, Any] = {}
+    for _, details in resolutions:
+        set_metadata = {k: v for k, v in details.flag_metadata.items() if k in _SET_METADATA}
+    return {
+        "flags": [answer_for(key, details).body for key, details in resolutions],
+        "metadata": set_metadata,
+        "eventStreams": [{"type": "sse", "endpoint": {"requestUri": events_uri}}],
+    }
+
+
+class EncodedBulkAnswers:
+    """The encoded bulk answer and its ETag for each distinct set of resolutions and stream.
+
+    The ETag is a hash of the answer, as flagd computes it: it covers the context and the
+    flag state alike, so a client keeping its ETag across a context change still gets the new
+    context's flags. Like ``EncodedAnswers``, at most ``limit`` entries, started over when full.
+    """
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._limit = limit
+        self._cache: dict[tuple[object, ...], tuple[bytes, bytes]] = {}
+
+    def encoded(
+        self, resolutions: Sequence[tuple[str, FlagResolutionDetails[bool]]], events_uri: str
+    ) -> tuple[bytes, bytes]:
+        """``(etag, body)`` of ``bulk_body(resolutions, events_uri)``; the ETag is quoted."""
+        identity = (events_uri, *(resolution_identity(k, d) for k, d in resolutions))
+        found = self._cache.get(identity)
+        if found is None:
+            body = encode(bulk_body(resolutions, events_uri))
+            found = (b'"' + hashlib.sha256(body).hexdigest()[:32].encode() + b'"', body)
             if len(self._cache) >= self._limit:
                 self._cache.clear()
             self._cache[identity] = found
