@@ -186,3 +186,22 @@ def test_the_stated_minimum_detectable_effect_is_detected_80_percent_of_the_time
     below, _ = _power_at_last_check(mde - 0.01, 300, SEED + 8)
     above, _ = _power_at_last_check(mde + 0.01, 300, SEED + 9)
     assert below < 0.80 < above
+
+
+def _controls_3x(**effects: float) -> Scenario:
+    """Three control clients with three times the canary's volume between them."""
+    return Scenario(control_clients=3, control_drafts_per_side=6_000, **effects)  # type: ignore[arg-type]
+
+
+def test_controls_at_three_times_the_volume_keep_the_power() -> None:
+    # Given +5 points on needs-review, with control clients at three times the volume
+    summary = run_rollouts(_controls_3x(needs_review_delta=0.05), ROLLOUTS, SEED + 10, FAST)
+    # Then at least 80% roll back (2 MC errors of slack)
+    assert summary.rollback_rate >= 0.80 - 2 * _mc_se(0.80, ROLLOUTS)
+
+
+def test_a_common_drift_seen_by_the_controls_rarely_rolls_back() -> None:
+    # Given +6 points on every client (canary and controls) and no effect
+    summary = run_rollouts(_controls_3x(trend_needs_review=0.06), ROLLOUTS, SEED + 11, FAST)
+    # Then at most 5% roll back (2 MC errors of slack)
+    assert summary.rollback_rate <= 0.05 + 2 * _mc_se(0.05, ROLLOUTS)

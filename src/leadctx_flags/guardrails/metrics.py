@@ -194,12 +194,23 @@ def _compare(
     did_confirms = True
     # The change attributed to the bundle: the canary's own, or net of the controls' change.
     effect, effect_se = canary.estimate, canary.se
+    tested_se = canary.se
     if control is not None and min(control.n1, control.n0) >= policy.min_samples:
         did = canary.estimate - control.estimate
         effect, effect_se = did, math.hypot(canary.se, control.se)
         did_cs = bound_of(did, effect_se, t, policy.planned_n_per_side, alpha)
-        did_confirms = did_cs.bound > 0 if up else did_cs.bound < 0
-        extra |= {"control_delta": control.estimate, "did": did, "did_bound": did_cs.bound}
+        # The DiD is required only when the controls show a trend the regressing way: the
+        # canary's own sequence keeps its power when nothing moved the controls.
+        trend = _shows_trend(control, up, policy.control_trend_z)
+        if trend:
+            did_confirms = did_cs.bound > 0 if up else did_cs.bound < 0
+            tested_se = effect_se
+        extra |= {
+            "control_delta": control.estimate,
+            "control_trend": trend,
+            "did": did,
+            "did_bound": did_cs.bound,
+        }
     # EXPAND's evidence: the harmful-side bound, at expand_alpha, inside the margin.
     margin = policy.margin(name)
     harm_of = upper_bound if up else lower_bound
@@ -216,9 +227,9 @@ def _compare(
         def se_at(delta: float) -> float:
             shifted = min(max(p0 + sign * delta, 0.0), 1.0)
             extra_var = (shifted * (1 - shifted) - p1 * (1 - p1)) / max(canary.n1, 1)
-            return math.sqrt(max(effect_se * effect_se + extra_var, 1e-18))
+            return math.sqrt(max(tested_se * tested_se + extra_var, 1e-18))
 
-    extra |= _detectable(name, effect_se, t, alpha, policy, drafts_per_sample, se_at)
+    extra |= _detectable(name, tested_se, t, alpha, policy, drafts_per_sample, se_at)
     if confirmed and did_confirms:
         previous_streak = 0 if previous is None else int(previous.extra.get("regress_streak", 0))
         streak = previous_streak + 1
@@ -276,6 +287,14 @@ def _compare(
         f"no confirmed change {worse}; any change {worse} is below the margin {margin:g}",
         **common,
     )
+
+
+def _shows_trend(control: StratifiedDifference, up: bool, z: float) -> bool:
+    """The controls' own change is beyond ``z`` standard errors the regressing way."""
+    change = control.estimate if up else -control.estimate
+    if control.se == 0.0:
+        return change > 0.0
+    return change / control.se > z
 
 
 def _detectable(  # noqa: PLR0917 - private, called once

@@ -146,6 +146,9 @@ class GuardrailPolicy:
             needs all of them, an intersection-union test).
         detection_targets: Per compared metric, the effect the report's "more records
             needed" plans for (the minimum detectable effect itself needs no setting).
+        control_trend_z: The control clients "show a trend" when their own change is beyond
+            this many standard errors the regressing way (one-sided 10%); only then must the
+            difference-in-differences confirm a regression too.
     """
 
     family_alpha: float = 0.05
@@ -175,6 +178,7 @@ class GuardrailPolicy:
     detection_targets: Mapping[str, float] = field(
         default_factory=lambda: DEFAULT_DETECTION_TARGETS
     )
+    control_trend_z: float = 1.2816
 
     def __post_init__(self) -> None:
         """Refuse a policy whose error split or thresholds make no sense, naming the field."""
@@ -185,6 +189,8 @@ class GuardrailPolicy:
             raise ValueError(f"alpha_weights names unknown metrics: {', '.join(unknown)}")
         _check_per_metric("noninferiority_margins", self.noninferiority_margins)
         _check_per_metric("detection_targets", self.detection_targets)
+        if not math.isfinite(self.control_trend_z) or self.control_trend_z < 0:
+            raise ValueError(f"control_trend_z must be finite and >= 0, got {self.control_trend_z}")
         if not 0.0 < self.expand_alpha < 1.0:
             raise ValueError(f"expand_alpha must be in (0, 1), got {self.expand_alpha}")
         if any(w <= 0 or not math.isfinite(w) for w in self.alpha_weights.values()):
