@@ -205,3 +205,18 @@ def test_a_common_drift_seen_by_the_controls_rarely_rolls_back() -> None:
     summary = run_rollouts(_controls_3x(trend_needs_review=0.06), ROLLOUTS, SEED + 11, FAST)
     # Then at most 5% roll back (2 MC errors of slack)
     assert summary.rollback_rate <= 0.05 + 2 * _mc_se(0.05, ROLLOUTS)
+
+
+def test_a_fixed_baseline_holds_every_pre_switch_record_from_the_first_check() -> None:
+    scenario = Scenario(checks=4, drafts_per_side=400, fixed_baseline=True)
+    (checks,) = simulate_checks(scenario, 1, 3)
+    before = [
+        sum(c.drafts_evaluated for (_, a), c in s.by_client.items() if a is Arm.CANARY_BEFORE)
+        for s in checks
+    ]
+    after = [
+        sum(c.drafts_evaluated for (_, a), c in s.by_client.items() if a is Arm.CANARY_AFTER)
+        for s in checks
+    ]
+    assert before == [400, 400, 400, 400]
+    assert after == [100, 200, 300, 400]
