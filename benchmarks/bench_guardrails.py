@@ -48,11 +48,21 @@ def _policy(needs_review_weight: float | None = None) -> GuardrailPolicy:
     return GuardrailPolicy(alpha_weights=weights, odds_ratio_descriptions=False)
 
 
+def _se(rate: float, n: int) -> float:
+    return math.sqrt(rate * (1 - rate) / n)
+
+
+def _pct(rate: float, n: int) -> str:
+    return f"{rate:.1%} ± {_se(rate, n):.1%}"
+
+
 def _row(label: str, summary: SimulationSummary, target: str) -> str:
-    rate = summary.rollback_rate
-    se = math.sqrt(rate * (1 - rate) / summary.rollouts)
+    n = summary.rollouts
     causes = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_metric.items())) or "-"
-    return f"| {label} | {rate:.1%} ± {se:.1%} | {target} | {causes} |"
+    return (
+        f"| {label} | {_pct(summary.rollback_rate, n)} | {_pct(summary.expand_any_rate, n)} "
+        f"| {_pct(summary.expand_final_rate, n)} | {target} | {causes} |"
+    )
 
 
 def _wrong_bookings_line(wrong: list[list[Signals]], summary: SimulationSummary) -> None:
@@ -84,6 +94,134 @@ def _wrong_bookings_line(wrong: list[list[Signals]], summary: SimulationSummary)
     )
 
 
+CONTROLS_3X = {"control_clients": 3, "control_drafts_per_side": 6_000}
+
+
+def _scenarios() -> list[tuple[str, Scenario, str, bool]]:
+    """(label, scenario, target, stateless): every row of the operating-characteristics table."""
+    rows: list[tuple[str, Scenario, str, bool]] = []
+    for shape, fixed in (("growing", False), ("fixed", True)):
+        rows += [
+            (
+                f"no effect ({shape} baseline)",
+                Scenario(fixed_baseline=fixed),
+                "rb <= 5%, exp >= 80%",
+                False,
+            ),
+            (
+                f"needs-review +5 pp ({shape} baseline)",
+                Scenario(needs_review_delta=0.05, fixed_baseline=fixed),
+                "rb >= 80%, exp any <= 5%",
+                False,
+            ),
+        ]
+    rows += [
+        ("needs-review +3 pp", Scenario(needs_review_delta=0.03), "exp any small", False),
+        ("needs-review -5 pp (better)", Scenario(needs_review_delta=-0.05), "rb <= 5%", False),
+        ("auto-send rate +5 pp", Scenario(auto_send_delta=0.05), "power", False),
+        ("edited share +5 pp", Scenario(edited_delta=0.05), "power", False),
+        ("overseer revise +5 pp", Scenario(revise_delta=0.05), "power", False),
+        ("booking attempts +5 pp", Scenario(attempt_delta=0.05), "power", False),
+        ("match rate -5 pp", Scenario(match_delta=-0.05), "power", False),
+        ("confidence +0.03, with state", Scenario(confidence_shift=0.03), "power", False),
+        ("confidence +0.03, no state", Scenario(confidence_shift=0.03), "rb >= 95%", True),
+        ("client mix 50/30/20 -> 30/30/40", Scenario(**MIX), "rb <= 5%", False),  # type: ignore[arg-type]
+        (
+            "60 small clients, no effect",
+            Scenario(
+                clients=tuple(f"c{i}" for i in range(60)),
+                needs_review_rates=(0.02,) * 60,
+                mix_before=(1 / 60,) * 60,
+                confidence_means=(0.75,) * 60,
+            ),
+            "rb <= 5%",
+            False,
+        ),
+        (
+            "wrong bookings 1%, shared path only",
+            Scenario(wrong_booking_rate=0.01),
+            "rb = had one",
+            False,
+        ),
+        (
+            "wrong bookings 0.1% both paths, equal exposure",
+            Scenario(wrong_booking_rate=0.001, legacy_wrong_booking_rate=0.001),
+            "(zero tolerance's cost)",
+            False,
+        ),
+        (
+            "wrong bookings 0.1% both paths, legacy 20x",
+            Scenario(
+                wrong_booking_rate=0.001,
+                legacy_wrong_booking_rate=0.001,
+                control_clients=4,
+                control_drafts_per_side=38_000,
+            ),
+            "rb <= 5%",
+            False,
+        ),
+        ("no effect, controls 3x", Scenario(**CONTROLS_3X), "rb <= 5%", False),  # type: ignore[arg-type]
+        (
+            "needs-review +5 pp, controls 3x",
+            Scenario(needs_review_delta=0.05, **CONTROLS_3X),  # type: ignore[arg-type]
+            "rb >= 80%",
+            False,
+        ),
+        (
+            "needs-review +5 pp, controls 1x",
+            Scenario(needs_review_delta=0.05, control_clients=2),
+            "",
+            False,
+        ),
+    ]
+    for drift in (0.01, 0.02, 0.03, 0.04, 0.06):
+        rows.append(
+            (
+                f"common drift +{drift * 100:.0f} pp, controls 3x",
+                Scenario(trend_needs_review=drift, **CONTROLS_3X),  # type: ignore[arg-type]
+                "rb <= 5%",
+                False,
+            )
+        )
+    rows.append(
+        (
+            "common drift +6 pp, no controls",
+            Scenario(trend_needs_review=0.06),
+            "(no controls: no defence)",
+            False,
+        )
+    )
+    return rows
+
+
+def _mde_rows(n: int, seed: int) -> None:
+    """The stated MDE against the simulated power at one look of 2,000 per side."""
+    policy = _policy()
+
+    def power(effect: float, rollouts: int, offset: int) -> tuple[float, float]:
+        checks = simulate_checks(
+            Scenario(needs_review_delta=effect, checks=1), rollouts, seed + offset
+        )
+        hits, mdes = 0, []
+        for (signals,) in checks:
+            metric = evaluate(signals, policy).metric(MetricName.NEEDS_REVIEW_RATE)
+            hits += metric.interval is not None and metric.interval[0] > 0
+            mdes.append(float(metric.extra["mde"]))
+        return hits / rollouts, statistics.fmean(mdes)
+
+    _, mde = power(0.0, 200, 900)
+    print(
+        f"\nMinimum detectable effect, needs-review at 2,000 per side, one look: stated {mde:.4f}\n"
+    )
+    print("| true change | confirmed at that look | target |")
+    print("| ---: | ---: | --- |")
+    for offset, (delta, target) in enumerate(
+        ((mde - 0.01, "< 80%"), (mde, "80%"), (mde + 0.01, "> 80%")), start=901
+    ):
+        rate, _ = power(delta, n, offset)
+        print(f"| {delta:.4f} | {_pct(rate, n)} | {target} |")
+
+
 def main() -> None:
     """Run every scenario and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -92,46 +230,34 @@ def main() -> None:
     args = parser.parse_args()
     n, seed = args.rollouts, args.seed
     started = time.perf_counter()
-    print(f"{n} rollouts x 20 checks per scenario, seed {seed}\n")
-    print("| scenario | rollouts rolled back | target | regressing metrics (count) |")
-    print("| --- | ---: | --- | --- |")
-
-    # Each scenario has its own seed (seed, seed + 1, ...) so that adding one changes no other.
-    scenarios = (
-        ("no effect", Scenario(), "<= 5%"),
-        ("needs-review 20% -> 25%", Scenario(needs_review_delta=0.05), ">= 80%"),
-        ("client mix 50/30/20 -> 30/30/40", Scenario(**MIX), "<= 5%"),  # type: ignore[arg-type]
-        (
-            "wrong bookings 1% of attempts",
-            Scenario(wrong_booking_rate=0.01),
-            "each one with a wrong booking",
-        ),
-        ("no effect, 2 control clients", Scenario(control_clients=2), "<= 5%"),
-        (
-            "+5 pp for every client (controls too)",
-            Scenario(control_clients=2, trend_needs_review=0.05),
-            "<= 5% (DiD)",
-        ),
-        (
-            "needs-review +5 pp, 2 control clients",
-            Scenario(control_clients=2, needs_review_delta=0.05),
-            "(DiD costs power)",
-        ),
-        (
-            "needs-review +5 pp, 5 control clients, 5x the volume",
-            Scenario(control_clients=5, control_drafts_per_side=10_000, needs_review_delta=0.05),
-            "(larger controls recover it)",
-        ),
+    print(
+        f"{n} rollouts x 20 checks per scenario, seed {seed}; each rate ± its MC standard error\n"
     )
-    runs = []
-    for offset, (label, scenario, target) in enumerate(scenarios):
+    print(
+        "| scenario | rolled back | EXPAND at any check | EXPAND at the last check | target "
+        "| regressing metrics (count) |"
+    )
+    print("| --- | ---: | ---: | ---: | --- | --- |")
+    policy = _policy()
+    kept: dict[str, list[list[Signals]]] = {}
+    wrong_summary = None
+    # Each scenario has its own seed (seed, seed + 1, ...) so that adding one changes no other.
+    for offset, (label, scenario, target, stateless) in enumerate(_scenarios()):
         checks = simulate_checks(scenario, n, seed + offset)
-        summary = summarise(checks, _policy())
-        print(_row(label, summary, target))
-        runs.append((checks, summary))
-    # The first four runs are read again below: the contrasts, the power split, the bookings.
-    (null, _), (effect, _), (mix, _), (wrong, wrong_summary) = runs[:4]
-    _wrong_bookings_line(wrong, wrong_summary)
+        summary = summarise(checks, policy, stateless=stateless)
+        print(_row(label, summary, target), flush=True)
+        kept[label] = checks
+        if label.startswith("wrong bookings 1%"):
+            wrong_summary = summary
+    null, effect = (
+        kept["no effect (growing baseline)"],
+        kept["needs-review +5 pp (growing baseline)"],
+    )
+    mix = kept["client mix 50/30/20 -> 30/30/40"]
+    wrong = kept["wrong bookings 1%, shared path only"]
+    if wrong_summary is not None:
+        _wrong_bookings_line(wrong, wrong_summary)
+    _mde_rows(n, seed)
 
     print("\nContrasts on the same rollouts (rolled back at any of 20 looks):\n")
     print("| test | no effect | client mix |")
@@ -149,22 +275,21 @@ def main() -> None:
     print("| --- | ---: | ---: |")
     for label, weight in (
         ("default (0.60)", None),
-        ("0.50", 0.5),
         ("Sidak over five metrics", (1 - 0.95 ** (1 / 5)) / 0.05),
         ("even over the ten tested metrics", 0.1),
     ):
-        policy = _policy(weight)
-        rate = summarise(effect, policy).rollback_rate
-        alpha = policy.alpha(MetricName.NEEDS_REVIEW_RATE)
-        print(f"| {label} | {alpha:.4f} | {rate:.1%} |")
+        split = _policy(weight)
+        rate = summarise(effect, split).rollback_rate
+        alpha = split.alpha(MetricName.NEEDS_REVIEW_RATE)
+        print(f"| {label} | {alpha:.4f} | {_pct(rate, n)} |")
 
     sample = null[0]
     timings = []
-    policy = GuardrailPolicy()
+    full = GuardrailPolicy()
     for _ in range(5):
         t0 = time.perf_counter()
         for signals in sample:
-            evaluate(signals, policy)
+            evaluate(signals, full)
         timings.append((time.perf_counter() - t0) / len(sample))
     print(
         f"\nevaluate(): {statistics.median(timings) * 1e3:.2f} ms per check (3 canary clients, "

@@ -131,6 +131,30 @@ def test_a_canary_change_beyond_the_controls_regresses() -> None:
     assert result.extra["did_bound"] > 0
 
 
+def test_controls_that_show_no_trend_leave_the_canary_its_own_power() -> None:
+    # Given +5 points in the canary, controls as large with a chance +1 point (under 1.28 se)
+    by_client = {
+        ("acme", Arm.CANARY_BEFORE): counts(2_000),
+        ("acme", Arm.CANARY_AFTER): counts(2_000, flag_on=True, needs_review=0.25),
+        ("initech", Arm.CONTROL_BEFORE): counts(2_000),
+        ("initech", Arm.CONTROL_AFTER): counts(2_000, needs_review=0.21),
+    }
+    result = _metric(
+        evaluate_metrics(signals(by_client), DEFAULT_POLICY), MetricName.NEEDS_REVIEW_RATE
+    )
+    # Then the canary's own sequence decides (the DiD alone would not confirm +4 points)
+    assert result.extra["control_trend"] is False
+    assert result.extra["did_bound"] < 0
+    assert result.verdict is Verdict.REGRESS
+    # while a control trend beyond 1.28 se puts the DiD back in the way (+3 points: 2.4 se).
+    by_client["initech", Arm.CONTROL_AFTER] = counts(2_000, needs_review=0.23)
+    moved = _metric(
+        evaluate_metrics(signals(by_client), DEFAULT_POLICY), MetricName.NEEDS_REVIEW_RATE
+    )
+    assert moved.extra["control_trend"] is True
+    assert moved.verdict is Verdict.WARN
+
+
 def test_confidence_drift_needs_two_consecutive_confirmations() -> None:
     drifted = steady(confidence=0.85)
     first = _metric(evaluate_metrics(drifted, DEFAULT_POLICY), MetricName.CONFIDENCE)
@@ -332,6 +356,7 @@ def test_metric_result_json_round_trip_keeps_infinite_ends() -> None:
         ({"noninferiority_margins": {"no.such": 0.1}}, "noninferiority_margins names unknown"),
         ({"noninferiority_margins": {"auto_send.rate": 0.0}}, "noninferiority_margins must"),
         ({"expand_alpha": 1.0}, "expand_alpha"),
+        ({"control_trend_z": -1.0}, "control_trend_z"),
     ],
 )
 def test_a_policy_that_makes_no_sense_is_refused_naming_the_field(

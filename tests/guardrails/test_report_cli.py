@@ -464,3 +464,27 @@ def test_a_window_starting_after_the_switch_says_so_and_names_a_since(
     # A window that holds the switch has no such note.
     assert app_cli.main(["guardrails", "report", "--db", sqlite_url, "--no-state", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["notes"] == []
+
+
+@pytest.mark.skipif(not HAS_STATS, reason="the statistics half (decision.evaluate) is not here")
+def test_every_rendering_shows_the_minimum_detectable_effect(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    markdown = tmp_path / "report.md"
+    argv = ["guardrails", "report", "--db", db_url, "--no-state"]
+    assert app_cli.main([*argv, "--json", "--markdown", str(markdown)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    needs_review = data["minimum_detectable_effects"]["auto_send.needs_review_rate"]
+    assert 0 < needs_review["mde"] < 1
+    assert needs_review["mde_power"] == 0.8
+    assert needs_review["detection_target"] == 0.05
+    assert needs_review["more_samples_per_side"] >= 0
+    metric = next(m for m in data["metrics"] if m["name"] == "auto_send.needs_review_rate")
+    assert metric["extra"]["mde"] == needs_review["mde"]
+    assert "| mde (80%) |" in markdown.read_text()
+    assert app_cli.main(argv) == 0
+    table = capsys.readouterr().out
+    assert "mde: the smallest change this check detects at 80% power" in table
+    assert f"{needs_review['mde']:.3f}" in table
+    assert "more drafts per side)" in table
+    assert max(len(line) for line in table.splitlines()) <= 100

@@ -6,9 +6,11 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from leadctx_flags.guardrails.sequential import (
     lower_bound,
+    minimum_detectable_effect,
     mixture_z,
     normal_mixture_boundary,
     optimal_mixture_x,
@@ -101,3 +103,28 @@ def test_time_uniform_coverage_holds_where_a_rechecked_z_interval_fails(rate: fl
     mc = 3 * math.sqrt(alpha * (1 - alpha) / paths)
     assert seq <= alpha + mc
     assert fixed > 0.2
+
+
+def test_the_minimum_detectable_effect_is_the_margin_plus_the_power_quantile() -> None:
+    found = minimum_detectable_effect(0.02, 500, 2_000, 0.03, target=0.05)
+    z = lower_bound(0.0, 1.0, 500, 2_000, 0.03).z
+    assert found.mde == pytest.approx(0.02 * (z + stats.norm.ppf(0.8)))
+    # The target needs n with se sqrt(500 / n) (z(n) + z_0.8) = target, and no fewer
+    assert found.needed is not None
+    assert found.more == found.needed - 500
+    at = lower_bound(0.0, 1.0, found.needed, 2_000, 0.03).z
+    assert 0.02 * math.sqrt(500 / found.needed) * (at + stats.norm.ppf(0.8)) <= 0.05
+    before = lower_bound(0.0, 1.0, found.needed - 1, 2_000, 0.03).z
+    assert 0.02 * math.sqrt(500 / (found.needed - 1)) * (before + stats.norm.ppf(0.8)) > 0.05
+    # Already detectable: nothing more; never detectable: None
+    assert minimum_detectable_effect(0.001, 500, 2_000, 0.03, target=0.05).more == 0
+    assert minimum_detectable_effect(1e6, 500, 2_000, 0.03, target=0.05).needed is None
+
+
+def test_an_effect_dependent_standard_error_gives_the_fixed_point() -> None:
+    # se grows with the effect: se(d) = 0.01 (1 + d); the MDE solves d = 0.01 (1 + d) k
+    k = lower_bound(0.0, 1.0, 2_000, 2_000, 0.03).z + stats.norm.ppf(0.8)
+    found = minimum_detectable_effect(
+        0.01, 2_000, 2_000, 0.03, target=0.05, se_at=lambda d: 0.01 * (1 + d)
+    )
+    assert found.mde == pytest.approx(0.01 * k / (1 - 0.01 * k))

@@ -95,6 +95,21 @@ class GuardrailReport:
             "window_end": self.window_end,
             "switch_time": self.switch_time,
             "notes": list(self.notes),
+            "minimum_detectable_effects": {
+                m.name: {
+                    key: m.extra[key]
+                    for key in (
+                        "mde",
+                        "mde_power",
+                        "detection_target",
+                        "more_samples_per_side",
+                        "more_drafts_per_side",
+                    )
+                    if key in m.extra
+                }
+                for m in self.metrics
+                if "mde" in m.extra
+            },
         }
 
     def dumps(self) -> str:

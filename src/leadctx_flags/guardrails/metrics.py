@@ -52,7 +52,12 @@ from leadctx_flags.guardrails.health import (
 )
 from leadctx_flags.guardrails.policy import GuardrailPolicy, MetricName
 from leadctx_flags.guardrails.results import Direction, MetricResult, Verdict
-from leadctx_flags.guardrails.sequential import lower_bound, upper_bound
+from leadctx_flags.guardrails.sequential import (
+    POWER,
+    lower_bound,
+    minimum_detectable_effect,
+    upper_bound,
+)
 from leadctx_flags.guardrails.signals import CONFIDENCE_BUCKETS, ClientArmSignals, Moments, Signals
 
 __all__ = [
@@ -161,6 +166,8 @@ def _compare(
     baseline: dict[str, Any],
     canary_side: dict[str, Any],
     extra: dict[str, Any],
+    drafts_per_sample: float = 1.0,
+    rates: tuple[float, float] | None = None,
 ) -> MetricResult:
     """The shared verdict logic of every stratified comparison."""
     if canary is None or min(canary.n1, canary.n0) < policy.min_samples:
@@ -172,7 +179,7 @@ def _compare(
             f"needs {policy.min_samples} per side",
             baseline=baseline,
             canary=canary_side,
-            extra=extra,
+            extra={**extra, "mde": None, "mde_power": POWER},
         )
     alpha = policy.alpha(name)
     t = min(canary.n1, canary.n0)
@@ -187,18 +194,42 @@ def _compare(
     did_confirms = True
     # The change attributed to the bundle: the canary's own, or net of the controls' change.
     effect, effect_se = canary.estimate, canary.se
+    tested_se = canary.se
     if control is not None and min(control.n1, control.n0) >= policy.min_samples:
         did = canary.estimate - control.estimate
         effect, effect_se = did, math.hypot(canary.se, control.se)
         did_cs = bound_of(did, effect_se, t, policy.planned_n_per_side, alpha)
-        did_confirms = did_cs.bound > 0 if up else did_cs.bound < 0
-        extra |= {"control_delta": control.estimate, "did": did, "did_bound": did_cs.bound}
+        # The DiD is required only when the controls show a trend the regressing way: the
+        # canary's own sequence keeps its power when nothing moved the controls.
+        trend = _shows_trend(control, up, policy.control_trend_z)
+        if trend:
+            did_confirms = did_cs.bound > 0 if up else did_cs.bound < 0
+            tested_se = effect_se
+        extra |= {
+            "control_delta": control.estimate,
+            "control_trend": trend,
+            "did": did,
+            "did_bound": did_cs.bound,
+        }
     # EXPAND's evidence: the harmful-side bound, at expand_alpha, inside the margin.
     margin = policy.margin(name)
     harm_of = upper_bound if up else lower_bound
     harm = harm_of(effect, effect_se, t, policy.planned_n_per_side, policy.expand_alpha).bound
     noninferior = harm < margin if up else harm > -margin
     extra |= {"noninferiority_margin": margin, "harm_bound": harm}
+    se_at = None
+    if rates is not None:
+        # A rate's variance moves with it: under a change delta from the baseline's rate p0,
+        # the canary side's part of the variance is v(p0 +- delta) / n1 instead of v(p1) / n1.
+        p1, p0 = rates
+        sign = 1.0 if up else -1.0
+
+        def se_at(delta: float) -> float:
+            shifted = min(max(p0 + sign * delta, 0.0), 1.0)
+            extra_var = (shifted * (1 - shifted) - p1 * (1 - p1)) / max(canary.n1, 1)
+            return math.sqrt(max(tested_se * tested_se + extra_var, 1e-18))
+
+    extra |= _detectable(name, tested_se, t, alpha, policy, drafts_per_sample, se_at)
     if confirmed and did_confirms:
         previous_streak = 0 if previous is None else int(previous.extra.get("regress_streak", 0))
         streak = previous_streak + 1
@@ -258,6 +289,41 @@ def _compare(
     )
 
 
+def _shows_trend(control: StratifiedDifference, up: bool, z: float) -> bool:
+    """The controls' own change is beyond ``z`` standard errors the regressing way."""
+    change = control.estimate if up else -control.estimate
+    if control.se == 0.0:
+        return change > 0.0
+    return change / control.se > z
+
+
+def _detectable(  # noqa: PLR0917 - private, called once
+    name: MetricName,
+    se: float,
+    t: int,
+    alpha: float,
+    policy: GuardrailPolicy,
+    drafts_per_sample: float,
+    se_at: Callable[[float], float] | None,
+) -> dict[str, Any]:
+    """The minimum detectable effect at 80% power now, and what the target effect needs."""
+    target = policy.detection_targets.get(name)
+    found = minimum_detectable_effect(
+        se, t, policy.planned_n_per_side, alpha, target if target is not None else 1.0, se_at=se_at
+    )
+    figures: dict[str, Any] = {"mde": found.mde, "mde_power": POWER}
+    if target is not None:
+        figures |= {
+            "detection_target": target,
+            "samples_for_target_per_side": found.needed,
+            "more_samples_per_side": found.more,
+            "more_drafts_per_side": None
+            if found.more is None
+            else math.ceil(found.more * drafts_per_sample),
+        }
+    return figures
+
+
 def rate_metric(
     spec: MetricSpec,
     cohorts: Cohorts,
@@ -307,7 +373,31 @@ def rate_metric(
         baseline=side(pooled(cohorts.canary_before, den), pooled(cohorts.canary_before, num)),
         canary_side=side(pooled(cohorts.canary_after, den), pooled(cohorts.canary_after, num)),
         extra=extra,
+        drafts_per_sample=_drafts_per(cohorts, den),
+        rates=_matched_rates(cohorts, num, den),
     )
+
+
+def _matched_rates(
+    cohorts: Cohorts,
+    num: Callable[[ClientArmSignals], int],
+    den: Callable[[ClientArmSignals], int],
+) -> tuple[float, float] | None:
+    """The pooled rate after and before over the clients seen on both sides, or None."""
+    matched = pairs(cohorts)
+    n1, n0 = sum(den(a) for a, _ in matched), sum(den(b) for _, b in matched)
+    if not n1 or not n0:
+        return None
+    x1 = min(sum(num(a) for a, _ in matched), n1)
+    x0 = min(sum(num(b) for _, b in matched), n0)
+    return x1 / n1, x0 / n0
+
+
+def _drafts_per(cohorts: Cohorts, den: Callable[[ClientArmSignals], int]) -> float:
+    """Evaluated drafts per record of a metric's denominator, in the canary (1 when unknown)."""
+    samples = pooled(cohorts.canary_after, den)
+    drafts = pooled(cohorts.canary_after, lambda s: s.drafts_evaluated)
+    return drafts / samples if samples and drafts else 1.0
 
 
 def _sum_histograms(moments: list[Moments]) -> list[int]:

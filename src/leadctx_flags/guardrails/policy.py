@@ -30,6 +30,7 @@ from types import MappingProxyType
 
 __all__ = [
     "DEFAULT_ALPHA_WEIGHTS",
+    "DEFAULT_DETECTION_TARGETS",
     "DEFAULT_NONINFERIORITY_MARGINS",
     "DEFAULT_POLICY",
     "GuardrailPolicy",
@@ -94,6 +95,20 @@ DEFAULT_NONINFERIORITY_MARGINS: Mapping[str, float] = MappingProxyType(
 """Per compared metric, the largest harm (in the metric's units, in its regressing direction)
 that EXPAND tolerates; the bundle-health rates use their thresholds instead."""
 
+DEFAULT_DETECTION_TARGETS: Mapping[str, float] = MappingProxyType(
+    {
+        MetricName.CONFIDENCE: 0.03,
+        MetricName.AUTO_SEND_RATE: 0.05,
+        MetricName.NEEDS_REVIEW_RATE: 0.05,
+        MetricName.EDITED_SHARE: 0.05,
+        MetricName.OVERSEER_REVISE_RATE: 0.05,
+        MetricName.BOOKING_ATTEMPTS: 0.05,
+        MetricName.MATCH_RATE: 0.05,
+    }
+)
+"""Per compared metric, the effect the report plans for: how many more records it needs for
+it to be detected at 80% power (5 points on each rate, 0.03 on the mean confidence)."""
+
 
 @dataclass(frozen=True, slots=True)
 class GuardrailPolicy:
@@ -129,6 +144,11 @@ class GuardrailPolicy:
             is ``ok`` only when its harmful-side bound is inside the margin.
         expand_alpha: Level of that harmful-side bound (each metric at the full level: EXPAND
             needs all of them, an intersection-union test).
+        detection_targets: Per compared metric, the effect the report's "more records
+            needed" plans for (the minimum detectable effect itself needs no setting).
+        control_trend_z: The control clients "show a trend" when their own change is beyond
+            this many standard errors the regressing way (one-sided 10%); only then must the
+            difference-in-differences confirm a regression too.
     """
 
     family_alpha: float = 0.05
@@ -155,6 +175,10 @@ class GuardrailPolicy:
         default_factory=lambda: DEFAULT_NONINFERIORITY_MARGINS
     )
     expand_alpha: float = 0.05
+    detection_targets: Mapping[str, float] = field(
+        default_factory=lambda: DEFAULT_DETECTION_TARGETS
+    )
+    control_trend_z: float = 1.2816
 
     def __post_init__(self) -> None:
         """Refuse a policy whose error split or thresholds make no sense, naming the field."""
@@ -163,11 +187,10 @@ class GuardrailPolicy:
         unknown = sorted(set(self.alpha_weights) - {str(m) for m in MetricName})
         if unknown:
             raise ValueError(f"alpha_weights names unknown metrics: {', '.join(unknown)}")
-        unknown = sorted(set(self.noninferiority_margins) - {str(m) for m in MetricName})
-        if unknown:
-            raise ValueError(f"noninferiority_margins names unknown metrics: {', '.join(unknown)}")
-        if any(m <= 0 or not math.isfinite(m) for m in self.noninferiority_margins.values()):
-            raise ValueError("noninferiority_margins must be positive and finite")
+        _check_per_metric("noninferiority_margins", self.noninferiority_margins)
+        _check_per_metric("detection_targets", self.detection_targets)
+        if not math.isfinite(self.control_trend_z) or self.control_trend_z < 0:
+            raise ValueError(f"control_trend_z must be finite and >= 0, got {self.control_trend_z}")
         if not 0.0 < self.expand_alpha < 1.0:
             raise ValueError(f"expand_alpha must be in (0, 1), got {self.expand_alpha}")
         if any(w <= 0 or not math.isfinite(w) for w in self.alpha_weights.values()):
@@ -223,6 +246,14 @@ class GuardrailPolicy:
             raise KeyError(
                 f"metric {metric!r} has no non-inferiority margin in the policy"
             ) from None
+
+
+def _check_per_metric(label: str, mapping: Mapping[str, float]) -> None:
+    unknown = sorted(set(mapping) - {str(m) for m in MetricName})
+    if unknown:
+        raise ValueError(f"{label} names unknown metrics: {', '.join(unknown)}")
+    if any(v <= 0 or not math.isfinite(v) for v in mapping.values()):
+        raise ValueError(f"{label} must be positive and finite")
 
 
 DEFAULT_POLICY = GuardrailPolicy()

@@ -34,6 +34,7 @@ _COLUMNS = (
     "canary n/value",
     "delta",
     "interval",
+    "mde (80%)",
     "verdict",
     "reason",
 )
@@ -108,11 +109,24 @@ def rows(report: ReportLike) -> list[tuple[str, ...]]:
                 _figure(_get(metric, "canary")),
                 _number(_get(metric, "delta"), signed=True),
                 _interval(_get(metric, "interval")),
+                _number((_get(metric, "extra") or {}).get("mde"), digits=3),
                 str(_get(metric, "verdict")),
-                str(_get(metric, "reason") or ""),
+                str(_get(metric, "reason") or "") + _more_needed(_get(metric, "extra") or {}),
             )
         )
     return result
+
+
+def _more_needed(extra: Mapping[str, Any]) -> str:
+    """How many more drafts the detection target needs, when it is not yet detectable."""
+    target, more = extra.get("detection_target"), extra.get("more_drafts_per_side")
+    if target is None or extra.get("mde") is None:
+        return ""
+    if more is None:
+        return f" (a change of {target:g} is out of reach at this traffic)"
+    if more > 0:
+        return f" (a change of {target:g} needs about {more:,} more drafts per side)"
+    return ""
 
 
 def table(report: ReportLike, collected: Collected, *, width: int = 100) -> str:
@@ -134,23 +148,27 @@ def table(report: ReportLike, collected: Collected, *, width: int = 100) -> str:
         "",
     ]
     body = [(_short(row[0]), *row[1:]) for row in rows(report)]
-    headers = ("metric", "baseline", "canary", "delta", "interval", "verdict")
-    widths = [max([len(headers[index])] + [len(row[index]) for row in body]) for index in range(6)]
+    headers = ("metric", "baseline", "canary", "delta", "interval", "mde", "verdict")
+    count = len(headers)
+    widths = [
+        max([len(headers[index])] + [len(row[index]) for row in body]) for index in range(count)
+    ]
     # The metric column takes what the figures leave; a longer name gets a line of its own.
-    widths[0] = min(widths[0], max(12, width - sum(widths[1:]) - 2 * 5))
+    widths[0] = min(widths[0], max(12, width - sum(widths[1:]) - 2 * (count - 1)))
     lines.append("baseline and canary: n/value; * critical: a regress rolls back at once")
+    lines.append("mde: the smallest change this check detects at 80% power")
     lines.append(_line(headers, widths))
-    lines.append("-" * min(width, sum(widths) + 2 * 5))
+    lines.append("-" * min(width, sum(widths) + 2 * (count - 1)))
     indent = "    "
     for row in body:
         if len(row[0]) > widths[0]:
             lines.append(row[0])
-            lines.append(_line(("", *row[1:6]), widths))
+            lines.append(_line(("", *row[1:count]), widths))
         else:
-            lines.append(_line(row[:6], widths))
-        if row[6]:
+            lines.append(_line(row[:count], widths))
+        if row[count]:
             lines.extend(
-                textwrap.wrap(row[6], width, initial_indent=indent, subsequent_indent=indent)
+                textwrap.wrap(row[count], width, initial_indent=indent, subsequent_indent=indent)
             )
     affected = shown_clients(report.affected_clients, "affected_clients")
     lines.append("")

@@ -37,14 +37,18 @@ grows with the data (the guardrails use the smaller side's sample count).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from scipy.optimize import minimize_scalar
+from scipy.optimize import brentq, minimize_scalar
 
 __all__ = [
+    "POWER",
+    "Detectable",
     "OneSidedBound",
     "lower_bound",
+    "minimum_detectable_effect",
     "mixture_z",
     "normal_mixture_boundary",
     "optimal_mixture_x",
@@ -162,6 +166,83 @@ def upper_bound(estimate: float, se: float, t: float, t_star: float, alpha: floa
         raise ValueError(f"upper_bound needs a finite se >= 0, got {se}")
     z = _margin_z(t, t_star, alpha)
     return OneSidedBound(estimate=estimate, bound=estimate + se * z, z=z)
+
+
+POWER = 0.8
+"""The power at which :func:`minimum_detectable_effect` is stated."""
+
+_Z_POWER = 0.8416212335729143  # the standard normal quantile at POWER
+
+
+@dataclass(frozen=True, slots=True)
+class Detectable:
+    """What a check can detect: the MDE now, and the sample the target effect needs.
+
+    Args:
+        mde: The smallest true change the bound confirms with probability ``POWER`` at this
+            look, given the standard error so far.
+        target: The effect the sample is planned for.
+        needed: The count (``t``'s unit) at which the target is detectable at ``POWER``, or
+            None when no count up to a billion is enough.
+        more: ``needed - t`` (0 when the target is already detectable).
+    """
+
+    mde: float
+    target: float
+    needed: int | None
+    more: int | None
+
+
+def minimum_detectable_effect(
+    se: float,
+    t: float,
+    t_star: float,
+    alpha: float,
+    target: float,
+    *,
+    se_at: Callable[[float], float] | None = None,
+) -> Detectable:
+    """The effect this look detects at 80% power, and the count the ``target`` effect needs.
+
+    The bound confirms a change ``delta`` when ``estimate - se z(t) > 0``; with the estimate
+    normal around ``delta``, that happens with probability ``POWER`` when
+    ``delta = se (z(t) + z_power)``. At a later count ``n`` the standard error scales as
+    ``se sqrt(t / n)`` (the same traffic), so the target needs the smallest ``n >= t`` with
+    ``se sqrt(t / n) (z(n) + z_power) <= target`` (found by scipy's ``brentq``). When the
+    standard error depends on the effect (a rate's variance moves with the rate), ``se_at``
+    gives it under a true change ``delta`` and the MDE is the fixed point of
+    ``delta = se_at(delta) (z(t) + z_power)``.
+
+    Args:
+        se: The standard error of the tested change now.
+        t: The count so far (the smaller side's).
+        t_star: The planned count the sequence is tuned for.
+        alpha: The sequence's one-sided error.
+        target: The effect to plan for (``> 0``).
+        se_at: The standard error now under a true change ``delta`` (default: ``se``).
+    """
+    if se < 0 or not math.isfinite(se) or target <= 0:
+        raise ValueError(f"minimum_detectable_effect needs se >= 0 and target > 0, got {se}")
+    z_now = _margin_z(t, t_star, alpha) + _Z_POWER
+    mde = se * z_now
+    if se_at is not None:
+        for _ in range(20):  # a contraction: the variance moves slowly with the effect
+            mde, last = se_at(mde) * z_now, mde
+            if abs(mde - last) < 1e-9:
+                break
+    se_target = se if se_at is None else se_at(target)
+
+    def mde_at(n: float) -> float:
+        return se_target * math.sqrt(t / n) * (_margin_z(n, t_star, alpha) + _Z_POWER)
+
+    if mde_at(t) <= target:
+        return Detectable(mde=mde, target=target, needed=math.ceil(t), more=0)
+    ceiling = 1e9
+    if mde_at(ceiling) > target:
+        return Detectable(mde=mde, target=target, needed=None, more=None)
+    needed = brentq(lambda log_n: mde_at(math.exp(log_n)) - target, math.log(t), math.log(ceiling))
+    n = math.ceil(math.exp(needed))
+    return Detectable(mde=mde, target=target, needed=n, more=max(n - math.ceil(t), 0))
 
 
 def _check_alpha(alpha: float) -> None:

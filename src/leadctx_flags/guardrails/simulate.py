@@ -80,6 +80,9 @@ class Scenario:
         wrong_booking_rate: Wrong bookings per attempt in the canary after (0: none).
         legacy_wrong_booking_rate: Wrong bookings per attempt on the legacy path (the canary
             before, the controls).
+        fixed_baseline: The before arms hold all their records from the first check (what the
+            SQL reads without ``--since``: every pre-switch record), instead of growing with
+            the after arms (a rolling window).
         trend_needs_review: A change common to every client after the switch time (canary
             and control): not the bundle's doing.
     """
@@ -114,6 +117,7 @@ class Scenario:
     attempt_delta: float = 0.0
     wrong_booking_rate: float = 0.0
     legacy_wrong_booking_rate: float = 0.0
+    fixed_baseline: bool = False
     trend_needs_review: float = 0.0
 
     def __post_init__(self) -> None:
@@ -161,8 +165,12 @@ def _draw_group(
     """Cumulative counts, per client and field, shaped (rollouts, checks[, buckets])."""
     s, k = scenario, scenario.checks
     size = (rollouts, k)
-    per_check = np.full(size, group.drafts // k)
-    per_check[:, : group.drafts % k] += 1
+    if s.fixed_baseline and not group.after:
+        per_check = np.zeros(size, dtype=np.int64)
+        per_check[:, 0] = group.drafts  # every pre-switch record is there from the start
+    else:
+        per_check = np.full(size, group.drafts // k)
+        per_check[:, : group.drafts % k] += 1
     by_client = rng.multinomial(per_check, group.mix)  # (rollouts, checks, clients)
     effect = group.after and group.canary
     trend = s.trend_needs_review if group.after else 0.0
