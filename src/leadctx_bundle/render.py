@@ -165,11 +165,9 @@ class ItemBlock:
         while spaces > 0 and end - spaces < len(INDENT) and body[spaces - 1] == " ":
             spaces -= 1
         if spaces > 0 and body[spaces - 1] in LINE_BREAKS and end - spaces < len(INDENT):
-            end = spaces - 1
+            end = spaces - 1  # before the break (a cut right after "\r" of "\r\n" too)
             if body[end] == "\n" and end > 0 and body[end - 1] == "\r":
-                end -= 1
-        elif body.endswith("\r") and self.body[end : end + 1] == "\n":
-            end -= 1  # never split "\r\n": its indent follows the pair
+                end -= 1  # "\r\n" is one break: its indent follows the pair
         return ItemBlock(self.head, body[:end])
 
 
