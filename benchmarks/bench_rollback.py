@@ -77,13 +77,13 @@ def restart_route(trials: int) -> list[float]:
     return times
 
 
-def wait(condition: Callable[[], bool], timeout: float = POLL * 3) -> None:
+def wait(condition: Callable[[], bool], timeout: float = POLL * 3, step: float = 0.001) -> None:
     """A bounded poll of ``condition`` (1 ms steps): the measurement's own clock."""
     give_up = time.perf_counter() + timeout
     while not condition():
         if time.perf_counter() > give_up:
             raise TimeoutError("the change did not propagate")
-        time.sleep(0.001)
+        time.sleep(step)
 
 
 def all_off(provider: LeadCtxProvider) -> bool:
@@ -224,10 +224,16 @@ def leadctx_serve(path: Path, **env: str) -> Iterator[str]:
         process.wait(10)
 
 
+_ASKING = threading.local()
+
+
 def served_on(url: str) -> bool:
-    """Whether the server answers acme on now."""
+    """Whether the server answers acme on now (one kept-alive connection per thread)."""
+    client = getattr(_ASKING, "client", None)
+    if client is None:
+        client = _ASKING.client = httpx.Client(timeout=5)
     body = {"context": {"targetingKey": "acme", "kind": "client"}}
-    answer = httpx.post(f"{url}/ofrep/v1/evaluate/flags/{SHARED_BUNDLE_FLAG}", json=body)
+    answer = client.post(f"{url}/ofrep/v1/evaluate/flags/{SHARED_BUNDLE_FLAG}", json=body)
     return bool(answer.json().get("value"))
 
 
@@ -266,7 +272,7 @@ def node_route(mode: str, url: str, path: Path, trials: int, *, phase: float) ->
     times = []
     for _ in range(trials):
         unkill_file(path)
-        wait(lambda: served_on(url))
+        wait(lambda: served_on(url), step=0.01)
         client = NodeClient(mode, url)
         try:
             _, ready = client.next(30)

@@ -113,6 +113,29 @@ def test_a_symlink_into_another_directory_is_followed_there(
     wait_for(lambda: not on(provider), BOUND)
 
 
+def test_a_symlink_pointed_elsewhere_is_followed_to_its_new_directory(
+    tmp_path: Path, started: list[LeadCtxProvider]
+) -> None:
+    # Given a link into one directory, then pointed at a file in another
+    first, second = tmp_path / "a" / "overrides.json", tmp_path / "b" / "overrides.json"
+    for target in (first, second):
+        target.parent.mkdir()
+        write_document(target, document(1, default=True))
+    link = tmp_path / "etc" / "overrides.json"
+    link.parent.mkdir()
+    link.symlink_to(first)
+    provider = start(started, link)
+    staged = link.with_name("staged")
+    staged.symlink_to(second)
+    staged.replace(link)
+    write_document(second, document(2, default=True))  # seen through the new link
+    wait_for(lambda: provider.state.revision == 2, BOUND)
+    # When the new target is replaced in its own directory
+    edit_document(second, kill(), updated_by="tests")
+    # Then the watcher follows it there
+    wait_for(lambda: not on(provider), BOUND)
+
+
 def test_a_half_written_file_keeps_the_last_good_document_until_it_is_complete(
     tmp_path: Path, started: list[LeadCtxProvider]
 ) -> None:
