@@ -269,6 +269,19 @@ def post_head(path: str, extra: str) -> bytes:
     ).encode()
 
 
+def rest_of(replies: BinaryIO) -> bytes:
+    """What the server sends after its answer, until it closes the connection.
+
+    A server that closes while the client's unread bytes are still in its receive buffer
+    makes the kernel reset the connection (RFC 1122, 4.2.2.13) instead of a clean end of
+    stream: either way the connection is closed and nothing more was sent.
+    """
+    try:
+        return replies.read()
+    except ConnectionResetError:
+        return b""
+
+
 @pytest.mark.parametrize("framing", ["content-length", "chunked"])
 def test_a_pasted_10_mb_body_is_413_and_the_connection_closed_unread(
     overrides: Path, framing: str
@@ -294,7 +307,7 @@ def test_a_pasted_10_mb_body_is_413_and_the_connection_closed_unread(
         assert (status, json.loads(body)["errorCode"]) == (413, "PARSE_ERROR")
         # and the connection is closed at once: the rest of the body is never read
         assert headers[b"connection"] == b"close"
-        assert replies.read() == b""
+        assert rest_of(replies) == b""
 
 
 def test_a_stalled_body_is_408_within_its_deadline_and_holds_up_no_one(overrides: Path) -> None:
