@@ -488,3 +488,20 @@ def test_every_rendering_shows_the_minimum_detectable_effect(
     assert f"{needs_review['mde']:.3f}" in table
     assert "more drafts per side)" in table
     assert max(len(line) for line in table.splitlines()) <= 100
+
+
+def test_clients_select_the_records_of_either_unicode_spelling(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given records whose application wrote the client id decomposed (NFD)
+    from .records import canary_with_wrong_bookings  # noqa: PLC0415
+
+    canary_with_wrong_bookings(sqlite_url, {"cafe\u0301": 2, "globex": 0})
+    # When the operator selects the client by its composed (canonical) spelling
+    argv = ["guardrails", "report", "--db", sqlite_url, "--no-state", "--json"]
+    status = app_cli.main([*argv, "--clients", "caf\u00e9"])
+    # Then its records are read: two wrong bookings, not "nothing to decide"
+    assert status == 0, capsys.readouterr().err
+    report = json.loads(capsys.readouterr().out)
+    (wrong,) = [m for m in report["metrics"] if m["name"] == "proposed_times.wrong_bookings"]
+    assert (wrong["canary"]["value"], wrong["clients"]) == (2, ["cafe\u0301"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import unicodedata
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -513,13 +514,29 @@ def _with_earlier(
     return replace(collected, signals=replace(collected.signals, earlier=chain))
 
 
+def _spellings(clients: tuple[str, ...]) -> list[str]:
+    """Each id in its composed (NFC) and decomposed (NFD) form, for the SQL's ``IN`` list.
+
+    Ids are canonical (NFC) wherever leadctx compares them, but the records hold whatever the
+    application wrote: ``--clients café`` must select ``cafe\u0301``'s records too. The
+    statements compare raw strings (no Unicode normalisation exists in SQLite), so the list
+    carries both spellings; an id written in a mix of the two forms is not matched.
+    """
+    forms = {form for client in clients for form in (client, *_normal_forms(client))}
+    return sorted(forms)
+
+
+def _normal_forms(client: str) -> tuple[str, str]:
+    return unicodedata.normalize("NFC", client), unicodedata.normalize("NFD", client)
+
+
 def _read_one(database: Database, window: Window) -> Collected:
     sql = statements(database.dialect)
     params: dict[str, object] = {
         "since": _aware(window.since or _EARLIEST),
         "until": _aware(window.until or _LATEST),
         "all_clients": 1 if window.clients is None else 0,
-        "clients": json.dumps(list(window.clients or ())),
+        "clients": json.dumps(_spellings(window.clients or ())),
     }
     tally = _Tally()
     for row in database.fetch(sql["drafts"], params):
