@@ -505,3 +505,23 @@ def test_clients_select_the_records_of_either_unicode_spelling(
     report = json.loads(capsys.readouterr().out)
     (wrong,) = [m for m in report["metrics"] if m["name"] == "proposed_times.wrong_bookings"]
     assert (wrong["canary"]["value"], wrong["clients"]) == (2, ["cafe\u0301"])
+
+
+@pytest.mark.skipif(not HAS_STATS, reason="the statistics half (decision.evaluate) is not here")
+def test_a_confidence_drift_rolls_back_through_the_sql_without_any_state(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given records whose canary confidence drifted up after the switch
+    generate(
+        sqlite_url,
+        GeneratorConfig(seed=3, drafts=6000, clients=2, canary_clients=2, confidence_shift=0.1),
+    )
+    argv = ["guardrails", "report", "--db", sqlite_url, "--json", "--no-state"]
+    # When a single check runs with no state file at all
+    assert app_cli.main([*argv, "--check-interval", "1d"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    confidence = next(m for m in data["metrics"] if m["name"] == "auto_send.confidence")
+    # Then the previous check's confirmation is read back from the records: it rolls back
+    assert confidence["extra"]["regress_streak"] == 2
+    assert confidence["verdict"] == "regress"
+    assert data["decision"] == "rollback"
