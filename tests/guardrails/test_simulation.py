@@ -21,6 +21,8 @@ from leadctx_flags.guardrails.simulate import (
     summarise,
 )
 
+pytestmark = pytest.mark.simulation
+
 ROLLOUTS = 200
 SEED = 20261126
 # The odds-ratio descriptions do not change a verdict; skipping them halves the run time.
