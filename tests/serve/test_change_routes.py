@@ -95,7 +95,7 @@ def test_a_remote_provider_follows_the_server_across_a_restart(
     # subscribed to the server's events and polling once an hour
     env = {"LEADCTX_FLAG_OVERRIDES": str(overrides)}
     first = ServeProcess(env)
-    first.start()
+    second = ServeProcess(env, port=first.port)
     provider = LeadCtxProvider(
         RolloutSettings(
             flag_overrides=document_url,
@@ -103,9 +103,10 @@ def test_a_remote_provider_follows_the_server_across_a_restart(
             flag_overrides_events=first.url + EVENTS,
         )
     )
-    provider.initialize(client_context("tests"))
-    second = ServeProcess(env, port=first.port)
     try:
+        # (inside the try: a server that started is stopped by its pid whatever fails next)
+        first.start()
+        provider.initialize(client_context("tests"))
         assert on(provider)
         # When a kill is written, the event brings it at once
         edit_document(overrides, kill(), updated_by="tests")

@@ -85,13 +85,21 @@ def test_a_kill_reaches_the_python_client_within_the_poll_plus_one_second(
             [sys.executable, "-m", "leadctx", "flags", "kill", "--overrides", str(path)],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 30 + poll + 1.0  # the CLI's start-up, then the bound
-        details = client.get_boolean_details(SHARED_BUNDLE_FLAG, False, context)
-        while details.value and time.monotonic() < deadline:
-            time.sleep(0.01)  # a pipeline's pace: one call every 10 ms
+        try:
+            deadline = time.monotonic() + 30 + poll + 1.0  # the CLI's start-up, then the bound
             details = client.get_boolean_details(SHARED_BUNDLE_FLAG, False, context)
-        seen_at = time.time()
-        assert operator.wait(30) == 0
+            while details.value and time.monotonic() < deadline:
+                time.sleep(0.01)  # a pipeline's pace: one call every 10 ms
+                details = client.get_boolean_details(SHARED_BUNDLE_FLAG, False, context)
+            seen_at = time.time()
+        finally:
+            # Reaped by its pid whatever happened above; killed if it outlives its bound
+            try:
+                status = operator.wait(30)
+            except subprocess.TimeoutExpired:
+                operator.kill()
+                status = operator.wait(5)
+        assert status == 0
     # Then the first call answering off came within the poll interval + 1 s of the write
     assert (details.value, details.reason) == (False, "DISABLED")
     elapsed = seen_at - written_at(path)
