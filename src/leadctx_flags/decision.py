@@ -28,13 +28,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum, unique
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import Reason
 
 from leadctx_flags.client_ids import canonical_client_id
-from leadctx_flags.document import FlagOverride, OverridesDocument
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
+
+if TYPE_CHECKING:
+    from leadctx_flags.document import FlagOverride, OverridesDocument
 
 __all__ = ["Decision", "EnvRules", "RolloutState", "Rule", "decide"]
 

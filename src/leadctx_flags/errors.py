@@ -8,8 +8,11 @@ loading settings, editing an overrides document, the CLI.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
+if TYPE_CHECKING:
+    # Only annotated: importing the provider loads no pydantic (docs/performance.md).
+    from pydantic import ValidationError
 
 __all__ = ["ConfigurationError", "describe_validation_error", "field_path"]
 

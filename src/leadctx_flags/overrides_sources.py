@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import unquote, urlsplit
 
-from leadctx_flags.document import MAX_DOCUMENT_BYTES, DocumentError, OverridesDocument
-from leadctx_flags.document import parse_document as _parse
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.forking import after_fork_in_child
+from leadctx_flags.wire import MAX_DOCUMENT_BYTES, DocumentError
+from leadctx_flags.wire import parse_document as _parse
 
 if TYPE_CHECKING:
     # asyncio and httpx (with its own command line, which loads rich and click when installed)
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     import asyncio
 
     import httpx
+
+    from leadctx_flags.document import OverridesDocument
 
 __all__ = [
     "DEFAULT_FETCH_DEADLINE",

@@ -14,10 +14,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from leadctx_flags.document import OverridesDocument
 from leadctx_flags.overrides_sources import OverridesSource, SourceError
+
+if TYPE_CHECKING:
+    from leadctx_flags.document import OverridesDocument
 
 __all__ = ["MAX_BACKOFF_FACTOR", "SHUTDOWN_TIMEOUT", "STALE_AFTER_FAILURES", "OverridesPoller"]
 

@@ -42,17 +42,19 @@ from openfeature.provider import AbstractProvider, Metadata
 
 from leadctx_flags.context import InvalidClientContext, client_id_of
 from leadctx_flags.decision import Decision, EnvRules, RolloutState, decide
-from leadctx_flags.document import DocumentError, FlagOverride, OverridesDocument
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.flags import KNOWN_FLAGS
 from leadctx_flags.forking import after_fork_in_child
 from leadctx_flags.overrides_sources import FileSource, OverridesSource, SourceError, open_source
 from leadctx_flags.poller import OverridesPoller
 from leadctx_flags.storage import read_document, write_document
+from leadctx_flags.wire import DocumentError
 
 if TYPE_CHECKING:
-    # Loaded when used: pydantic-settings (and the asyncio it imports) when a provider reads
-    # the environment; watchfiles and httpx-sse when a provider watches or subscribes.
+    # Loaded when used: the document's models (pydantic) on the first parse; pydantic-settings
+    # (and the asyncio it imports) when a provider reads the environment; watchfiles and
+    # httpx-sse when a provider watches or subscribes.
+    from leadctx_flags.document import FlagOverride, OverridesDocument
     from leadctx_flags.events import ChangeEventSubscriber
     from leadctx_flags.settings import RolloutSettings
     from leadctx_flags.watch import OverridesWatcher

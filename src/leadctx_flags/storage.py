@@ -24,15 +24,17 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from leadctx_flags.document import (
+from leadctx_flags.wire import (
     MAX_DOCUMENT_BYTES,
     DocumentError,
     DocumentTooLargeError,
-    OverridesDocument,
     parse_document,
 )
+
+if TYPE_CHECKING:
+    from leadctx_flags.document import OverridesDocument
 
 __all__ = [
     "NEW_FILE_MODE",

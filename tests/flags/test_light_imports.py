@@ -123,6 +123,37 @@ print(OverridesDocument.__pydantic_complete__, FlagOverride.__pydantic_complete_
     assert out.split() == ["False", "False"]
 
 
+def test_importing_the_provider_loads_no_pydantic(tmp_path: Path) -> None:
+    # Given a fresh interpreter
+    # When it imports the provider and the modules a provider reads documents with
+    body = """
+from leadctx_flags import LeadCtxProvider
+import leadctx_flags.overrides_sources, leadctx_flags.poller, leadctx_flags.storage
+import leadctx_flags.wire
+"""
+    modules, _ = _loaded_by(body, tmp_path)
+
+    # Then pydantic is not loaded: the document's models wait for the first parse
+    assert {name.split(".")[0] for name in modules} & {"pydantic", "pydantic_core"} == set()
+    assert "leadctx_flags.document" not in modules
+
+
+def test_the_first_parse_loads_the_document_models(tmp_path: Path) -> None:
+    # Given a fresh interpreter that has imported the provider (no pydantic yet)
+    body = """
+from leadctx_flags import LeadCtxProvider
+from leadctx_flags.wire import parse_document
+document = parse_document(b'{"schema": "leadctx.overrides/v1", "revision": 3}', origin="x")
+print(type(document).__module__, type(document).__name__, document.revision)
+"""
+    # When it parses a document
+    modules, out = _loaded_by(body, tmp_path)
+
+    # Then the models were loaded for it, and the document is the public model
+    assert out.split() == ["leadctx_flags.document", "OverridesDocument", "3"]
+    assert "pydantic" in modules
+
+
 def test_a_provider_on_a_file_source_evaluates_without_httpx_or_filelock(
     tmp_path: Path, overrides_file: Path
 ) -> None:
