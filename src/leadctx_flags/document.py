@@ -20,6 +20,10 @@ Example::
         }
       }
     }
+
+The models are here; the wire rules (schema name, size and revision limits, errors) and the
+strict parser are ``leadctx_flags.wire``, re-exported below, so that a provider can be imported
+without pydantic: the models load on the first parse.
 """
 
 from __future__ import annotations
