@@ -118,6 +118,7 @@ class LeadCtxProvider(AbstractProvider):
         self._poller: OverridesPoller | None = None
         self._source: OverridesSource | None = None
         self._cache: Path | None = None
+        self._cache_warned = False
         self._interval = 10.0
         self._watch = True
         self._watcher: OverridesWatcher | None = None
@@ -328,7 +329,12 @@ class LeadCtxProvider(AbstractProvider):
             self._highest_revision = max(self._highest_revision, document.revision)
             state = dataclasses.replace(current, document=document)
             self._state = state
-            if origin != _CACHE_ORIGIN and self._cache is not None and self._write_cache_enabled:
+            if (
+                origin != _CACHE_ORIGIN
+                and self._cache is not None
+                and self._write_cache_enabled
+                and not self._cache_is_the_document(self._cache)
+            ):
                 # Under the writer lock, so that the cache always ends at the newest revision.
                 self._write_cache(self._cache, document)
         changed = [] if _rules(state.flag) == _rules(current.flag) else sorted(KNOWN_FLAGS)
@@ -373,6 +379,28 @@ class LeadCtxProvider(AbstractProvider):
             logger.warning("ignoring overrides cache %s: %s", path, type(err).__name__)
             return
         self._install(document, _CACHE_ORIGIN)
+
+    def _cache_is_the_document(self, cache: Path) -> bool:
+        """Whether ``cache`` names the overrides file itself (the same path, or via a link).
+
+        Writing the cache there would replace the operator's file with the copy this process
+        read: a kill written between that read and the write would be put back to the older
+        revision, in every process. Checked at each write, since either path may be a link
+        that is swapped later.
+        """
+        source = self._source
+        if not isinstance(source, FileSource):
+            return False
+        if os.path.realpath(cache) != os.path.realpath(source.path):
+            return False
+        if not self._cache_warned:
+            self._cache_warned = True
+            logger.warning(
+                "LEADCTX_FLAG_OVERRIDES_CACHE names the overrides document itself (%s); "
+                "the cache is not written: point it at a file of its own",
+                cache,
+            )
+        return True
 
     @staticmethod
     def _write_cache(path: Path, document: OverridesDocument) -> None:
