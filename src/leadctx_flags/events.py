@@ -24,6 +24,7 @@ import logging
 import random
 import re
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Final
@@ -57,6 +58,11 @@ READ_TIMEOUT: Final = 60.0
 
 SHUTDOWN_TIMEOUT: Final = 0.2
 """Seconds ``shutdown()`` waits for the thread after cancelling the stream."""
+
+HEALTHY_STREAM_SECONDS: Final = 5.0
+"""A stream open this long counts as working. One that ends sooner, however it ends (a proxy
+that answers 200 and closes, a server sending ``retry: 0``), is a failed attempt: its
+reconnections back off like refusals instead of waking the poller ten times a second."""
 
 MAX_EVENT_BYTES: Final = 64 * 1024
 """Longest event read (its lines together, or one unfinished line); ``leadctx serve``'s are
@@ -101,6 +107,7 @@ class ChangeEventSubscriber:
         self._last_event_id: str | None = None
         self._retry = DEFAULT_RETRY_SECONDS
         self._failures = 0
+        self._opened_at: float | None = None  # when the stream open now (or last) was opened
         self._connected = threading.Event()
         self._stop = threading.Event()
         self._lifecycle = threading.Lock()
@@ -193,9 +200,13 @@ class ChangeEventSubscriber:
                 try:
                     await self._stream(client)
                 except (httpx.HTTPError, SSEError, _StreamRefusedError, _EventTooLargeError) as err:
+                    self._forget_failures_if_healthy()
                     self._record_failure(err)
                 else:  # the server ended the stream (a restart, say): reconnect promptly
-                    logger.info("change events from %s ended; reconnecting", self._description)
+                    if self._forget_failures_if_healthy():
+                        logger.info("change events from %s ended; reconnecting", self._description)
+                    else:
+                        self._record_failure(_StreamEndedEarlyError())
                 finally:
                     self._connected.clear()
                 await asyncio.sleep(self._next_delay())
@@ -212,12 +223,12 @@ class ChangeEventSubscriber:
             if "text/event-stream" not in content_type:
                 raise SSEError("the response is not an event stream")
             if self._failures:
-                logger.info(
-                    "change events from %s flowing again after %d failed attempts",
+                logger.debug(
+                    "change events from %s open again after %d failed attempts",
                     self._description,
                     self._failures,
                 )
-            self._failures = 0
+            self._opened_at = time.monotonic()
             self.connections += 1
             self._connected.set()
             # What changed while no stream was open is fetched now, whatever the server replays.
@@ -235,6 +246,23 @@ class ChangeEventSubscriber:
                 self.events += 1
                 self._wake()
 
+    def _forget_failures_if_healthy(self) -> bool:
+        """After a stream: whether it stayed open long enough to count as working.
+
+        If it did, earlier failures are forgotten (a later drop reconnects promptly).
+        """
+        opened, self._opened_at = self._opened_at, None
+        if opened is None or time.monotonic() - opened < HEALTHY_STREAM_SECONDS:
+            return False
+        if self._failures:
+            logger.info(
+                "change events from %s flowed again after %d failed attempts",
+                self._description,
+                self._failures,
+            )
+        self._failures = 0
+        return True
+
     def _next_delay(self) -> float:
         if self._failures == 0:
             return self._retry
@@ -243,7 +271,9 @@ class ChangeEventSubscriber:
 
     def _record_failure(self, err: Exception) -> None:
         self._failures += 1
-        refused = isinstance(err, _StreamRefusedError | _EventTooLargeError)
+        refused = isinstance(
+            err, _StreamRefusedError | _EventTooLargeError | _StreamEndedEarlyError
+        )
         kind = str(err) if refused else type(err).__name__
         if self._failures == 1:
             logger.warning(
@@ -273,6 +303,13 @@ class _StreamRefusedError(Exception):
     def __init__(self, status: int) -> None:
         hint = " (check LEADCTX_FLAG_OVERRIDES_EVENTS_TOKEN)" if status in {401, 403} else ""
         super().__init__(f"HTTP {status}{hint}")
+
+
+class _StreamEndedEarlyError(Exception):
+    """The server ended the stream within ``HEALTHY_STREAM_SECONDS`` of opening it."""
+
+    def __init__(self) -> None:
+        super().__init__(f"stream ended within {HEALTHY_STREAM_SECONDS:g} s")
 
 
 class _EventTooLargeError(Exception):

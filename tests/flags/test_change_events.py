@@ -8,6 +8,7 @@ otherwise, so a change arriving within the bounds here came by the event path.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -123,6 +124,27 @@ def test_an_oversized_event_ends_the_stream_instead_of_growing_without_bound(
     wakes.wait_for([None, None, "5-dddddddddddddddd"])
     assert f"event over {MAX_EVENT_BYTES} bytes" in caplog.text
     assert "xxxx" not in caplog.text
+
+
+def test_a_stream_that_ends_at_once_is_reopened_with_backoff_not_in_a_loop(
+    stream: EventStreamServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a server (or a proxy in front of it) that answers 200, names a 50 ms retry and
+    # closes every stream at once; each stream opened wakes the poller, i.e. one fetch
+    stream.send(*[CLOSE] * 50)
+    subscriber = ChangeEventSubscriber(stream.url, lambda: None)
+    started = time.monotonic()
+    subscriber.start()
+    try:
+        # When it has been reopened six times
+        stream.log.wait_streams(7, timeout=30)
+        elapsed = time.monotonic() - started
+    finally:
+        subscriber.shutdown()
+    # Then the delays doubled as after refusals (at least 0.05 + 0.1 + ... + 1.6 s with the
+    # jitter at its lowest), instead of a reconnection (and a document fetch) every 50 ms
+    assert elapsed >= 3.0, elapsed
+    assert caplog.text.count("unavailable (stream ended within 5 s)") == 1
 
 
 def test_a_refused_stream_is_retried_with_backoff_and_a_warning_once(
