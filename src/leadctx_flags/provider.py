@@ -112,6 +112,8 @@ class LeadCtxProvider(AbstractProvider):
         self._highest_revision = -1  # the highest revision ever applied: the replay line
         self._metadata = Metadata(name=PROVIDER_NAME)
         self._writer = threading.Lock()  # serialises snapshot writers; readers never lock
+        # Serialises initialize() and shutdown() on the threads they own (never held in a fetch).
+        self._lifecycle = threading.Lock()
         # flag_metadata per decision for one snapshot, rebuilt when the snapshot changes: an
         # evaluation then allocates no dict (decisions are a bounded set of constants).
         self._flag_metadata: tuple[RolloutState | None, dict[int, Mapping[str, str]]] = (None, {})
@@ -203,17 +205,27 @@ class LeadCtxProvider(AbstractProvider):
             return
         if self._cache is not None:
             self._load_cache(self._cache)
-        self._poller = OverridesPoller(
+        poller = OverridesPoller(
             self._source,
             interval=self._interval,
             on_document=self._on_document,
             on_stale=self._on_stale,
             on_recovered=self._on_recovered,
         )
-        # The watch is registered before the first poll, so no change falls between them.
-        self._start_change_signals()
-        self._poller.poll_once()
-        self._poller.start()
+        with self._lifecycle:
+            raced = self._poller is not None  # another initialize() won
+            if not raced:
+                self._poller = poller
+                # The watch is registered before the first poll, so no change falls between.
+                self._start_change_signals()
+        if raced:
+            return
+        poller.poll_once()
+        with self._lifecycle:
+            # A shutdown() during that poll (OpenFeature runs initialize() on its own thread)
+            # took this poller away: it must not start polling for a provider shut down.
+            if self._poller is poller:
+                poller.start()
 
     def _subscriber_for(
         self, settings: RolloutSettings, source: OverridesSource | None
@@ -256,14 +268,16 @@ class LeadCtxProvider(AbstractProvider):
         Returns within 2 s even in the middle of a fetch, which it cancels (the watcher and the
         event stream take at most 0.2 s each, the poller 1.5 s).
         """
-        watcher, self._watcher = self._watcher, None
+        with self._lifecycle:
+            watcher, self._watcher = self._watcher, None
+            subscriber = self._subscriber
+            if subscriber is not None:
+                self._subscriber = subscriber.successor()  # unstarted, for a later initialize()
+            poller, self._poller = self._poller, None
         if watcher is not None:
             watcher.shutdown()
-        subscriber = self._subscriber
         if subscriber is not None:
             subscriber.shutdown()
-            self._subscriber = subscriber.successor()  # unstarted, for a later initialize()
-        poller, self._poller = self._poller, None
         if poller is not None:
             poller.shutdown()
         elif self._source is not None:
@@ -274,6 +288,7 @@ class LeadCtxProvider(AbstractProvider):
         # new one it would answer from the snapshot of the fork for ever, a kill included.
         # The lock is replaced too: the parent's poller may have held it while forking.
         self._writer = threading.Lock()
+        self._lifecycle = threading.Lock()
         poller = self._poller
         if poller is not None:
             self._poller = poller.successor()
