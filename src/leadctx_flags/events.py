@@ -22,8 +22,11 @@ import contextlib
 import json
 import logging
 import random
+import re
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Final
 
 import httpx
@@ -33,6 +36,7 @@ from leadctx_flags.overrides_sources import check_url
 
 __all__ = [
     "EVENTS_VARIABLE",
+    "MAX_EVENT_BYTES",
     "MAX_RECONNECT_SECONDS",
     "READ_TIMEOUT",
     "SHUTDOWN_TIMEOUT",
@@ -54,6 +58,18 @@ READ_TIMEOUT: Final = 60.0
 
 SHUTDOWN_TIMEOUT: Final = 0.2
 """Seconds ``shutdown()`` waits for the thread after cancelling the stream."""
+
+HEALTHY_STREAM_SECONDS: Final = 5.0
+"""A stream open this long counts as working. One that ends sooner, however it ends (a proxy
+that answers 200 and closes, a server sending ``retry: 0``), is a failed attempt: its
+reconnections back off like refusals instead of waking the poller ten times a second."""
+
+MAX_EVENT_BYTES: Final = 64 * 1024
+"""Longest event read (its lines together, or one unfinished line); ``leadctx serve``'s are
+about 150 bytes. A longer one ends the stream as a failed attempt: nothing a server sends is
+buffered without bound."""
+
+_LINE_END: Final = re.compile(rb"\r\n|\r|\n")
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +107,7 @@ class ChangeEventSubscriber:
         self._last_event_id: str | None = None
         self._retry = DEFAULT_RETRY_SECONDS
         self._failures = 0
+        self._opened_at: float | None = None  # when the stream open now (or last) was opened
         self._connected = threading.Event()
         self._stop = threading.Event()
         self._lifecycle = threading.Lock()
@@ -182,10 +199,14 @@ class ChangeEventSubscriber:
             while not self._stop.is_set():
                 try:
                     await self._stream(client)
-                except (httpx.HTTPError, SSEError, _StreamRefusedError) as err:
+                except (httpx.HTTPError, SSEError, _StreamRefusedError, _EventTooLargeError) as err:
+                    self._forget_failures_if_healthy()
                     self._record_failure(err)
                 else:  # the server ended the stream (a restart, say): reconnect promptly
-                    logger.info("change events from %s ended; reconnecting", self._description)
+                    if self._forget_failures_if_healthy():
+                        logger.info("change events from %s ended; reconnecting", self._description)
+                    else:
+                        self._record_failure(_StreamEndedEarlyError())
                 finally:
                     self._connected.clear()
                 await asyncio.sleep(self._next_delay())
@@ -198,18 +219,21 @@ class ChangeEventSubscriber:
             status = source.response.status_code
             if status != httpx.codes.OK:
                 raise _StreamRefusedError(status)
+            content_type = source.response.headers.get("content-type", "")
+            if "text/event-stream" not in content_type:
+                raise SSEError("the response is not an event stream")
             if self._failures:
-                logger.info(
-                    "change events from %s flowing again after %d failed attempts",
+                logger.debug(
+                    "change events from %s open again after %d failed attempts",
                     self._description,
                     self._failures,
                 )
-            self._failures = 0
+            self._opened_at = time.monotonic()
             self.connections += 1
             self._connected.set()
             # What changed while no stream was open is fetched now, whatever the server replays.
             self._wake()
-            async for event in source.aiter_sse():
+            async for event in _read_events(source.response):
                 if event.retry is not None:
                     self._retry = min(max(event.retry / 1000, 0.1), MAX_RECONNECT_SECONDS)
                 if not event.data or not _is_refetch(event.data):
@@ -222,6 +246,23 @@ class ChangeEventSubscriber:
                 self.events += 1
                 self._wake()
 
+    def _forget_failures_if_healthy(self) -> bool:
+        """After a stream: whether it stayed open long enough to count as working.
+
+        If it did, earlier failures are forgotten (a later drop reconnects promptly).
+        """
+        opened, self._opened_at = self._opened_at, None
+        if opened is None or time.monotonic() - opened < HEALTHY_STREAM_SECONDS:
+            return False
+        if self._failures:
+            logger.info(
+                "change events from %s flowed again after %d failed attempts",
+                self._description,
+                self._failures,
+            )
+        self._failures = 0
+        return True
+
     def _next_delay(self) -> float:
         if self._failures == 0:
             return self._retry
@@ -230,7 +271,10 @@ class ChangeEventSubscriber:
 
     def _record_failure(self, err: Exception) -> None:
         self._failures += 1
-        kind = str(err) if isinstance(err, _StreamRefusedError) else type(err).__name__
+        refused = isinstance(
+            err, _StreamRefusedError | _EventTooLargeError | _StreamEndedEarlyError
+        )
+        kind = str(err) if refused else type(err).__name__
         if self._failures == 1:
             logger.warning(
                 "change events from %s unavailable (%s); following the document by polling "
@@ -259,6 +303,74 @@ class _StreamRefusedError(Exception):
     def __init__(self, status: int) -> None:
         hint = " (check LEADCTX_FLAG_OVERRIDES_EVENTS_TOKEN)" if status in {401, 403} else ""
         super().__init__(f"HTTP {status}{hint}")
+
+
+class _StreamEndedEarlyError(Exception):
+    """The server ended the stream within ``HEALTHY_STREAM_SECONDS`` of opening it."""
+
+    def __init__(self) -> None:
+        super().__init__(f"stream ended within {HEALTHY_STREAM_SECONDS:g} s")
+
+
+class _EventTooLargeError(Exception):
+    """The server sent an event (or a line) longer than ``MAX_EVENT_BYTES``."""
+
+    def __init__(self) -> None:
+        super().__init__(f"event over {MAX_EVENT_BYTES} bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class _Event:
+    data: str
+    id: str | None
+    retry: int | None
+
+
+async def _read_events(response: httpx.Response) -> AsyncIterator[_Event]:
+    """The events of an SSE stream (the WHATWG rules), each at most ``MAX_EVENT_BYTES``.
+
+    ``httpx_sse`` buffers a line, and an event's lines, however long they grow: a server
+    sending a 10 MB line, or data lines without the blank line that ends an event, would
+    grow the process for as long as the stream lasts.
+
+    Raises:
+        _EventTooLargeError: An event, or an unfinished line, went over the cap.
+    """
+    pending = b""  # an unfinished line
+    size = 0  # bytes of the event being read
+    data: list[str] = []
+    event_id: str | None = None  # the last event id: it carries over to later events
+    retry: int | None = None
+    seen = False  # a field of the event being read
+    async for chunk in response.aiter_bytes():
+        pending += chunk
+        start = 0
+        for match in _LINE_END.finditer(pending):
+            if match.group() == b"\r" and match.end() == len(pending):
+                break  # maybe the first half of "\r\n": wait for the next chunk
+            line, start = pending[start : match.start()], match.end()
+            if not line:
+                if seen:
+                    yield _Event("\n".join(data), event_id, retry)
+                data, retry, size, seen = [], None, 0, False
+                continue
+            if line.startswith(b":"):  # a comment: the server's heartbeat
+                continue
+            name, _, value = line.partition(b":")
+            text = value.removeprefix(b" ").decode("utf-8", "replace")
+            if name == b"data":
+                size += len(line) + 1
+                if size > MAX_EVENT_BYTES:
+                    raise _EventTooLargeError
+                data.append(text)
+                seen = True
+            elif name == b"id" and "\0" not in text:
+                event_id, seen = text, True
+            elif name == b"retry" and text.isascii() and text.isdigit() and len(text) < 10:
+                retry, seen = int(text), True
+        pending = pending[start:]
+        if len(pending) + size > MAX_EVENT_BYTES:
+            raise _EventTooLargeError
 
 
 def _is_refetch(data: str) -> bool:

@@ -112,12 +112,15 @@ class LeadCtxProvider(AbstractProvider):
         self._highest_revision = -1  # the highest revision ever applied: the replay line
         self._metadata = Metadata(name=PROVIDER_NAME)
         self._writer = threading.Lock()  # serialises snapshot writers; readers never lock
+        # Serialises initialize() and shutdown() on the threads they own (never held in a fetch).
+        self._lifecycle = threading.Lock()
         # flag_metadata per decision for one snapshot, rebuilt when the snapshot changes: an
         # evaluation then allocates no dict (decisions are a bounded set of constants).
         self._flag_metadata: tuple[RolloutState | None, dict[int, Mapping[str, str]]] = (None, {})
         self._poller: OverridesPoller | None = None
         self._source: OverridesSource | None = None
         self._cache: Path | None = None
+        self._cache_warned = False
         self._interval = 10.0
         self._watch = True
         self._watcher: OverridesWatcher | None = None
@@ -202,17 +205,27 @@ class LeadCtxProvider(AbstractProvider):
             return
         if self._cache is not None:
             self._load_cache(self._cache)
-        self._poller = OverridesPoller(
+        poller = OverridesPoller(
             self._source,
             interval=self._interval,
             on_document=self._on_document,
             on_stale=self._on_stale,
             on_recovered=self._on_recovered,
         )
-        # The watch is registered before the first poll, so no change falls between them.
-        self._start_change_signals()
-        self._poller.poll_once()
-        self._poller.start()
+        with self._lifecycle:
+            raced = self._poller is not None  # another initialize() won
+            if not raced:
+                self._poller = poller
+                # The watch is registered before the first poll, so no change falls between.
+                self._start_change_signals()
+        if raced:
+            return
+        poller.poll_once()
+        with self._lifecycle:
+            # A shutdown() during that poll (OpenFeature runs initialize() on its own thread)
+            # took this poller away: it must not start polling for a provider shut down.
+            if self._poller is poller:
+                poller.start()
 
     def _subscriber_for(
         self, settings: RolloutSettings, source: OverridesSource | None
@@ -255,14 +268,16 @@ class LeadCtxProvider(AbstractProvider):
         Returns within 2 s even in the middle of a fetch, which it cancels (the watcher and the
         event stream take at most 0.2 s each, the poller 1.5 s).
         """
-        watcher, self._watcher = self._watcher, None
+        with self._lifecycle:
+            watcher, self._watcher = self._watcher, None
+            subscriber = self._subscriber
+            if subscriber is not None:
+                self._subscriber = subscriber.successor()  # unstarted, for a later initialize()
+            poller, self._poller = self._poller, None
         if watcher is not None:
             watcher.shutdown()
-        subscriber = self._subscriber
         if subscriber is not None:
             subscriber.shutdown()
-            self._subscriber = subscriber.successor()  # unstarted, for a later initialize()
-        poller, self._poller = self._poller, None
         if poller is not None:
             poller.shutdown()
         elif self._source is not None:
@@ -273,6 +288,7 @@ class LeadCtxProvider(AbstractProvider):
         # new one it would answer from the snapshot of the fork for ever, a kill included.
         # The lock is replaced too: the parent's poller may have held it while forking.
         self._writer = threading.Lock()
+        self._lifecycle = threading.Lock()
         poller = self._poller
         if poller is not None:
             self._poller = poller.successor()
@@ -328,7 +344,12 @@ class LeadCtxProvider(AbstractProvider):
             self._highest_revision = max(self._highest_revision, document.revision)
             state = dataclasses.replace(current, document=document)
             self._state = state
-            if origin != _CACHE_ORIGIN and self._cache is not None and self._write_cache_enabled:
+            if (
+                origin != _CACHE_ORIGIN
+                and self._cache is not None
+                and self._write_cache_enabled
+                and not self._cache_is_the_document(self._cache)
+            ):
                 # Under the writer lock, so that the cache always ends at the newest revision.
                 self._write_cache(self._cache, document)
         changed = [] if _rules(state.flag) == _rules(current.flag) else sorted(KNOWN_FLAGS)
@@ -373,6 +394,28 @@ class LeadCtxProvider(AbstractProvider):
             logger.warning("ignoring overrides cache %s: %s", path, type(err).__name__)
             return
         self._install(document, _CACHE_ORIGIN)
+
+    def _cache_is_the_document(self, cache: Path) -> bool:
+        """Whether ``cache`` names the overrides file itself (the same path, or via a link).
+
+        Writing the cache there would replace the operator's file with the copy this process
+        read: a kill written between that read and the write would be put back to the older
+        revision, in every process. Checked at each write, since either path may be a link
+        that is swapped later.
+        """
+        source = self._source
+        if not isinstance(source, FileSource):
+            return False
+        if os.path.realpath(cache) != os.path.realpath(source.path):
+            return False
+        if not self._cache_warned:
+            self._cache_warned = True
+            logger.warning(
+                "LEADCTX_FLAG_OVERRIDES_CACHE names the overrides document itself (%s); "
+                "the cache is not written: point it at a file of its own",
+                cache,
+            )
+        return True
 
     @staticmethod
     def _write_cache(path: Path, document: OverridesDocument) -> None:

@@ -22,9 +22,10 @@ import contextlib
 import errno
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, BinaryIO, Final
 
 from leadctx_flags.wire import (
     MAX_DOCUMENT_BYTES,
@@ -38,10 +39,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NEW_FILE_MODE",
+    "NotARegularFileError",
     "atomic_write",
     "encode_document",
     "exclusive_lock",
     "lock_path",
+    "open_regular",
     "read_capped",
     "read_document",
     "write_document",
@@ -165,6 +168,40 @@ def write_document(path: Path, document: OverridesDocument) -> None:
     atomic_write(path, encode_document(document, origin=str(path)))
 
 
+class NotARegularFileError(OSError):
+    """The path names a named pipe, a device or a directory, not a document file."""
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open the regular file ``path`` names for reading, without ever blocking on the open.
+
+    A named pipe that no process writes (a process substitution ``<(...)``, a path replaced
+    by another process) would block ``open()`` for ever: the provider's start-up and its
+    poller thread with it. The file is opened non-blocking and refused unless it is a
+    regular file (a symlink to one is followed).
+
+    Args:
+        path: The document file.
+
+    Raises:
+        FileNotFoundError: No file at ``path``.
+        NotARegularFileError: ``path`` is a pipe, a device or a directory; the error names it.
+        OSError: The file cannot be opened.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    regular = False
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        if regular and hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        if regular:
+            return os.fdopen(fd, "rb")
+    finally:
+        if not regular:
+            os.close(fd)
+    raise NotARegularFileError(errno.EINVAL, "not a regular file", str(path))
+
+
 def read_capped(path: Path) -> bytes:
     """Read at most ``MAX_DOCUMENT_BYTES`` of the file at ``path``, as every reader does.
 
@@ -174,9 +211,10 @@ def read_capped(path: Path) -> bytes:
     Raises:
         FileNotFoundError: No file at ``path``.
         DocumentTooLargeError: The file is above the cap; the message names its real size.
+        NotARegularFileError: ``path`` is a pipe, a device or a directory.
         OSError: The file cannot be read.
     """
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
         raw = handle.read(MAX_DOCUMENT_BYTES + 1)
         if len(raw) > MAX_DOCUMENT_BYTES:
             size = max(len(raw), os.fstat(handle.fileno()).st_size)

@@ -9,7 +9,8 @@ It watches the file's *directory*, not the file: an atomic replace (the ``flags`
 own writes, editors, ``mv``) gives the path a new inode that a watch on the old one would
 never see, and a Kubernetes ConfigMap update swaps the ``..data`` symlink to a new timestamped
 directory without touching ``overrides.json`` itself. When the path is a symlink to a file in
-another directory, that directory is watched too.
+another directory, that directory is watched too, and so is the directory of every link of a
+chain of symlinks.
 
 ``watchfiles`` (inotify on Linux, FSEvents on macOS, ReadDirectoryChangesW on Windows) is
 imported only when a watcher starts. Where it cannot start (the package or the platform's
@@ -209,8 +210,29 @@ def _watch_targets(path: Path) -> tuple[frozenset[str], frozenset[str]]:
     """The directories to watch for ``path`` and the entry names in them that concern it."""
     directories = {str(path.parent)}
     names = {path.name}
-    resolved = Path(os.path.realpath(path))
-    if resolved != path and not resolved.is_relative_to(path.parent):
-        directories.add(str(resolved.parent))
-        names.add(resolved.name)
+    # Each link of a chain (overrides.json -> current/overrides.json -> releases/7/...), not
+    # only the last target: pointing a link in the middle elsewhere changes the document too.
+    entries = [*_links_of(path), Path(os.path.realpath(path))]
+    for entry in entries:
+        if entry != path and not entry.is_relative_to(path.parent):
+            directories.add(str(entry.parent))
+            names.add(entry.name)
     return frozenset(directories), frozenset(names)
+
+
+_MAX_LINKS: Final = 40
+"""Links followed in a chain, as the kernel does (``MAXSYMLINKS``)."""
+
+
+def _links_of(path: Path) -> list[Path]:
+    """The entries a chain of symlinks starting at ``path`` passes through, after ``path``."""
+    entries: list[Path] = []
+    current = path
+    for _ in range(_MAX_LINKS):
+        try:
+            target = current.readlink()
+        except OSError:  # not a link (the end of the chain), or gone
+            break
+        current = current.parent / target  # an absolute target replaces the parent
+        entries.append(current)
+    return entries

@@ -8,6 +8,7 @@ otherwise, so a change arriving within the bounds here came by the event path.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -15,7 +16,7 @@ from openfeature.event import ProviderEvent, ProviderEventDetails
 from openfeature.provider import FeatureProvider
 
 from leadctx_flags import SHARED_BUNDLE_FLAG, LeadCtxProvider, RolloutSettings, client_context
-from leadctx_flags.events import ChangeEventSubscriber
+from leadctx_flags.events import MAX_EVENT_BYTES, ChangeEventSubscriber
 from tests.flags.event_server import CLOSE, EventStreamServer, refetch
 from tests.flags.overrides_helpers import wait_for, wire
 from tests.flags.overrides_server import OverridesServer
@@ -99,6 +100,51 @@ def test_a_stream_dropped_mid_event_resumes_from_the_last_complete_event(
     # And the reopened stream woke the poller to catch up, then delivered the rest
     stream.send(refetch("3-bbbbbbbbbbbbbbbb", 3))
     wakes.wait_for([None, "2-aaaaaaaaaaaaaaaa", "2-aaaaaaaaaaaaaaaa", "3-bbbbbbbbbbbbbbbb"])
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        b"data: " + b"x" * (10 * 1024 * 1024),  # a 10 MB line that never ends
+        b"data: xxxxxxxx\n" * (1024 * 1024),  # a 10 MB event of short lines, never dispatched
+    ],
+    ids=["one-line", "many-lines"],
+)
+def test_an_oversized_event_ends_the_stream_instead_of_growing_without_bound(
+    stream: EventStreamServer, wakes: Wakes, frame: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given an open stream
+    wakes.wait_for([None])
+    # When the server sends an event far larger than any change event (10 MB, no blank line)
+    stream.send(frame)
+    # Then the subscriber gives that stream up at the cap (it would otherwise buffer the event
+    # whole, and wait for its end for ever) and opens a new one, which still delivers
+    stream.log.wait_streams(2)
+    stream.send(refetch("5-dddddddddddddddd", 5))
+    wakes.wait_for([None, None, "5-dddddddddddddddd"])
+    assert f"event over {MAX_EVENT_BYTES} bytes" in caplog.text
+    assert "xxxx" not in caplog.text
+
+
+def test_a_stream_that_ends_at_once_is_reopened_with_backoff_not_in_a_loop(
+    stream: EventStreamServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a server (or a proxy in front of it) that answers 200, names a 50 ms retry and
+    # closes every stream at once; each stream opened wakes the poller, i.e. one fetch
+    stream.send(*[CLOSE] * 50)
+    subscriber = ChangeEventSubscriber(stream.url, lambda: None)
+    started = time.monotonic()
+    subscriber.start()
+    try:
+        # When it has been reopened six times
+        stream.log.wait_streams(7, timeout=30)
+        elapsed = time.monotonic() - started
+    finally:
+        subscriber.shutdown()
+    # Then the delays doubled as after refusals (at least 0.05 + 0.1 + ... + 1.6 s with the
+    # jitter at its lowest), instead of a reconnection (and a document fetch) every 50 ms
+    assert elapsed >= 3.0, elapsed
+    assert caplog.text.count("unavailable (stream ended within 5 s)") == 1
 
 
 def test_a_refused_stream_is_retried_with_backoff_and_a_warning_once(

@@ -224,3 +224,31 @@ def test_the_default_deadline_is_ten_seconds() -> None:
     source = HttpSource("https://flags.example.com/o.json")
     assert source.deadline == 10.0
     source.close()
+
+
+def test_a_shutdown_during_the_first_poll_ends_initialize_quietly_with_nothing_left_running(
+    drip_server: DripServer,
+) -> None:
+    # Given a provider whose first poll (in initialize(), as OpenFeature runs it on its own
+    # thread for set_provider) is stuck in a dripping answer
+    drip_server.mode = "drip-body"
+    settings = RolloutSettings(flag_overrides=drip_server.url, flag_overrides_poll_seconds=0.05)
+    provider = LeadCtxProvider(settings)
+    raised: list[BaseException] = []
+
+    def initialize() -> None:
+        try:
+            provider.initialize(client_context("tests"))
+        except BaseException as err:  # noqa: BLE001 - recorded for the assertion
+            raised.append(err)
+
+    starting = threading.Thread(target=initialize)
+    starting.start()
+    assert drip_server.dripping.wait(5)
+    # When the provider is shut down meanwhile (api.shutdown(), a provider swapped)
+    provider.shutdown()
+    starting.join(5)
+    # Then initialize() returns without raising, and no poller is left polling
+    assert not starting.is_alive()
+    assert raised == []
+    assert not any(t.name == POLLER for t in threading.enumerate())

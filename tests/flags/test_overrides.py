@@ -316,6 +316,36 @@ def test_restart_with_the_source_down_uses_the_cached_document(
     assert [value(second, c) for c in ("acme", "globex")] == [True, False]
 
 
+@pytest.mark.parametrize("link", [False, True], ids=["same-path", "symlink"])
+def test_a_cache_that_is_the_document_itself_is_never_written(
+    tmp_path: Path, providers: list[LeadCtxProvider], link: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given LEADCTX_FLAG_OVERRIDES_CACHE naming the overrides file itself (or a link to it)
+    path = tmp_path / "overrides.json"
+    write_document(path, document(1, default=True))
+    cache = tmp_path / "cache.json"
+    if link:
+        cache.symlink_to(path)
+    settings = RolloutSettings(
+        flag_overrides=str(path),
+        flag_overrides_cache=cache if link else path,
+        flag_overrides_poll_seconds=0.05,
+        flag_overrides_watch=False,
+    )
+    provider = start(providers, LeadCtxProvider(settings))
+    # When an operator writes a kill (here compact, as another tool might)
+    staged = tmp_path / "staged.json"
+    staged.write_bytes(document(2, kill=True).model_dump_json(by_alias=True).encode())
+    staged.replace(path)
+    written = path.read_bytes(), path.stat().st_ino
+    wait_for(lambda: provider.state.revision == 2)
+    provider.shutdown()  # joins the poller: whatever it writes after applying is written
+    # Then the provider left the operator's file alone: writing its copy of what it read over
+    # the file puts an old revision back over a kill written meanwhile, for every process
+    assert (path.read_bytes(), path.stat().st_ino) == written
+    assert "LEADCTX_FLAG_OVERRIDES_CACHE names the overrides document itself" in caplog.text
+
+
 def test_a_corrupt_cache_is_ignored_and_the_source_wins(
     tmp_path: Path, overrides_server: OverridesServer, providers: list[LeadCtxProvider]
 ) -> None:

@@ -236,3 +236,53 @@ def test_read_document_names_the_file(tmp_path: Path) -> None:
     path.write_text('{"revision": "x"}')
     with pytest.raises(DocumentError, match=str(path)):
         read_document(path)
+
+
+def _release_fifo_reader(fifo: Path) -> None:
+    """Let a reader blocked opening ``fifo`` go (a failed test must not leave it hanging)."""
+    try:
+        fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # nobody is waiting on it
+        return
+    os.close(fd)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+@pytest.mark.parametrize("role", ["source", "cache"])
+def test_a_named_pipe_as_document_or_cache_is_refused_without_hanging_start_up(
+    tmp_path: Path, role: str
+) -> None:
+    # Given LEADCTX_FLAG_OVERRIDES or LEADCTX_FLAG_OVERRIDES_CACHE naming a FIFO no one writes
+    # (a process substitution `<(...)`, a path another process replaced)
+    import threading  # noqa: PLC0415 - this test only
+
+    from leadctx_flags import LeadCtxProvider, RolloutSettings, client_context  # noqa: PLC0415
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    path = tmp_path / "overrides.json"
+    write_document(path, document(1, kill=True))
+    settings = RolloutSettings(
+        flag_overrides=str(fifo if role == "source" else path),
+        flag_overrides_cache=str(fifo) if role == "cache" else None,
+        flag_overrides_poll_seconds=3600,
+        flag_overrides_watch=False,
+    )
+    provider = LeadCtxProvider(settings, write_cache=False)
+    started = threading.Thread(target=provider.initialize, args=(client_context("t"),))
+    try:
+        started.start()
+        started.join(5.0)
+        # Then start-up returns instead of waiting for a writer for ever
+        assert not started.is_alive(), "initialize() hung opening a named pipe"
+        if role == "source":  # the pipe is refused as a source, naming the file
+            assert provider.overrides_source_failing
+            with pytest.raises(SourceError, match="not a regular file") as caught:
+                FileSource(fifo).fetch()
+            assert str(fifo) in str(caught.value)
+        else:  # the cache is ignored and the document read
+            assert provider.state.revision == 1
+    finally:
+        _release_fifo_reader(fifo)
+        started.join(5.0)
+        provider.shutdown()

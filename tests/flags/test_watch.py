@@ -136,6 +136,33 @@ def test_a_symlink_pointed_elsewhere_is_followed_to_its_new_directory(
     wait_for(lambda: not on(provider), BOUND)
 
 
+def test_a_link_in_the_middle_of_a_symlink_chain_pointed_elsewhere_is_seen(
+    tmp_path: Path, started: list[LeadCtxProvider]
+) -> None:
+    # Given etc/overrides.json -> current/overrides.json -> releases/1/overrides.json: a
+    # deployment tool that switches releases by pointing the middle link at another one
+    first, second = (tmp_path / "releases" / n / "overrides.json" for n in ("1", "2"))
+    for target, revision in ((first, 1), (second, 2)):
+        target.parent.mkdir(parents=True)
+        write_document(target, document(revision, default=True))
+    write_document(second, document(2, kill=True))
+    middle = tmp_path / "current" / "overrides.json"
+    middle.parent.mkdir()
+    middle.symlink_to(first)
+    link = tmp_path / "etc" / "overrides.json"
+    link.parent.mkdir()
+    link.symlink_to(middle)
+    provider = start(started, link)
+    assert on(provider)
+    # When the middle link is pointed at the release that kills the flag (an atomic swap in a
+    # directory that is neither the configured path's nor the final target's)
+    staged = middle.with_name("staged")
+    staged.symlink_to(second)
+    staged.replace(middle)
+    # Then the watcher sees it, long before the hour-long poll
+    wait_for(lambda: not on(provider), BOUND)
+
+
 def test_a_half_written_file_keeps_the_last_good_document_until_it_is_complete(
     tmp_path: Path, started: list[LeadCtxProvider]
 ) -> None:
