@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import socket
@@ -15,6 +16,7 @@ import httpx
 import pytest
 
 from leadctx.serve.app import BODY_DEADLINE_SECONDS
+from leadctx.serve.server import MAX_HEAD_BYTES
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from tests.serve.matrix import document
 from tests.serve.serve_process import ROOT, ServeProcess, clean_environment, free_port
@@ -332,3 +334,33 @@ def test_a_stalled_body_is_408_within_its_deadline_and_holds_up_no_one(overrides
     assert (status, json.loads(answer)["errorCode"]) == (408, "PARSE_ERROR")
     assert headers[b"connection"] == b"close"
     assert BODY_DEADLINE_SECONDS - 0.5 <= waited <= BODY_DEADLINE_SECONDS + 2
+
+
+def test_a_head_that_never_ends_is_431_and_closed_after_its_bound(overrides: Path) -> None:
+    single = f"/ofrep/v1/evaluate/flags/{SHARED_BUNDLE_FLAG}"
+    head = f"POST {single} HTTP/1.1\r\nHost: 127.0.0.1\r\nIf-None-Match: ".encode()
+    with (
+        ServeProcess(served_env(overrides)) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=5) as connection,
+        connection.makefile("rb") as replies,
+    ):
+        # Given a client sending a header value that does not end (httptools would keep it all)
+        connection.sendall(head)
+        sent = 0
+        with contextlib.suppress(OSError):  # the server closing mid-send is the point
+            while sent < 8 * MAX_HEAD_BYTES:
+                connection.sendall(b"W/" + b"a" * 4094)
+                sent += 4096
+        # Then it is answered 431 in OFREP's failure shape, and closed
+        status, headers, body = read_full_response(replies)
+        assert (status, json.loads(body)["errorCode"]) == (431, "PARSE_ERROR")
+        assert headers[b"connection"] == b"close"
+        assert rest_of(replies) == b""
+        # and a head under the bound is still answered
+        under = httpx.post(
+            server.url + single,
+            json=ACME,
+            headers={"If-None-Match": "a" * (MAX_HEAD_BYTES // 2)},
+            timeout=5,
+        )
+        assert (under.status_code, under.json()["value"]) == (200, True)

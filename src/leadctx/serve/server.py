@@ -30,10 +30,13 @@ from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.provider import LeadCtxProvider
 from leadctx_flags.settings import RolloutSettings
 
-__all__ = ["GRACEFUL_SECONDS", "ServeOptions", "is_loopback", "serve"]
+__all__ = ["GRACEFUL_SECONDS", "MAX_HEAD_BYTES", "ServeOptions", "is_loopback", "serve"]
 
 GRACEFUL_SECONDS: Final = 3
 """How long in-flight requests may take to finish after a shutdown signal."""
+
+MAX_HEAD_BYTES: Final = 64 * 1024
+"""The largest request line and headers accepted; a longer head is answered 431 and closed."""
 
 CONFIGURATION_EXIT: Final = 2
 
@@ -59,6 +62,60 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _http_protocol() -> type[asyncio.Protocol] | str:
+    """uvicorn's httptools protocol with a bound on the request head, or h11 (which has one).
+
+    httptools keeps a request line and headers in memory until they end, with no limit of its
+    own: one client sending a header that never ends would grow the process without bound
+    (100 MB of ``If-None-Match`` held 137 MB). h11, uvicorn's fallback, refuses a head over
+    16 KiB by itself.
+    """
+    try:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # noqa: PLC0415
+    except ImportError:  # no httptools (the serve extra without uvicorn[standard])
+        return "h11"
+
+    class BoundedHeadProtocol(HttpToolsProtocol):
+        """Counts the bytes of a head still being received; past the bound, 431 and close."""
+
+        _head_bytes = 0
+        _in_head = False
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._in_head = True
+            self._head_bytes = 0
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            super().on_headers_complete()
+
+        def data_received(self, data: bytes) -> None:
+            # Counted only for the chunks that arrive wholly inside a head: a head that began
+            # in this chunk is bounded from the next one on, so no request under the bound is
+            # refused, and memory stays within the bound plus one read.
+            counting = self._in_head
+            super().data_received(data)
+            if counting and self._in_head:
+                self._head_bytes += len(data)
+                if self._head_bytes > MAX_HEAD_BYTES and not self.transport.is_closing():
+                    self._in_head = False
+                    self.transport.write(_HEAD_TOO_LARGE)
+                    self.transport.close()
+
+    return BoundedHeadProtocol
+
+
+_HEAD_DETAILS: Final = f"request line and headers over {MAX_HEAD_BYTES} bytes".encode()
+_HEAD_BODY: Final = b'{"errorCode":"PARSE_ERROR","errorDetails":"' + _HEAD_DETAILS + b'","key":""}'
+_HEAD_TOO_LARGE: Final = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: application/json\r\n"
+    b"content-length: " + str(len(_HEAD_BODY)).encode() + b"\r\n"
+    b"connection: close\r\n\r\n" + _HEAD_BODY
+)
 
 
 class _Server(uvicorn.Server):
@@ -135,6 +192,7 @@ def serve(options: ServeOptions) -> int:
         host=options.host,
         port=options.port,
         lifespan="on",
+        http=_http_protocol(),
         access_log=False,  # an access log line holds paths and queries: input, not telemetry
         log_config=None,  # the leadctx command has set logging up
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
