@@ -38,7 +38,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadctx.serve.changes import FlagStateFeed, revision_of_tag
 from leadctx.serve.events import EVENTS_PATH, EventStreams
@@ -57,12 +57,26 @@ from leadctx.serve.telemetry import RequestTelemetry
 from leadctx_flags.flags import KNOWN_FLAGS
 from leadctx_flags.provider import LeadCtxProvider
 
-__all__ = ["BODY_DEADLINE_SECONDS", "BodyDeadlines", "OfrepService", "build_app"]
+__all__ = [
+    "BODY_DEADLINE_SECONDS",
+    "STALLED_STREAM_SECONDS",
+    "BodyDeadlines",
+    "OfrepService",
+    "build_app",
+]
 
 logger = logging.getLogger(__name__)
 
 BODY_DEADLINE_SECONDS: Final = 10.0
 """A request body must arrive whole within this long (a dripping client is answered 408)."""
+
+STALLED_STREAM_SECONDS: Final = 30.0
+"""Longest one write to a change-event stream may wait for its client to read; then it ends.
+
+A write waits only once the connection's buffers (the kernel's and uvicorn's 64 KiB) are
+full: the client has stopped reading. Ended, the stream gives its place back and the client,
+if it ever reads again, reconnects and is sent the current state.
+"""
 
 REFETCH_WAIT_CAP_SECONDS: Final = 10.0
 """Longest a re-fetch waits for the state an event announced before answering 503."""
@@ -104,6 +118,7 @@ class OfrepService:
         self.bulk_answers = EncodedBulkAnswers()
         self.deadlines = BodyDeadlines()
         self.refetch_wait_seconds = min(refetch_wait_seconds, REFETCH_WAIT_CAP_SECONDS)
+        self.stall_seconds = STALLED_STREAM_SECONDS
         self.draining = False
         token = settings.token
         self._token = None if token is None else token.get_secret_value().encode()
@@ -457,25 +472,41 @@ async def _events(request: Request) -> Response:
             headers={"Retry-After": "5"},
         )
     since = request.headers.get("last-event-id") or request.query_params.get("since")
-    return _EventStreamResponse(service.streams, since)
+    return _EventStreamResponse(service.streams, since, stall_seconds=service.stall_seconds)
 
 
 class _EventStreamResponse(StreamingResponse):
-    """A change-event stream that gives its place back however it ends."""
+    """A change-event stream that gives its place back however it ends.
 
-    def __init__(self, streams: EventStreams, since: str | None) -> None:
+    Each write is bounded (``stall_seconds``): a client that stops reading would otherwise
+    hold its place, and a coroutine blocked on the full connection, until TCP gives up.
+    """
+
+    def __init__(self, streams: EventStreams, since: str | None, *, stall_seconds: float) -> None:
         super().__init__(
             streams.stream(since),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
         self._streams = streams
+        self._stall_seconds = stall_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
             self._streams.release()
+
+    async def stream_response(self, send: Send) -> None:
+        async def bounded_send(message: Message) -> None:
+            async with asyncio.timeout(self._stall_seconds):
+                await send(message)
+
+        try:
+            await super().stream_response(bounded_send)
+        except TimeoutError:
+            # Ended unfinished: the server closes the connection (uvicorn logs that it did).
+            logger.warning("ended a change-event stream whose client stopped reading")
 
 
 async def _healthz(_: Request) -> Response:
