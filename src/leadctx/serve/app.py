@@ -27,7 +27,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Final, NamedTuple
 from urllib.parse import parse_qs, urlencode
 
@@ -135,18 +135,30 @@ class OfrepService:
         self.draining = True
         self.streams.close()
 
-    def authorized(self, headers: Mapping[bytes, bytes], access: str | None = None) -> bool:
+    def authorized(self, headers: Iterable[tuple[bytes, bytes]], access: str | None = None) -> bool:
         """Whether a request carries the token (always, when no token is configured).
 
+        A credential header sent twice is refused: which one counts would depend on the order
+        (a proxy may check the first while a server takes the last), so none does.
+
         Args:
-            headers: The request's headers, names in lower case.
+            headers: The request's headers as received, names in lower case.
             access: The event stream's ``access`` query parameter, for the stream only.
         """
         if self._token is None:
             return True
-        offered = headers.get(b"x-api-key")
-        if offered is None:
-            scheme, _, credentials = headers.get(b"authorization", b"").partition(b" ")
+        api_key: list[bytes] = []
+        authorization: list[bytes] = []
+        for name, value in headers:
+            if name == b"x-api-key":
+                api_key.append(value)
+            elif name == b"authorization":
+                authorization.append(value)
+        if len(api_key) > 1 or len(authorization) > 1:
+            return False
+        offered = api_key[0] if api_key else None
+        if offered is None and authorization:
+            scheme, _, credentials = authorization[0].partition(b" ")
             if scheme.lower() == b"bearer":
                 offered = credentials.strip()
         if offered is not None:
@@ -238,11 +250,12 @@ class _Call:
     connection).
     """
 
-    __slots__ = ("body_read", "deadlines", "headers", "key", "query", "receive")
+    __slots__ = ("body_read", "deadlines", "headers", "key", "query", "raw_headers", "receive")
 
     def __init__(self, scope: Scope, receive: Receive, key: str, deadlines: BodyDeadlines) -> None:
         self.deadlines = deadlines
-        self.headers: dict[bytes, bytes] = dict(scope["headers"])
+        self.raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
+        self.headers: dict[bytes, bytes] = dict(self.raw_headers)
         raw_query: bytes = scope.get("query_string", b"")
         self.query = parse_qs(raw_query.decode("latin-1")) if raw_query else {}
         self.receive = receive
@@ -256,7 +269,7 @@ class _Call:
 
 
 async def _context_of(service: OfrepService, call: _Call) -> EvaluationContext:
-    if not service.authorized(call.headers):
+    if not service.authorized(call.raw_headers):
         raise _Refusal(401, ErrorCode.GENERAL, _UNAUTHORIZED)
     media_type = call.headers.get(b"content-type", b"").partition(b";")[0].strip().lower()
     if media_type != b"application/json" and not (
@@ -459,7 +472,7 @@ def _matches(if_none_match: bytes | None, etag: bytes) -> bool:
 
 async def _events(request: Request) -> Response:
     service: OfrepService = request.app.state.service
-    if not service.authorized(dict(request.scope["headers"]), request.query_params.get("access")):
+    if not service.authorized(request.scope["headers"], request.query_params.get("access")):
         return JSONResponse(
             failure(_BULK_KEY, ErrorCode.GENERAL, _UNAUTHORIZED),
             401,
