@@ -22,9 +22,10 @@ import contextlib
 import errno
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, BinaryIO, Final
 
 from leadctx_flags.wire import (
     MAX_DOCUMENT_BYTES,
@@ -38,10 +39,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NEW_FILE_MODE",
+    "NotARegularFileError",
     "atomic_write",
     "encode_document",
     "exclusive_lock",
     "lock_path",
+    "open_regular",
     "read_capped",
     "read_document",
     "write_document",
@@ -165,6 +168,33 @@ def write_document(path: Path, document: OverridesDocument) -> None:
     atomic_write(path, encode_document(document, origin=str(path)))
 
 
+class NotARegularFileError(OSError):
+    """The document's path names something other than a file (a FIFO, a device, a socket)."""
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open the regular file at ``path`` for reading; never blocks on what is not one.
+
+    A FIFO put where the document was would block ``open`` until a writer came, for ever: the
+    poller would then hang, never report the source failing, and never see the document (a
+    kill) that replaces it. Opened without blocking and checked, it is refused at once.
+
+    Raises:
+        NotARegularFileError: ``path`` is a FIFO, a device or a socket.
+        OSError: It cannot be opened (missing, a directory, unreadable).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not regular:
+        os.close(fd)
+        raise NotARegularFileError(errno.EINVAL, "not a regular file")
+    return os.fdopen(fd, "rb")
+
+
 def read_capped(path: Path) -> bytes:
     """Read at most ``MAX_DOCUMENT_BYTES`` of the file at ``path``, as every reader does.
 
@@ -174,9 +204,9 @@ def read_capped(path: Path) -> bytes:
     Raises:
         FileNotFoundError: No file at ``path``.
         DocumentTooLargeError: The file is above the cap; the message names its real size.
-        OSError: The file cannot be read.
+        OSError: The file cannot be read (``NotARegularFileError``: it is not a file).
     """
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
         raw = handle.read(MAX_DOCUMENT_BYTES + 1)
         if len(raw) > MAX_DOCUMENT_BYTES:
             size = max(len(raw), os.fstat(handle.fileno()).st_size)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -364,3 +366,38 @@ def test_a_head_that_never_ends_is_431_and_closed_after_its_bound(overrides: Pat
             timeout=5,
         )
         assert (under.status_code, under.json()["value"]) == (200, True)
+
+
+def until(condition: Callable[[], bool], within: float) -> bool:
+    """Whether ``condition()`` holds within ``within`` seconds (polled every 0.1 s)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def test_a_fifo_in_place_of_the_document_is_not_ready_and_a_kill_after_it_arrives(
+    overrides: Path,
+) -> None:
+    single = f"/ofrep/v1/evaluate/flags/{SHARED_BUNDLE_FLAG}"
+
+    def ready() -> bool:
+        return httpx.get(server.url + "/readyz", timeout=5).status_code == 200
+
+    def answer() -> str:
+        return str(httpx.post(server.url + single, json=ACME, timeout=5).json()["reason"])
+
+    with ServeProcess(served_env(overrides)) as server:
+        assert until(ready, 5)
+        # Given the document replaced by a FIFO nobody writes to (an open() of it blocks)
+        overrides.unlink()
+        os.mkfifo(overrides)
+        # Then the server stops being ready (the source fails; it does not hang)
+        assert until(lambda: not ready(), 10)
+        # and once a kill replaces the FIFO, it is applied and the server is ready again
+        overrides.unlink()
+        overrides.write_text(json.dumps(document(kill=True, revision=4)), encoding="utf-8")
+        assert until(lambda: answer() == "DISABLED", 10)
+        assert until(ready, 5)
