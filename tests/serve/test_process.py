@@ -401,3 +401,13 @@ def test_a_fifo_in_place_of_the_document_is_not_ready_and_a_kill_after_it_arrive
         overrides.write_text(json.dumps(document(kill=True, revision=4)), encoding="utf-8")
         assert until(lambda: answer() == "DISABLED", 10)
         assert until(ready, 5)
+
+
+def test_a_second_server_on_a_port_in_use_exits_nonzero_saying_so(overrides: Path) -> None:
+    with ServeProcess(served_env(overrides)) as first:
+        # When a second server is started on the first one's port
+        second = run_leadctx(served_env(overrides), "serve", "--port", str(first.port))
+        # Then it exits with a failure status and says why, and the first keeps answering
+        assert second.returncode not in {0, None}
+        assert "address already in use" in second.stderr
+        assert httpx.get(first.url + "/healthz", timeout=5).status_code == 200
