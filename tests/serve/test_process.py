@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -18,7 +19,7 @@ import httpx
 import pytest
 
 from leadctx.serve.app import BODY_DEADLINE_SECONDS
-from leadctx.serve.server import MAX_HEAD_BYTES
+from leadctx.serve.server import HEAD_DEADLINE_SECONDS, MAX_HEAD_BYTES
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from tests.serve.matrix import document
 from tests.serve.serve_process import ROOT, ServeProcess, clean_environment, free_port
@@ -411,3 +412,32 @@ def test_a_second_server_on_a_port_in_use_exits_nonzero_saying_so(overrides: Pat
         assert second.returncode not in {0, None}
         assert "address already in use" in second.stderr
         assert httpx.get(first.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_an_idle_or_dripping_head_is_408_within_its_deadline_and_closed(overrides: Path) -> None:
+    single = f"/ofrep/v1/evaluate/flags/{SHARED_BUNDLE_FLAG}"
+    timeout = HEAD_DEADLINE_SECONDS + 5
+    with (
+        ServeProcess(served_env(overrides)) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as idle,
+        socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as drip,
+        idle.makefile("rb") as idle_replies,
+        drip.makefile("rb") as drip_replies,
+    ):
+        # Given a connection that sends nothing and one that sends its header a byte at a time
+        started = time.monotonic()
+        drip.sendall(f"POST {single} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".encode())
+        with contextlib.suppress(OSError):  # the server closing it is the point
+            while time.monotonic() - started < HEAD_DEADLINE_SECONDS + 3:
+                drip.sendall(b"a")
+                if select.select([drip], [], [], 0.5)[0]:  # the answer has come
+                    break
+        # Then other clients are answered meanwhile, and each is answered 408 and closed
+        other = httpx.post(server.url + single, json=ACME, timeout=5)
+        assert (other.status_code, other.json()["value"]) == (200, True)
+        for replies in (drip_replies, idle_replies):
+            status, headers, body = read_full_response(replies)
+            assert (status, json.loads(body)["errorCode"]) == (408, "PARSE_ERROR")
+            assert headers[b"connection"] == b"close"
+            assert rest_of(replies) == b""
+        assert time.monotonic() - started <= HEAD_DEADLINE_SECONDS + 3
