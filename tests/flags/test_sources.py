@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -158,6 +159,35 @@ def test_file_source_failures_are_source_errors_with_a_kind(tmp_path: Path) -> N
     with pytest.raises(SourceError) as caught:
         FileSource(broken).fetch()
     assert caught.value.kind == "DocumentError"
+
+
+def test_a_fifo_in_place_of_the_file_is_a_source_error_at_once(tmp_path: Path) -> None:
+    # Given a FIFO where the document was (no writer: an open() would wait for one for ever)
+    path = tmp_path / "overrides.json"
+    os.mkfifo(path)
+    outcome: list[BaseException | None] = []
+
+    def fetch() -> None:
+        try:
+            FileSource(path).fetch()
+        except BaseException as err:  # noqa: BLE001 - handed to the test's thread
+            outcome.append(err)
+        else:
+            outcome.append(None)
+
+    reader = threading.Thread(target=fetch, daemon=True)
+    reader.start()
+    reader.join(5)
+    try:
+        # Then the fetch fails at once, as a source error that says what is wrong
+        assert not reader.is_alive(), "the fetch blocked on the FIFO"
+        assert isinstance(outcome[0], SourceError)
+        assert outcome[0].kind == "NotARegularFileError"
+        assert "not a regular file" in str(outcome[0])
+    finally:
+        if reader.is_alive():  # unblock the hung open() so the thread ends
+            with open(path, "wb"):  # noqa: PTH123 - a FIFO's writer end
+                pass
 
 
 @pytest.mark.parametrize(

@@ -339,6 +339,26 @@ def test_with_a_token_ofrep_routes_answer_with_it(
     assert guarded.post(BULK, json=acme(), headers=headers).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("authorization", "Bearer wrong-token-0123456789"), ("authorization", f"Bearer {TOKEN}")],
+        [("authorization", f"Bearer {TOKEN}"), ("authorization", "Bearer wrong-token-0123456789")],
+        [("x-api-key", "wrong-token-0123456789"), ("x-api-key", TOKEN)],
+        [("authorization", f"Bearer {TOKEN}"), ("authorization", f"Bearer {TOKEN}")],
+    ],
+    ids=["token last", "token first", "api key last", "token twice"],
+)
+def test_a_credential_header_sent_twice_is_refused_whatever_the_order(
+    guarded: TestClient, headers: list[tuple[str, str]]
+) -> None:
+    # Given a request whose credential header is repeated (which one a proxy checked is unknown)
+    for path in (SINGLE, BULK):
+        # Then it is refused, whichever copy holds the token
+        assert guarded.post(path, json=acme(), headers=headers).status_code == 401
+    assert guarded.get("/ofrep/v1/events", headers=headers).status_code == 401
+
+
 def test_probes_need_no_token(guarded: TestClient) -> None:
     assert guarded.get("/healthz").status_code == 200
     assert guarded.get("/readyz").status_code == 200

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -15,6 +19,7 @@ import httpx
 import pytest
 
 from leadctx.serve.app import BODY_DEADLINE_SECONDS
+from leadctx.serve.server import HEAD_DEADLINE_SECONDS, MAX_HEAD_BYTES
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from tests.serve.matrix import document
 from tests.serve.serve_process import ROOT, ServeProcess, clean_environment, free_port
@@ -332,3 +337,107 @@ def test_a_stalled_body_is_408_within_its_deadline_and_holds_up_no_one(overrides
     assert (status, json.loads(answer)["errorCode"]) == (408, "PARSE_ERROR")
     assert headers[b"connection"] == b"close"
     assert BODY_DEADLINE_SECONDS - 0.5 <= waited <= BODY_DEADLINE_SECONDS + 2
+
+
+def test_a_head_that_never_ends_is_431_and_closed_after_its_bound(overrides: Path) -> None:
+    single = f"/ofrep/v1/evaluate/flags/{SHARED_BUNDLE_FLAG}"
+    head = f"POST {single} HTTP/1.1\r\nHost: 127.0.0.1\r\nIf-None-Match: ".encode()
+    with (
+        ServeProcess(served_env(overrides)) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=5) as connection,
+        connection.makefile("rb") as replies,
+    ):
+        # Given a client sending a header value that does not end (httptools would keep it all)
+        connection.sendall(head)
+        sent = 0
+        with contextlib.suppress(OSError):  # the server closing mid-send is the point
+            while sent < 8 * MAX_HEAD_BYTES:
+                connection.sendall(b"W/" + b"a" * 4094)
+                sent += 4096
+        # Then it is answered 431 in OFREP's failure shape, and closed
+        status, headers, body = read_full_response(replies)
+        assert (status, json.loads(body)["errorCode"]) == (431, "PARSE_ERROR")
+        assert headers[b"connection"] == b"close"
+        assert rest_of(replies) == b""
+        # and a head under the bound is still answered
+        under = httpx.post(
+            server.url + single,
+            json=ACME,
+            headers={"If-None-Match": "a" * (MAX_HEAD_BYTES // 2)},
+            timeout=5,
+        )
+        assert (under.status_code, under.json()["value"]) == (200, True)
+
+
+def until(condition: Callable[[], bool], within: float) -> bool:
+    """Whether ``condition()`` holds within ``within`` seconds (polled every 0.1 s)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def test_a_fifo_in_place_of_the_document_is_not_ready_and_a_kill_after_it_arrives(
+    overrides: Path,
+) -> None:
+    single = f"/ofrep/v1/evaluate/flags/{SHARED_BUNDLE_FLAG}"
+
+    def ready() -> bool:
+        return httpx.get(server.url + "/readyz", timeout=5).status_code == 200
+
+    def answer() -> str:
+        return str(httpx.post(server.url + single, json=ACME, timeout=5).json()["reason"])
+
+    with ServeProcess(served_env(overrides)) as server:
+        assert until(ready, 5)
+        # Given the document replaced by a FIFO nobody writes to (an open() of it blocks)
+        overrides.unlink()
+        os.mkfifo(overrides)
+        # Then the server stops being ready (the source fails; it does not hang)
+        assert until(lambda: not ready(), 10)
+        # and once a kill replaces the FIFO, it is applied and the server is ready again
+        overrides.unlink()
+        overrides.write_text(json.dumps(document(kill=True, revision=4)), encoding="utf-8")
+        assert until(lambda: answer() == "DISABLED", 10)
+        assert until(ready, 5)
+
+
+def test_a_second_server_on_a_port_in_use_exits_nonzero_saying_so(overrides: Path) -> None:
+    with ServeProcess(served_env(overrides)) as first:
+        # When a second server is started on the first one's port
+        second = run_leadctx(served_env(overrides), "serve", "--port", str(first.port))
+        # Then it exits with a failure status and says why, and the first keeps answering
+        assert second.returncode not in {0, None}
+        assert "address already in use" in second.stderr
+        assert httpx.get(first.url + "/healthz", timeout=5).status_code == 200
+
+
+def test_an_idle_or_dripping_head_is_408_within_its_deadline_and_closed(overrides: Path) -> None:
+    single = f"/ofrep/v1/evaluate/flags/{SHARED_BUNDLE_FLAG}"
+    timeout = HEAD_DEADLINE_SECONDS + 5
+    with (
+        ServeProcess(served_env(overrides)) as server,
+        socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as idle,
+        socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as drip,
+        idle.makefile("rb") as idle_replies,
+        drip.makefile("rb") as drip_replies,
+    ):
+        # Given a connection that sends nothing and one that sends its header a byte at a time
+        started = time.monotonic()
+        drip.sendall(f"POST {single} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".encode())
+        with contextlib.suppress(OSError):  # the server closing it is the point
+            while time.monotonic() - started < HEAD_DEADLINE_SECONDS + 3:
+                drip.sendall(b"a")
+                if select.select([drip], [], [], 0.5)[0]:  # the answer has come
+                    break
+        # Then other clients are answered meanwhile, and each is answered 408 and closed
+        other = httpx.post(server.url + single, json=ACME, timeout=5)
+        assert (other.status_code, other.json()["value"]) == (200, True)
+        for replies in (drip_replies, idle_replies):
+            status, headers, body = read_full_response(replies)
+            assert (status, json.loads(body)["errorCode"]) == (408, "PARSE_ERROR")
+            assert headers[b"connection"] == b"close"
+            assert rest_of(replies) == b""
+        assert time.monotonic() - started <= HEAD_DEADLINE_SECONDS + 3

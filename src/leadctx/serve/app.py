@@ -27,7 +27,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Final, NamedTuple
 from urllib.parse import parse_qs, urlencode
 
@@ -38,7 +38,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadctx.serve.changes import FlagStateFeed, revision_of_tag
 from leadctx.serve.events import EVENTS_PATH, EventStreams
@@ -57,12 +57,26 @@ from leadctx.serve.telemetry import RequestTelemetry
 from leadctx_flags.flags import KNOWN_FLAGS
 from leadctx_flags.provider import LeadCtxProvider
 
-__all__ = ["BODY_DEADLINE_SECONDS", "BodyDeadlines", "OfrepService", "build_app"]
+__all__ = [
+    "BODY_DEADLINE_SECONDS",
+    "STALLED_STREAM_SECONDS",
+    "BodyDeadlines",
+    "OfrepService",
+    "build_app",
+]
 
 logger = logging.getLogger(__name__)
 
 BODY_DEADLINE_SECONDS: Final = 10.0
 """A request body must arrive whole within this long (a dripping client is answered 408)."""
+
+STALLED_STREAM_SECONDS: Final = 30.0
+"""Longest one write to a change-event stream may wait for its client to read; then it ends.
+
+A write waits only once the connection's buffers (the kernel's and uvicorn's 64 KiB) are
+full: the client has stopped reading. Ended, the stream gives its place back and the client,
+if it ever reads again, reconnects and is sent the current state.
+"""
 
 REFETCH_WAIT_CAP_SECONDS: Final = 10.0
 """Longest a re-fetch waits for the state an event announced before answering 503."""
@@ -104,6 +118,7 @@ class OfrepService:
         self.bulk_answers = EncodedBulkAnswers()
         self.deadlines = BodyDeadlines()
         self.refetch_wait_seconds = min(refetch_wait_seconds, REFETCH_WAIT_CAP_SECONDS)
+        self.stall_seconds = STALLED_STREAM_SECONDS
         self.draining = False
         token = settings.token
         self._token = None if token is None else token.get_secret_value().encode()
@@ -120,18 +135,30 @@ class OfrepService:
         self.draining = True
         self.streams.close()
 
-    def authorized(self, headers: Mapping[bytes, bytes], access: str | None = None) -> bool:
+    def authorized(self, headers: Iterable[tuple[bytes, bytes]], access: str | None = None) -> bool:
         """Whether a request carries the token (always, when no token is configured).
 
+        A credential header sent twice is refused: which one counts would depend on the order
+        (a proxy may check the first while a server takes the last), so none does.
+
         Args:
-            headers: The request's headers, names in lower case.
+            headers: The request's headers as received, names in lower case.
             access: The event stream's ``access`` query parameter, for the stream only.
         """
         if self._token is None:
             return True
-        offered = headers.get(b"x-api-key")
-        if offered is None:
-            scheme, _, credentials = headers.get(b"authorization", b"").partition(b" ")
+        api_key: list[bytes] = []
+        authorization: list[bytes] = []
+        for name, value in headers:
+            if name == b"x-api-key":
+                api_key.append(value)
+            elif name == b"authorization":
+                authorization.append(value)
+        if len(api_key) > 1 or len(authorization) > 1:
+            return False
+        offered = api_key[0] if api_key else None
+        if offered is None and authorization:
+            scheme, _, credentials = authorization[0].partition(b" ")
             if scheme.lower() == b"bearer":
                 offered = credentials.strip()
         if offered is not None:
@@ -223,11 +250,12 @@ class _Call:
     connection).
     """
 
-    __slots__ = ("body_read", "deadlines", "headers", "key", "query", "receive")
+    __slots__ = ("body_read", "deadlines", "headers", "key", "query", "raw_headers", "receive")
 
     def __init__(self, scope: Scope, receive: Receive, key: str, deadlines: BodyDeadlines) -> None:
         self.deadlines = deadlines
-        self.headers: dict[bytes, bytes] = dict(scope["headers"])
+        self.raw_headers: list[tuple[bytes, bytes]] = scope["headers"]
+        self.headers: dict[bytes, bytes] = dict(self.raw_headers)
         raw_query: bytes = scope.get("query_string", b"")
         self.query = parse_qs(raw_query.decode("latin-1")) if raw_query else {}
         self.receive = receive
@@ -241,7 +269,7 @@ class _Call:
 
 
 async def _context_of(service: OfrepService, call: _Call) -> EvaluationContext:
-    if not service.authorized(call.headers):
+    if not service.authorized(call.raw_headers):
         raise _Refusal(401, ErrorCode.GENERAL, _UNAUTHORIZED)
     media_type = call.headers.get(b"content-type", b"").partition(b";")[0].strip().lower()
     if media_type != b"application/json" and not (
@@ -444,7 +472,7 @@ def _matches(if_none_match: bytes | None, etag: bytes) -> bool:
 
 async def _events(request: Request) -> Response:
     service: OfrepService = request.app.state.service
-    if not service.authorized(dict(request.scope["headers"]), request.query_params.get("access")):
+    if not service.authorized(request.scope["headers"], request.query_params.get("access")):
         return JSONResponse(
             failure(_BULK_KEY, ErrorCode.GENERAL, _UNAUTHORIZED),
             401,
@@ -457,25 +485,41 @@ async def _events(request: Request) -> Response:
             headers={"Retry-After": "5"},
         )
     since = request.headers.get("last-event-id") or request.query_params.get("since")
-    return _EventStreamResponse(service.streams, since)
+    return _EventStreamResponse(service.streams, since, stall_seconds=service.stall_seconds)
 
 
 class _EventStreamResponse(StreamingResponse):
-    """A change-event stream that gives its place back however it ends."""
+    """A change-event stream that gives its place back however it ends.
 
-    def __init__(self, streams: EventStreams, since: str | None) -> None:
+    Each write is bounded (``stall_seconds``): a client that stops reading would otherwise
+    hold its place, and a coroutine blocked on the full connection, until TCP gives up.
+    """
+
+    def __init__(self, streams: EventStreams, since: str | None, *, stall_seconds: float) -> None:
         super().__init__(
             streams.stream(since),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
         self._streams = streams
+        self._stall_seconds = stall_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
             self._streams.release()
+
+    async def stream_response(self, send: Send) -> None:
+        async def bounded_send(message: Message) -> None:
+            async with asyncio.timeout(self._stall_seconds):
+                await send(message)
+
+        try:
+            await super().stream_response(bounded_send)
+        except TimeoutError:
+            # Ended unfinished: the server closes the connection (uvicorn logs that it did).
+            logger.warning("ended a change-event stream whose client stopped reading")
 
 
 async def _healthz(_: Request) -> Response:
