@@ -306,3 +306,29 @@ def test_ctrl_c_exits_130_with_one_line_and_no_traceback() -> None:
         process.wait()
     # Then it exits 130, as a shell reports SIGINT, with one line and no traceback
     assert (process.returncode, out, err) == (130, b"", b"leadctx: interrupted\n")
+
+
+@pytest.mark.skipif(LEADCTX is None, reason="the console script is installed with the package")
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (("flags", "kill"), 1, "the kill was NOT written"),
+        (("flags", "show"), 2, ""),
+        (("flags", "explain", "--client-id", "acme"), 3, "could not be read"),
+    ],
+    ids=["kill", "show", "explain"],
+)
+def test_a_fifo_named_as_the_document_is_refused_at_once_not_a_hang(
+    tmp_path: Path, argv: tuple[str, ...], code: int, message: str
+) -> None:
+    # Given a FIFO no one writes to, named as the overrides document
+    fifo = tmp_path / "o.json"
+    os.mkfifo(fifo)
+    # When a command reads it (it used to block in the open until a writer came)
+    result = run_script(*argv, "--overrides", str(fifo), stdout=subprocess.DEVNULL, env=clean_env())
+    # Then it fails at once, naming the file and why
+    assert result.returncode == code
+    stderr = result.stderr.decode()
+    assert str(fifo) in stderr
+    assert "not a regular file, not a document" in stderr
+    assert message in stderr

@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.forking import after_fork_in_child
-from leadctx_flags.wire import MAX_DOCUMENT_BYTES, DocumentError
+from leadctx_flags.wire import MAX_DOCUMENT_BYTES, DocumentError, open_document_file
 from leadctx_flags.wire import parse_document as _parse
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ class FileSource:
     def fetch(self) -> OverridesDocument | None:
         """Read the file and return its document if the bytes changed; see ``OverridesSource``."""
         try:
-            with self._path.open("rb") as handle:
+            with open_document_file(self._path) as handle:
                 raw = handle.read(MAX_DOCUMENT_BYTES + 1)
                 size = os.fstat(handle.fileno()).st_size  # named when too large
         except OSError as err:

@@ -30,6 +30,7 @@ from leadctx_flags.wire import (
     MAX_DOCUMENT_BYTES,
     DocumentError,
     DocumentTooLargeError,
+    open_document_file,
     parse_document,
 )
 
@@ -174,9 +175,10 @@ def read_capped(path: Path) -> bytes:
     Raises:
         FileNotFoundError: No file at ``path``.
         DocumentTooLargeError: The file is above the cap; the message names its real size.
-        OSError: The file cannot be read.
+        OSError: The file cannot be read, or is not a regular file (a directory, a FIFO, a
+            device such as ``/dev/zero``).
     """
-    with path.open("rb") as handle:
+    with open_document_file(path) as handle:
         raw = handle.read(MAX_DOCUMENT_BYTES + 1)
         if len(raw) > MAX_DOCUMENT_BYTES:
             size = max(len(raw), os.fstat(handle.fileno()).st_size)

@@ -8,8 +8,12 @@ re-exported by ``leadctx_flags.document``, where they have always been importabl
 
 from __future__ import annotations
 
+import errno
 import json
-from typing import TYPE_CHECKING, Any, Final
+import os
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 from leadctx_flags.errors import describe_validation_error
 
@@ -22,11 +26,33 @@ __all__ = [
     "OVERRIDES_SCHEMA",
     "DocumentError",
     "DocumentTooLargeError",
+    "open_document_file",
     "parse_document",
     "shown_key",
 ]
 
 OVERRIDES_SCHEMA: Final = "leadctx.overrides/v1"
+
+
+def open_document_file(path: Path) -> BinaryIO:
+    """Open the document file at ``path`` for reading, refusing anything but a regular file.
+
+    Opened without blocking: a FIFO named as the document would otherwise hang the open (a
+    ``flags kill``, a poll, ``flags explain``) until some writer came.
+
+    Raises:
+        FileNotFoundError: No file at ``path``.
+        OSError: It cannot be opened, or it is not a regular file (a directory, a FIFO, a
+            device such as ``/dev/zero``): ``strerror`` says which, ``filename`` is ``path``.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISREG(mode):
+        return os.fdopen(fd, "rb")
+    os.close(fd)
+    kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+    raise OSError(errno.EINVAL, f"{kind}, not a document", str(path))
+
 
 MAX_DOCUMENT_BYTES: Final = 1024 * 1024
 """Largest document accepted from any source (1 MiB): a rollout document is a few KiB."""
