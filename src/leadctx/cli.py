@@ -326,9 +326,14 @@ def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace)
         return handler(args)
     args.gate_telemetry = setup.gate_telemetry()
     try:
-        return handler(args)
+        code = handler(args)
     finally:
-        setup.shutdown()
+        try:
+            setup.shutdown()
+        except OSError as err:  # the spans file's last write (a full disk): said, not raised
+            print(f"leadctx: --spans {spans}: cannot write ({err.strerror})", file=sys.stderr)
+            code = 2
+    return code
 
 
 def _otel_export_configured() -> bool:

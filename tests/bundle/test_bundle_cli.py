@@ -125,6 +125,19 @@ def test_an_endless_or_oversized_input_is_refused_without_reading_it_whole(
     assert "--input -: larger than" in capsys.readouterr().err
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_spans_file_on_a_full_disk_is_exit_2_naming_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    path = write(tmp_path, request_data())
+    # The file opens; its writes fail when the spans are flushed at the end
+    code = main(["bundle", "build", "--input", str(path), "--spans", "/dev/full"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.endswith("leadctx: --spans /dev/full: cannot write (No space left on device)\n")
+
+
 def test_profiles_option_and_its_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     request = write(tmp_path, request_data())
     profiles = write(tmp_path, {"draft": {"total_budget": 40}}, "profiles.json")
