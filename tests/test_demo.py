@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import logging
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -333,6 +334,27 @@ def test_the_console_script_explains_its_options(leadctx_script: str) -> None:
     assert done.returncode == 0, done.stderr
     for option in ("--out", "--inject-regression", "--use-env", "--json", "--seed", "--leads"):
         assert option in done.stdout
+
+
+def test_the_story_piped_into_a_reader_that_went_away_exits_141(
+    leadctx_script: str, tmp_path: Path
+) -> None:
+    # Given stdout a pipe whose reader has already gone (`leadctx demo | head -1` once head
+    # has its line): rich's own answer to that is SystemExit(1), a failed step's status
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(  # noqa: S603 - our own console script
+            [leadctx_script, "demo", "--out", str(tmp_path / "out"), "--leads", "5"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    # Then it stops as every leadctx command does: 128 + SIGPIPE, nothing on stderr
+    assert (done.returncode, done.stderr) == (141, b"")
 
 
 def test_logs_carry_no_content(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import pytest
 from openfeature.evaluation_context import EvaluationContext
@@ -203,3 +206,129 @@ def test_output_piped_into_head_stops_quietly(tmp_path: Path, clients: int) -> N
     # Then it exits with 128 + SIGPIPE, as a shell reports it, and prints no traceback
     assert (leadctx.returncode, leadctx.stderr) == (BROKEN_PIPE_EXIT, b"")
     assert BROKEN_PIPE_EXIT == 141
+
+
+def run_script(
+    *argv: str,
+    stdout: int | IO[bytes] | None,
+    env: dict[str, str],
+    preexec_fn: Callable[[], object] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    assert LEADCTX is not None
+    return subprocess.run(  # noqa: S603 - a fixed command line of our own script
+        [LEADCTX, *argv],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        env=env,
+        preexec_fn=preexec_fn,
+        check=False,
+        timeout=60,
+    )
+
+
+@pytest.mark.skipif(
+    LEADCTX is None or not Path("/dev/full").exists(), reason="needs the script and /dev/full"
+)
+@pytest.mark.parametrize("stdout", ["full", "closed"])
+def test_a_kill_whose_output_cannot_be_written_is_in_force_and_says_so(
+    tmp_path: Path, stdout: str
+) -> None:
+    # Given a document, and stdout on a full device or closed (`>&-`)
+    path = tmp_path / "o.json"
+    write_document(path, document(3))
+    with Path("/dev/full").open("wb") as full:
+        # When the kill is written (a closed stdout: the child starts with descriptor 1 closed)
+        result = run_script(
+            *("flags", "kill", "--overrides", str(path)),
+            stdout=full if stdout == "full" else None,
+            env=clean_env(),
+            preexec_fn=None if stdout == "full" else lambda: os.close(1),
+        )
+    # Then it is in force, and one line (no traceback) says the output alone was lost
+    assert read_kill(path) is True
+    assert b"Traceback" not in result.stderr
+    why = "No space left on device" if stdout == "full" else "stdout is closed"
+    expected = (
+        f"leadctx: cannot write the output to stdout ({why}); "
+        "the output was lost, the command itself ended with status 0"
+    )
+    assert result.stderr.decode().splitlines() == [expected]
+    assert result.returncode == 1
+
+
+def read_kill(path: Path) -> object:
+    import json  # noqa: PLC0415
+
+    return json.loads(path.read_text())["flags"]["shared_bundle.enabled"]["kill"]
+
+
+@pytest.mark.skipif(LEADCTX is None, reason="the console script is installed with the package")
+def test_a_non_ascii_client_id_on_an_ascii_stdout_is_escaped_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "o.json"
+    write_document(path, document(3, clients={"café": True, "a\U0001f600": True}))
+    env = clean_env(PYTHONIOENCODING="ascii", LC_ALL="C")
+    explained = run_script(
+        "flags", "explain", "--client-id", "café", "--overrides", str(path),
+        stdout=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert (explained.returncode, explained.stderr) == (0, b"")
+    assert b"client_id   caf\\u00e9\n" in explained.stdout
+    shown = run_script("flags", "show", "--overrides", str(path), stdout=subprocess.PIPE, env=env)
+    assert (shown.returncode, shown.stderr) == (0, b"")
+    import json  # noqa: PLC0415
+
+    clients = json.loads(shown.stdout)["flags"]["shared_bundle.enabled"]["clients"]
+    assert clients == {"café": True, "a\U0001f600": True}
+
+
+@pytest.mark.skipif(
+    LEADCTX is None or not Path("/proc/self/wchan").exists(), reason="needs the script and /proc"
+)
+def test_ctrl_c_exits_130_with_one_line_and_no_traceback() -> None:
+    # Given a command blocked reading stdin that never writes (as a long report would run)
+    assert LEADCTX is not None
+    process = subprocess.Popen(  # noqa: S603 - a fixed command line of our own script
+        [LEADCTX, "bundle", "build", "--input", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(),
+    )
+    try:
+        # When the operator presses Ctrl-C while it waits in the read
+        wait_for(lambda: "pipe" in Path(f"/proc/{process.pid}/wchan").read_text(), timeout=30)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.wait()
+    # Then it exits 130, as a shell reports SIGINT, with one line and no traceback
+    assert (process.returncode, out, err) == (130, b"", b"leadctx: interrupted\n")
+
+
+@pytest.mark.skipif(LEADCTX is None, reason="the console script is installed with the package")
+@pytest.mark.parametrize(
+    ("argv", "code", "message"),
+    [
+        (("flags", "kill"), 1, "the kill was NOT written"),
+        (("flags", "show"), 2, ""),
+        (("flags", "explain", "--client-id", "acme"), 3, "could not be read"),
+    ],
+    ids=["kill", "show", "explain"],
+)
+def test_a_fifo_named_as_the_document_is_refused_at_once_not_a_hang(
+    tmp_path: Path, argv: tuple[str, ...], code: int, message: str
+) -> None:
+    # Given a FIFO no one writes to, named as the overrides document
+    fifo = tmp_path / "o.json"
+    os.mkfifo(fifo)
+    # When a command reads it (it used to block in the open until a writer came)
+    result = run_script(*argv, "--overrides", str(fifo), stdout=subprocess.DEVNULL, env=clean_env())
+    # Then it fails at once, naming the file and why
+    assert result.returncode == code
+    stderr = result.stderr.decode()
+    assert str(fifo) in stderr
+    assert "not a regular file, not a document" in stderr
+    assert message in stderr

@@ -12,6 +12,7 @@ are listed by name and one-line help (``COMMAND_GROUPS``) without being imported
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
@@ -177,6 +178,9 @@ def _declare_variables_in_use(environ: Mapping[str, str]) -> None:
                 importlib.import_module(module)
 
 
+INTERRUPTED_EXIT = 128 + 2
+"""Exit code after Ctrl-C (SIGINT): 128 + SIGINT, as a shell reports an interrupted command."""
+
 BROKEN_PIPE_EXIT = 128 + 13
 """Exit code when the reader of stdout went away (``leadctx ... | head``): 128 + SIGPIPE, as a
 shell reports a command killed by SIGPIPE, so pipelines with ``pipefail`` still see it."""
@@ -188,7 +192,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     Args:
         argv: The arguments after the program name.
     """
-    arguments = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:  # Ctrl-C: the shell's status for SIGINT, and no traceback
+        print("leadctx: interrupted", file=sys.stderr)
+        return INTERRUPTED_EXIT
+
+
+def _main(arguments: Sequence[str]) -> int:
     args = build_parser(arguments).parse_args(arguments)
     _declare_variables_in_use(os.environ)
     # The CLI is an application: it, not the library, decides how logs look.
@@ -196,13 +207,105 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s"
     )
     handler: Callable[[argparse.Namespace], int] = args.handler
+    stdout = _GuardedStdout(sys.stdout)
+    sys.stdout = stdout  # print() and rich write to it; the real stream is kept
     try:
         code = _run(handler, args)
-        sys.stdout.flush()  # a closed pipe shows up here when the output was buffered
+        stdout.flush()  # a closed pipe shows up here when the output was buffered
     except BrokenPipeError:
         _silence_stdout()
         return BROKEN_PIPE_EXIT
+    finally:
+        sys.stdout = stdout.stream
+    if stdout.error is not None:
+        _silence_stdout()
+        print(
+            f"leadctx: cannot write the output to stdout ({stdout.error.strerror}); "
+            f"the output was lost, the command itself ended with status {code}",
+            file=sys.stderr,
+        )
+        return code or 1
     return code
+
+
+class _GuardedStdout:
+    """``sys.stdout`` while a command runs: a failed write is recorded, never a traceback.
+
+    stdout closed (``>&-``: Python's ``sys.stdout`` is ``None``) or on a full device
+    (``> /dev/full``) records the error and drops the rest of the output, so the command
+    still ends with its own status (a kill written is in force) and ``main`` reports the loss
+    in one line. A character the stream's encoding cannot hold (``PYTHONIOENCODING=ascii``
+    and a client id such as ``café``) is written as its JSON escape (``\\u00e9``). A closed pipe
+    (``| head -1``) still stops the command with ``BrokenPipeError``, as Python documents.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.error: OSError | None = None
+
+    @property
+    def encoding(self) -> str:
+        """The real stream's encoding (UTF-8 when stdout is closed)."""
+        return str(getattr(self.stream, "encoding", None) or "utf-8")
+
+    def write(self, text: str) -> int:
+        """Write ``text``, or record why it cannot be written; returns ``len(text)``."""
+        if self.error is None:
+            self._attempt(lambda stream: stream.write(self._encodable(text)))
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the real stream, or record why it cannot be flushed."""
+        if self.error is None:
+            self._attempt(lambda stream: stream.flush())
+
+    def isatty(self) -> bool:
+        """Whether the real stream is a terminal (``False`` when it is closed)."""
+        try:
+            return self.stream is not None and bool(self.stream.isatty())
+        except (OSError, ValueError):
+            return False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def _attempt(self, action: Callable[[Any], object]) -> None:
+        if self.stream is None:
+            self.error = OSError(errno.EBADF, "stdout is closed")
+            return
+        try:
+            action(self.stream)
+        except BrokenPipeError as err:
+            self.error = err
+            raise
+        except OSError as err:
+            self.error = err
+
+    def _encodable(self, text: str) -> str:
+        try:
+            text.encode(self.encoding)
+        except UnicodeEncodeError:
+            return "".join(_escaped(character, self.encoding) for character in text)
+        except LookupError:  # an encoding name Python does not know: leave it to the stream
+            pass
+        return text
+
+
+def _escaped(character: str, encoding: str) -> str:
+    """``character``, or its ``\\uXXXX`` escape when ``encoding`` cannot hold it.
+
+    JSON's escape (a surrogate pair above U+FFFF): inside the JSON the commands print, the
+    escaped text still parses to the same string.
+    """
+    try:
+        character.encode(encoding)
+    except UnicodeEncodeError:
+        code = ord(character)
+        if code <= 0xFFFF:
+            return f"\\u{code:04x}"
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return character
 
 
 def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
@@ -223,9 +326,14 @@ def _run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace)
         return handler(args)
     args.gate_telemetry = setup.gate_telemetry()
     try:
-        return handler(args)
+        code = handler(args)
     finally:
-        setup.shutdown()
+        try:
+            setup.shutdown()
+        except OSError as err:  # the spans file's last write (a full disk): said, not raised
+            print(f"leadctx: --spans {spans}: cannot write ({err.strerror})", file=sys.stderr)
+            code = 2
+    return code
 
 
 def _otel_export_configured() -> bool:
@@ -246,9 +354,15 @@ def _silence_stdout() -> None:
     Python flushes stdout at exit; with the reader gone that flush would print a second
     ``BrokenPipeError`` ("Exception ignored ...") to stderr.
     """
+    if sys.stdout is None:  # closed from the start: nothing is left to flush
+        return
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no descriptor to replace
+        pass
+    finally:
+        os.close(devnull)
 
 
 if __name__ == "__main__":  # pragma: no cover - exercised through the console script

@@ -28,7 +28,10 @@ from leadctx_bundle.validation import parse_bundle_input
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.vocabulary import ResolutionPath
 
-__all__ = ["add_commands", "read_input"]
+__all__ = ["MAX_INPUT_BYTES", "add_commands", "read_input"]
+
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+"""Largest ``--input`` read (64 MiB), far above any lead's context: the rest is never read."""
 
 
 def add_commands(subparsers: Any) -> None:
@@ -70,13 +73,22 @@ def read_input(name: str) -> Any:
         name: The file's path, or ``-``.
 
     Raises:
-        BundleInputError: The file cannot be read, is not UTF-8, is not JSON or is nested too
+        BundleInputError: The file cannot be read, is above ``MAX_INPUT_BYTES`` (an endless
+            one such as ``/dev/zero`` included), is not UTF-8, is not JSON or is nested too
             deeply to parse; the message names the file, never its content.
     """
     try:
-        raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+        if name == "-":
+            raw = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        else:
+            with Path(name).open("rb") as handle:
+                raw = handle.read(MAX_INPUT_BYTES + 1)
     except OSError as err:
         raise BundleInputError([f"cannot read ({err.strerror})"], where=f"--input {name}") from None
+    if len(raw) > MAX_INPUT_BYTES:  # /dev/zero, a log pasted by mistake: never read it whole
+        raise BundleInputError(
+            [f"larger than {MAX_INPUT_BYTES} bytes; not read"], where=f"--input {name}"
+        )
     try:
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as err:

@@ -214,7 +214,9 @@ def apply_change(
         note: The note of this revision. ``None`` clears the previous note: a note says why
             one edit was made, and kept on the next edit it would tell the wrong story.
         flag_key: The flag to edit.
-        revision: The new revision (default N + 1); it must be above N.
+        revision: The new revision (default N + 1); it must be above N. A kill of a document
+            at ``MAX_REVISION`` stays at ``MAX_REVISION`` (providers apply a kill whatever
+            its revision).
 
     Returns:
         A new document with revision N + 1 (or ``revision``); ``document`` is unchanged.
@@ -223,7 +225,12 @@ def apply_change(
         RevisionError: ``revision`` is not above N, or above ``MAX_REVISION``.
     """
     new_revision = document.revision + 1 if revision is None else revision
-    if new_revision <= document.revision or new_revision > MAX_REVISION:
+    # A document at MAX_REVISION can still be killed, at that revision: providers apply a
+    # kill whatever its revision, and a kill must always be writable.
+    at_ceiling = getattr(change, "kills", False) is True and document.revision == MAX_REVISION
+    if at_ceiling and new_revision >= MAX_REVISION:
+        new_revision = MAX_REVISION
+    elif new_revision <= document.revision or new_revision > MAX_REVISION:
         raise RevisionError(
             f"revision must be above the document's revision {document.revision} "
             f"and at most {MAX_REVISION}"
@@ -460,6 +467,8 @@ def _new_revision(
             )
         return requested
     base = clock_revision(moment) if current is None else current.revision + 1
+    if kills:  # at the ceiling a kill keeps MAX_REVISION: it is applied at any revision
+        return min(max(base, floor + 1), MAX_REVISION)
     return max(base, floor + 1)
 
 

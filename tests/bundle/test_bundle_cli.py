@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from leadctx.cli import main
+from leadctx_bundle.cli import MAX_INPUT_BYTES
 from tests.bundle.bundle_helpers import request_data
 
 
@@ -50,7 +51,7 @@ def test_stdin_input(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixt
     raw = json.dumps(request_data()).encode()
 
     class Stdin:
-        buffer = type("Buffer", (), {"read": staticmethod(lambda: raw)})()
+        buffer = type("Buffer", (), {"read": staticmethod(lambda size=-1: raw[:size])})()
 
     monkeypatch.setattr(sys, "stdin", Stdin)
     assert main(["bundle", "build", "--input", "-", "--json"]) == 0
@@ -95,6 +96,46 @@ def test_unreadable_input_names_the_file(
     latin1.write_bytes(b'{"client_id": "caf\xe9"}')
     assert main(["bundle", "build", "--input", str(latin1)]) == 2
     assert f"--input {latin1}: not UTF-8 (byte 18)" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_an_endless_or_oversized_input_is_refused_without_reading_it_whole(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An endless file: read up to the cap, then refused (it used to end in a MemoryError)
+    assert main(["bundle", "build", "--input", "/dev/zero"]) == 2
+    captured = capsys.readouterr()
+    expected = (
+        "leadctx: invalid bundle input: --input /dev/zero: larger than "
+        f"{MAX_INPUT_BYTES} bytes; not read\n"
+    )
+    assert (captured.out, captured.err) == ("", expected)
+    # A pasted blob on stdin: at most the cap and one byte are asked for
+    asked: list[int] = []
+
+    def read(size: int = -1) -> bytes:
+        asked.append(size)
+        return b"{" + b" " * size
+
+    monkeypatch.setattr(
+        sys, "stdin", type("Stdin", (), {"buffer": type("B", (), {"read": staticmethod(read)})()})
+    )
+    assert main(["bundle", "build", "--input", "-"]) == 2
+    assert asked == [MAX_INPUT_BYTES + 1]
+    assert "--input -: larger than" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_spans_file_on_a_full_disk_is_exit_2_naming_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("opentelemetry.sdk")
+    path = write(tmp_path, request_data())
+    # The file opens; its writes fail when the spans are flushed at the end
+    code = main(["bundle", "build", "--input", str(path), "--spans", "/dev/full"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.endswith("leadctx: --spans /dev/full: cannot write (No space left on device)\n")
 
 
 def test_profiles_option_and_its_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,7 +22,12 @@ from openfeature.evaluation_context import EvaluationContext
 
 from leadctx.cli import main
 from leadctx_flags import SHARED_BUNDLE_FLAG, LeadCtxProvider, RolloutSettings, client_context
-from leadctx_flags.document import MAX_DOCUMENT_BYTES, DocumentTooLargeError, OverridesDocument
+from leadctx_flags.document import (
+    MAX_DOCUMENT_BYTES,
+    MAX_REVISION,
+    DocumentTooLargeError,
+    OverridesDocument,
+)
 from leadctx_flags.editing import (
     MINIMAL_KILL_NOTE,
     clock_revision,
@@ -502,3 +507,30 @@ def test_an_unreadable_cache_refuses_a_deny_but_never_a_kill(
     # And a kill is written all the same
     assert run(capsys, "flags", "kill", "--overrides", str(path))[0] == 0
     assert read_document(path).flags[SHARED_BUNDLE_FLAG].kill is True
+
+
+def test_a_document_at_the_highest_revision_can_still_be_killed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], providers: list[LeadCtxProvider]
+) -> None:
+    # Given a document pushed to the ceiling (`--revision 9007199254740992` is accepted), and
+    # a provider that applied it
+    path = tmp_path / "o.json"
+    write_document(path, document(MAX_REVISION, clients={"acme": True}))
+    provider = start(providers, path)
+    assert provider.state.revision == MAX_REVISION
+    assert value(provider, "acme") is True
+    # When the operator kills the flag
+    code, out, err = run(capsys, "flags", "kill", "--overrides", str(path), "--note", "inc")
+    # Then the kill is written at that same revision and the provider applies it
+    assert (code, err) == (0, "")
+    assert out == f"{path}: kill, now revision {MAX_REVISION}\n"
+    killed = read_document(path)
+    assert killed.revision == MAX_REVISION
+    flag = killed.flag(SHARED_BUNDLE_FLAG)
+    assert flag is not None
+    assert flag.kill
+    wait_for(lambda: value(provider, "acme") is False, timeout=10)
+    # And every other edit is still refused at the ceiling (the kill stays in force)
+    code, _, err = run(capsys, "flags", "unkill", "--overrides", str(path))
+    assert code == 2
+    assert "the edit was not written" in err

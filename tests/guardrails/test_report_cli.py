@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -525,3 +527,26 @@ def test_a_confidence_drift_rolls_back_through_the_sql_without_any_state(
     assert confidence["extra"]["regress_streak"] == 2
     assert confidence["verdict"] == "regress"
     assert data["decision"] == "rollback"
+
+
+def test_a_state_path_that_is_not_a_regular_file_is_ignored_not_waited_on(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a FIFO no one writes to as --state (reading it would block until a writer came)
+    fifo = tmp_path / "state"
+    os.mkfifo(fifo)
+    codes: list[int] = []
+    check = threading.Thread(
+        target=lambda: codes.append(run(["--db", db_url, "--state", str(fifo)])), daemon=True
+    )
+    # When the report runs
+    check.start()
+    check.join(timeout=30)
+    if check.is_alive():  # release the blocked read, so that the test fails instead of hanging
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        check.join(timeout=60)
+        pytest.fail("the report waited on the FIFO named as --state")
+    # Then it says it ignores it, and reports
+    assert codes == [0]
+    err = capsys.readouterr().err
+    assert f"leadctx: ignoring the state file {fifo}: not a regular file" in err

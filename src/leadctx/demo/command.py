@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import sys
@@ -114,7 +115,9 @@ def _demo_command(args: argparse.Namespace) -> int:
     spans = _otlp_target() if telemetry is not None else None
     # A pipe or a log gets 100 columns (the metric names' width), a terminal its own width.
     # Bound to this stdout: the guardrails step reads the report's JSON from a redirected one.
-    console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 100)
+    console = _console(Console)(
+        file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 100
+    )
     reporter = None if args.json else RichReporter(console)
     try:
         summary = run_demo(config, reporter or SilentReporter(), telemetry, spans)
@@ -124,6 +127,8 @@ def _demo_command(args: argparse.Namespace) -> int:
     except ConfigurationError as err:  # --use-env with a shell whose LEADCTX_* do not parse
         print(f"leadctx demo: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # stdout's reader went away (`| head`): leadctx exits 141
+        raise
     except OSError as err:
         print(
             f"leadctx demo: cannot write {err.filename or args.out}: {err.strerror}",
@@ -135,6 +140,21 @@ def _demo_command(args: argparse.Namespace) -> int:
     else:
         reporter.finish(summary)
     return 0
+
+
+def _console(base: type[Console]) -> type[Console]:
+    """``rich``'s ``Console`` that lets a closed pipe stop the command as any other does.
+
+    rich's own answer to a ``BrokenPipeError`` is ``SystemExit(1)``: ``leadctx demo | head``
+    would exit 1, as if a step had failed, instead of 128 + SIGPIPE.
+    """
+
+    class PipeConsole(base):  # type: ignore[misc, valid-type]
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError(errno.EPIPE, "the reader of stdout went away")
+
+    return PipeConsole
 
 
 def _otlp_target() -> str:

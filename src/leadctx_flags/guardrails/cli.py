@@ -339,6 +339,9 @@ def _read_state(path: Path | None) -> Any:
     """
     if path is None or not path.exists():
         return None
+    if not path.is_file():  # a FIFO would block the read until a writer came: never read it
+        print(f"leadctx: ignoring the state file {path}: not a regular file", file=sys.stderr)
+        return None
     try:
         decision = importlib.import_module("leadctx_flags.guardrails.decision")
         return decision.GuardrailReport.from_json(json.loads(path.read_text(encoding="utf-8")))
