@@ -70,7 +70,11 @@ class ServeProcess:
         return self._process
 
     def start(self) -> None:
-        """Start the server and wait (bounded) until it answers ``/healthz``."""
+        """Start the server and wait (bounded) until it has bound its port and answers ``/healthz``.
+
+        Both: a ``/healthz`` answer alone may come from another process that holds the port
+        (this one then fails to bind); the server's own "listening" line says it is this one.
+        """
         self._process = subprocess.Popen(  # noqa: S603 - our own command, this interpreter
             self._argv,
             cwd=ROOT,
@@ -85,13 +89,20 @@ class ServeProcess:
                 self.wait(1)
                 raise AssertionError(f"leadctx serve exited early: {self.stderr[-2000:]}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
+                if self._has_bound() and (
+                    httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200
+                ):
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.05)  # a bounded poll for readiness, not a fixed wait
         self.stop()
         raise AssertionError(f"leadctx serve not ready within {READY_WITHIN} s")
+
+    def _has_bound(self) -> bool:
+        # pread: the server shares the file's offset; reading must not move it.
+        written = os.pread(self._stderr.fileno(), 1 << 20, 0)
+        return f"listening on http://127.0.0.1:{self.port}".encode() in written
 
     def signal(self, signum: int = signal.SIGTERM) -> None:
         """Send ``signum`` to the server, by its pid."""
