@@ -41,7 +41,7 @@ from leadctx_flags.guardrails import report as rendering
 from leadctx_flags.guardrails.apply import apply_rollback
 from leadctx_flags.guardrails.db import DatabaseInputError, connect
 from leadctx_flags.guardrails.queries import Collected, Window
-from leadctx_flags.storage import atomic_write
+from leadctx_flags.storage import NotARegularFileError, atomic_write, open_regular
 
 __all__ = [
     "EXIT_NOTHING_TO_DECIDE",
@@ -339,12 +339,15 @@ def _read_state(path: Path | None) -> Any:
     """
     if path is None or not path.exists():
         return None
-    if not path.is_file():  # a FIFO would block the read until a writer came: never read it
+    try:
+        # Opened as every document is: a FIFO would block the read until a writer came.
+        with open_regular(path) as handle:
+            text = handle.read().decode("utf-8")
+        decision = importlib.import_module("leadctx_flags.guardrails.decision")
+        return decision.GuardrailReport.from_json(json.loads(text))
+    except NotARegularFileError:
         print(f"leadctx: ignoring the state file {path}: not a regular file", file=sys.stderr)
         return None
-    try:
-        decision = importlib.import_module("leadctx_flags.guardrails.decision")
-        return decision.GuardrailReport.from_json(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as err:
         print(f"leadctx: ignoring the state file {path}: {type(err).__name__}", file=sys.stderr)
         return None
