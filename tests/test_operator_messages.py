@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -17,8 +18,9 @@ from openfeature.evaluation_context import EvaluationContext
 
 from leadctx.cli import BROKEN_PIPE_EXIT, main
 from leadctx_flags import ConfigurationError, LeadCtxProvider, RolloutSettings
+from leadctx_flags.cli import EXIT_OVERRIDES_UNREADABLE
 from leadctx_flags.overrides_sources import FileSource
-from leadctx_flags.settings import warn_about_unknown_variables
+from leadctx_flags.settings import unknown_variables, warn_about_unknown_variables
 from leadctx_flags.storage import write_document
 from tests.flags.overrides_helpers import document, wait_for
 
@@ -82,14 +84,35 @@ def test_a_misspelt_variable_is_warned_about_once_naming_the_closest_known_one()
         check=False,
         timeout=60,
     )
-    assert result.returncode == 0, result.stderr
+    # The answer is printed, and the pre-deploy check fails: the kill meant is not in force
+    assert result.returncode == EXIT_OVERRIDES_UNREADABLE, result.stderr
+    assert json.loads(result.stdout)["value"] is False
     warnings = [line for line in result.stderr.splitlines() if "unknown environment" in line]
     expected = (
         "WARNING leadctx_flags.settings unknown environment variable LEADCTX_SHARED_BUNDLE_KIL "
         "is ignored; did you mean LEADCTX_SHARED_BUNDLE_KILL?"
     )
     assert warnings == [expected]
+    assert result.stderr.splitlines()[-1] == (
+        "leadctx: the pre-deploy check fails: nothing reads LEADCTX_SHARED_BUNDLE_KIL "
+        "(misspelt?), so the answer ignores it"
+    )
     assert "true-secret-value" not in result.stderr
+
+
+def test_unknown_variables_names_each_with_the_one_meant_and_logs_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    environ = {"LEADCTX_SHARED_BUNDLE_KIL": "1", "leadctx_flag_overides": "x", "HOME": "/"}
+    with caplog.at_level(logging.WARNING):
+        found = unknown_variables(environ)
+    assert found == [
+        ("LEADCTX_FLAG_OVERIDES", "LEADCTX_FLAG_OVERRIDES"),
+        ("LEADCTX_SHARED_BUNDLE_KIL", "LEADCTX_SHARED_BUNDLE_KILL"),
+    ]
+    assert caplog.records == []
+    # Asked again, it answers again: unlike the warning, it is not once per process
+    assert unknown_variables(environ) == found
 
 
 def test_variables_of_a_registered_package_are_known() -> None:

@@ -8,7 +8,8 @@ Exit codes: 0 done (for an edit: written in a form every provider accepts); 1 an
 not written because the file cannot take it (the document would be, or is, above the size
 cap; the disk is full or read-only; permission denied); 2 the arguments, the configuration or
 the document are unusable; 3 (``explain`` only) the answer is printed, but the configured
-overrides source could not be read, so it does not reflect the document: the pre-deploy check
+overrides source could not be read, so it does not reflect the document, or a ``LEADCTX_*``
+variable that nothing reads is set (a misspelling the answer ignores): the pre-deploy check
 fails. One line on stderr names the option, variable, file or field, never a value; a failed
 kill also says that the kill was not written and names the env route.
 """
@@ -37,13 +38,15 @@ from leadctx_flags.document import (
 from leadctx_flags.errors import ConfigurationError, describe_validation_error
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from leadctx_flags.operations import explain, export_flagd, unknown_client_warning
-from leadctx_flags.settings import RolloutSettings, check_verbatim
+from leadctx_flags.settings import RolloutSettings, check_verbatim, unknown_variables
 from leadctx_flags.storage import read_document
 
 __all__ = ["add_commands"]
 
 EXIT_OVERRIDES_UNREADABLE = 3
-"""``flags explain``'s status when the configured overrides source could not be read."""
+"""``flags explain``'s status when the answer may not be what the deployment means: the
+configured overrides source could not be read, or a ``LEADCTX_*`` variable nothing reads is
+set."""
 
 
 def add_commands(subparsers: Any) -> None:
@@ -160,10 +163,21 @@ def _explain_command(args: argparse.Namespace) -> int:
     else:
         for key, value in result.to_json().items():
             print(f"{key:<11} {value}")
+    status = 0
     if result.overrides_unreadable is not None:
         print(f"leadctx: {result.overrides_unreadable}", file=sys.stderr)
-        return EXIT_OVERRIDES_UNREADABLE
-    return 0
+        status = EXIT_OVERRIDES_UNREADABLE
+    # Each is also warned about by name (with the variable meant) when the settings load.
+    unknown = [name for name, _ in unknown_variables()]
+    if unknown:
+        pronoun = "it" if len(unknown) == 1 else "them"
+        print(
+            f"leadctx: the pre-deploy check fails: nothing reads {', '.join(unknown)} "
+            f"(misspelt?), so the answer ignores {pronoun}",
+            file=sys.stderr,
+        )
+        status = EXIT_OVERRIDES_UNREADABLE
+    return status
 
 
 def _export_command(args: argparse.Namespace) -> int:

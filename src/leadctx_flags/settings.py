@@ -40,6 +40,7 @@ __all__ = [
     "parse_bool",
     "parse_client_list",
     "register_environment_variables",
+    "unknown_variables",
     "warn_about_unknown_variables",
 ]
 
@@ -322,6 +323,32 @@ def register_environment_variables(namespace: str, names: Iterable[str]) -> None
         _namespaces[namespace.upper()] = True
 
 
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """Each ``LEADCTX_*`` variable set that nothing reads, with the closest known name.
+
+    Variables of a namespace whose package is not imported are left out (that package judges
+    them when it registers). Pure: it logs nothing; ``warn_about_unknown_variables`` warns.
+
+    Args:
+        environ: The environment to check (default: ``os.environ``).
+
+    Returns:
+        ``(variable, closest known variable or None)``, sorted by variable.
+    """
+    environ = os.environ if environ is None else environ
+    found = []
+    with _warn_lock:
+        known = sorted(_known_variables)
+        for variable in sorted({name.upper() for name in environ}):
+            if not variable.startswith(ENV_PREFIX) or variable in _known_variables:
+                continue
+            if _unclaimed_namespace(variable):
+                continue
+            close = difflib.get_close_matches(variable, known, n=1)
+            found.append((variable, close[0] if close else None))
+    return found
+
+
 def warn_about_unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
     """Warn once per process about each ``LEADCTX_*`` variable that nothing reads.
 
@@ -334,25 +361,19 @@ def warn_about_unknown_variables(environ: Mapping[str, str] | None = None) -> li
     Returns:
         The names warned about by this call (each name is warned about once per process).
     """
-    environ = os.environ if environ is None else environ
     warned = []
-    with _warn_lock:
-        for variable in sorted(name.upper() for name in environ):
-            if not variable.startswith(ENV_PREFIX) or variable in _known_variables:
-                continue
-            if variable in _warned or _unclaimed_namespace(variable):
+    for variable, close in unknown_variables(environ):
+        with _warn_lock:
+            if variable in _warned:
                 continue
             _warned.add(variable)
-            warned.append(variable)
-            close = difflib.get_close_matches(variable, sorted(_known_variables), n=1)
-            if close:
-                logger.warning(
-                    "unknown environment variable %s is ignored; did you mean %s?",
-                    variable,
-                    close[0],
-                )
-            else:
-                logger.warning("unknown environment variable %s is ignored", variable)
+        warned.append(variable)
+        if close is not None:
+            logger.warning(
+                "unknown environment variable %s is ignored; did you mean %s?", variable, close
+            )
+        else:
+            logger.warning("unknown environment variable %s is ignored", variable)
     return warned
 
 
