@@ -225,6 +225,31 @@ def test_one_wrong_booking_in_the_canary_is_a_critical_regression() -> None:
     )
 
 
+def test_a_zero_tolerance_rollback_says_when_the_legacy_paths_silence_is_weak() -> None:
+    def check(control_drafts: int) -> MetricResult:
+        by_client = {
+            ("acme", Arm.CANARY_BEFORE): counts(1_000),
+            ("acme", Arm.CANARY_AFTER): counts(1_000, flag_on=True, wrong=1),
+            ("initech", Arm.CONTROL_BEFORE): counts(control_drafts),
+            ("initech", Arm.CONTROL_AFTER): counts(control_drafts),
+        }
+        return _metric(
+            evaluate_metrics(signals(by_client), DEFAULT_POLICY), MetricName.WRONG_BOOKINGS
+        )
+
+    # Given the canary at a third of the booking attempts (150 of 450)
+    thin = check(500)
+    # Then it still rolls back, and says how often a first wrong booking falls on it anyway
+    assert thin.verdict is Verdict.REGRESS
+    assert thin.extra["canary_share"] == pytest.approx(150 / 450)
+    assert "the canary holds 33% of the window's booking attempts" in thin.reason
+    # Given the canary at 2.4% of them (150 of 6,150): the plain rollback, no caveat
+    broad = check(19_500)
+    assert broad.verdict is Verdict.REGRESS
+    assert broad.extra["canary_share"] == pytest.approx(150 / 6_150)
+    assert "weak evidence" not in broad.reason
+
+
 def test_when_legacy_books_wrong_too_the_rates_are_compared_by_the_exact_test() -> None:
     def check(canary_wrong: int, legacy_wrong: int) -> MetricResult:
         by_client = {

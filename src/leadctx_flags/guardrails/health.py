@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from leadctx_flags.guardrails.classical import clopper_pearson_upper, conditional_rate_test
 from leadctx_flags.guardrails.cohorts import Cohorts, arm_counts, pooled, side
@@ -18,7 +18,17 @@ from leadctx_flags.guardrails.results import MetricResult, Verdict
 from leadctx_flags.guardrails.sequential import lower_bound, upper_bound
 from leadctx_flags.guardrails.signals import Arm, ClientArmSignals, Signals
 
-__all__ = ["health_metrics", "quality_metric", "volume_metric", "wrong_bookings_metric"]
+__all__ = [
+    "WEAK_SILENCE_SHARE",
+    "health_metrics",
+    "quality_metric",
+    "volume_metric",
+    "wrong_bookings_metric",
+]
+
+WEAK_SILENCE_SHARE: Final = 0.05
+"""Above this canary share of the booking attempts, a zero-tolerance rollback says how weak the
+legacy path's "none" is: the rule's false-rollback risk at equal rates is about that share."""
 
 
 def wrong_bookings_metric(cohorts: Cohorts, policy: GuardrailPolicy) -> MetricResult:
@@ -52,10 +62,16 @@ def wrong_bookings_metric(cohorts: Cohorts, policy: GuardrailPolicy) -> MetricRe
     legacy_wrong = sum(pooled(arm, lambda s: s.booking_wrong) for arm in legacy)
     legacy_attempts = sum(pooled(arm, lambda s: s.booking_attempted) for arm in legacy)
     upper = clopper_pearson_upper(wrong, max(attempts, wrong), policy.wrong_booking_alpha)
+    # The canary's share of the window's booking attempts: with equal rates on both paths, the
+    # first wrong booking of all is the canary's with this probability, so it is what the
+    # zero-tolerance rule risks on a false rollback (docs/guardrails.md, "Wrong bookings").
+    total = attempts + legacy_attempts
+    share = attempts / total if total else 0.0
     extra: dict[str, Any] = {
         "wrong_rate_upper": upper,
         "level": 1.0 - policy.wrong_booking_alpha,
         "legacy": {"n": legacy_attempts, "value": legacy_wrong},
+        "canary_share": share,
     }
     common: dict[str, Any] = {
         "critical": True,
@@ -68,11 +84,20 @@ def wrong_bookings_metric(cohorts: Cohorts, policy: GuardrailPolicy) -> MetricRe
     clients = tuple(c for c, s in sorted(cohorts.canary_after.items()) if s.booking_wrong)
     zero_tolerance = legacy_wrong == 0 and policy.wrong_bookings_zero_tolerance
     if zero_tolerance and wrong > policy.wrong_bookings_allowed:
+        reason = (
+            f"{wrong} wrong booking(s) in the canary and none on the legacy path; "
+            f"{policy.wrong_bookings_allowed} allowed"
+        )
+        if share > WEAK_SILENCE_SHARE:
+            reason += (
+                f"; the canary holds {share:.0%} of the window's booking attempts, so the "
+                "legacy path's silence is weak evidence: at equal rates a first wrong booking "
+                "would be the canary's that often"
+            )
         return MetricResult(
             MetricName.WRONG_BOOKINGS,
             Verdict.REGRESS,
-            f"{wrong} wrong booking(s) in the canary and none on the legacy path; "
-            f"{policy.wrong_bookings_allowed} allowed",
+            reason,
             clients=clients,
             **common,
         )
