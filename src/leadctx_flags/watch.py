@@ -27,13 +27,18 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Final, Protocol
 
-__all__ = ["DEBOUNCE_MS", "SHUTDOWN_TIMEOUT", "STEP_MS", "OverridesWatcher"]
+__all__ = ["DEBOUNCE_MS", "RECHECK_MS", "SHUTDOWN_TIMEOUT", "STEP_MS", "OverridesWatcher"]
 
 STEP_MS: Final = 50
 """Quiet time that ends a burst of changes, and how often the thread checks for a stop."""
 
 DEBOUNCE_MS: Final = 400
 """Longest a burst of changes is grouped before the poller is woken anyway."""
+
+RECHECK_MS: Final = 1000
+"""How often a quiet watcher checks that its directories are still the ones it watches: a
+directory deleted and created again (a restored backup, ``rm -rf`` and a redeploy) is a new
+one that the old watch never reports, so it is watched again within this time."""
 
 SHUTDOWN_TIMEOUT: Final = 0.2
 """Seconds ``shutdown()`` waits for the thread (it checks for a stop every ``STEP_MS``)."""
@@ -78,6 +83,8 @@ class OverridesWatcher:
         self._thread: threading.Thread | None = None
         self._notify: _Notify | None = None
         self._directories: frozenset[str] = frozenset()
+        self._identities: dict[str, tuple[int, int] | None] = {}
+        self._lost = False  # a watched directory itself was reported deleted or moved
         self._names: frozenset[str] = frozenset()
         self._inherited: object = None  # the parent's watch, after a fork: see successor()
         self._lifecycle = threading.Lock()
@@ -168,16 +175,44 @@ class OverridesWatcher:
             True,  # ignore_permission_denied
         )
         self._directories, self._names = directories, names
+        self._identities = {directory: _identity(directory) for directory in directories}
+        self._lost = False
         return notify
+
+    def _rewatch(self, notify: _Notify) -> _Notify:
+        """Watch the directories anew, then poll now: the file may have changed while
+        nothing watched it. A directory gone again in between keeps the old watch until the
+        next check."""
+        try:
+            fresh = self._register()
+        except FileNotFoundError:
+            return notify
+        notify.close()
+        self._notify = fresh
+        logger.debug("watching %s again for %s", sorted(self._directories), self._path)
+        self._call_on_change()
+        return fresh
+
+    def _replaced(self) -> bool:
+        """Whether a watched directory is now another one (deleted and created again), with
+        every directory there to be watched; a directory still missing waits for the next
+        check (the poll covers the file meanwhile)."""
+        now = {directory: _identity(directory) for directory in self._directories}
+        # The reported deletion first: a directory created again often gets its inode back.
+        return None not in now.values() and (self._lost or now != self._identities)
 
     def _run(self) -> None:
         notify = self._notify
         assert notify is not None  # noqa: S101 - set by start() before the thread starts
         try:
             while not self._stop.is_set():
-                changes = notify.watch(DEBOUNCE_MS, STEP_MS, 0, self._stop)
-                if isinstance(changes, str):  # "stop", or "signal"/"timeout", which cannot occur
+                changes = notify.watch(DEBOUNCE_MS, STEP_MS, RECHECK_MS, self._stop)
+                if isinstance(changes, str):  # "timeout" (quiet), "stop"; "signal" cannot occur
+                    if changes == "timeout" and self._replaced():
+                        notify = self._rewatch(notify)
                     continue
+                if any(path in self._directories for _, path in changes):
+                    self._lost = True  # its watch ends with it: see _replaced()
                 if not any(self._concerns(path) for _, path in changes):
                     continue
                 self._call_on_change()
@@ -204,6 +239,15 @@ class OverridesWatcher:
             self._on_change()
         except Exception:  # a bug in the callback must not end the watch
             logger.exception("overrides watcher callback failed")
+
+
+def _identity(directory: str) -> tuple[int, int] | None:
+    """``(st_dev, st_ino)`` of ``directory``, or ``None`` when it is not there."""
+    try:
+        status = Path(directory).stat()
+    except OSError:
+        return None
+    return (status.st_dev, status.st_ino)
 
 
 def _watch_targets(path: Path) -> tuple[frozenset[str], frozenset[str]]:
