@@ -18,6 +18,7 @@ import argparse
 import math
 import statistics
 import time
+from typing import NamedTuple
 
 from leadctx_flags.guardrails.decision import evaluate
 from leadctx_flags.guardrails.policy import DEFAULT_ALPHA_WEIGHTS, GuardrailPolicy, MetricName
@@ -38,10 +39,14 @@ MIX = {
 }
 
 
-def _policy(needs_review_weight: float | None = None) -> GuardrailPolicy:
+def _policy(
+    needs_review_weight: float | None = None, *, zero_tolerance: bool = True
+) -> GuardrailPolicy:
     """The default policy, or one giving needs-review this share and the rest evenly."""
     if needs_review_weight is None:
-        return GuardrailPolicy(odds_ratio_descriptions=False)
+        return GuardrailPolicy(
+            odds_ratio_descriptions=False, wrong_bookings_zero_tolerance=zero_tolerance
+        )
     others = [m for m in DEFAULT_ALPHA_WEIGHTS if m != MetricName.NEEDS_REVIEW_RATE]
     weights = {m: (1.0 - needs_review_weight) / len(others) for m in others}
     weights[MetricName.NEEDS_REVIEW_RATE] = needs_review_weight
@@ -65,7 +70,9 @@ def _row(label: str, summary: SimulationSummary, target: str) -> str:
     )
 
 
-def _wrong_bookings_line(wrong: list[list[Signals]], summary: SimulationSummary) -> None:
+def _wrong_bookings_line(
+    label: str, wrong: list[list[Signals]], summary: SimulationSummary
+) -> None:
     """Did every rollout with a wrong booking roll back at the first check that saw one?"""
     n = len(wrong)
     seen = [
@@ -88,7 +95,7 @@ def _wrong_bookings_line(wrong: list[list[Signals]], summary: SimulationSummary)
     )
     missed = sum(not o.rolled_back for o, k in zip(outcomes, seen, strict=True) if k is not None)
     print(
-        f"\nWrong bookings: {sum(k is not None for k in seen)} of {n} rollouts had one; "
+        f"\n{label}: {sum(k is not None for k in seen)} of {n} rollouts had one; "
         f"{at_first} rolled back at the first check that saw it, {earlier} earlier (another "
         f"metric), {missed} never."
     )
@@ -97,18 +104,39 @@ def _wrong_bookings_line(wrong: list[list[Signals]], summary: SimulationSummary)
 CONTROLS_3X = {"control_clients": 3, "control_drafts_per_side": 6_000}
 
 
-def _scenarios() -> list[tuple[str, Scenario, str, bool]]:
-    """(label, scenario, target, stateless): every row of the operating-characteristics table."""
-    rows: list[tuple[str, Scenario, str, bool]] = []
+def _legacy(times: int) -> dict[str, int]:
+    """Control clients giving the legacy path ``times`` the canary's drafts (and so booking
+    attempts) by the last check: the canary's own 2,000 before the switch plus the controls'
+    before and after."""
+    return {"control_clients": 4, "control_drafts_per_side": (times - 1) * 1_000}
+
+
+class Row(NamedTuple):
+    """One row of the table: a scenario, its target, and how the checks run."""
+
+    label: str
+    scenario: Scenario
+    target: str
+    stateless: bool = False
+    zero_tolerance: bool = True
+
+
+def _scenarios() -> list[Row]:
+    """Every row of the operating-characteristics table.
+
+    Rows are only ever appended: each row's seed is its position, so a new one changes none
+    of the published figures above it.
+    """
+    rows: list[Row] = []
     for shape, fixed in (("growing", False), ("fixed", True)):
         rows += [
-            (
+            Row(
                 f"no effect ({shape} baseline)",
                 Scenario(fixed_baseline=fixed),
                 "rb <= 5%, exp >= 80%",
                 False,
             ),
-            (
+            Row(
                 f"needs-review +5 pp ({shape} baseline)",
                 Scenario(needs_review_delta=0.05, fixed_baseline=fixed),
                 "rb >= 80%, exp any <= 5%",
@@ -116,17 +144,22 @@ def _scenarios() -> list[tuple[str, Scenario, str, bool]]:
             ),
         ]
     rows += [
-        ("needs-review +3 pp", Scenario(needs_review_delta=0.03), "exp any small", False),
-        ("needs-review -5 pp (better)", Scenario(needs_review_delta=-0.05), "rb <= 5%", False),
-        ("auto-send rate +5 pp", Scenario(auto_send_delta=0.05), "power", False),
-        ("edited share +5 pp", Scenario(edited_delta=0.05), "power", False),
-        ("overseer revise +5 pp", Scenario(revise_delta=0.05), "power", False),
-        ("booking attempts +5 pp", Scenario(attempt_delta=0.05), "power", False),
-        ("match rate -5 pp", Scenario(match_delta=-0.05), "power", False),
-        ("confidence +0.03, with state", Scenario(confidence_shift=0.03), "power", False),
-        ("confidence +0.03, no state", Scenario(confidence_shift=0.03), "rb >= 95%", True),
-        ("client mix 50/30/20 -> 30/30/40", Scenario(**MIX), "rb <= 5%", False),  # type: ignore[arg-type]
-        (
+        Row("needs-review +3 pp", Scenario(needs_review_delta=0.03), "exp any small"),
+        Row("needs-review -5 pp (better)", Scenario(needs_review_delta=-0.05), "rb <= 5%"),
+        Row("auto-send rate +5 pp", Scenario(auto_send_delta=0.05), "power"),
+        Row("edited share +5 pp", Scenario(edited_delta=0.05), "power"),
+        Row("overseer revise +5 pp", Scenario(revise_delta=0.05), "power"),
+        Row("booking attempts +5 pp", Scenario(attempt_delta=0.05), "power"),
+        Row("match rate -5 pp", Scenario(match_delta=-0.05), "power"),
+        Row("confidence +0.03, with state", Scenario(confidence_shift=0.03), "power"),
+        Row(
+            "confidence +0.03, no state",
+            Scenario(confidence_shift=0.03),
+            "rb >= 95%",
+            stateless=True,
+        ),
+        Row("client mix 50/30/20 -> 30/30/40", Scenario(**MIX), "rb <= 5%"),  # type: ignore[arg-type]
+        Row(
             "60 small clients, no effect",
             Scenario(
                 clients=tuple(f"c{i}" for i in range(60)),
@@ -137,37 +170,31 @@ def _scenarios() -> list[tuple[str, Scenario, str, bool]]:
             "rb <= 5%",
             False,
         ),
-        (
+        Row(
             "wrong bookings 1%, shared path only",
             Scenario(wrong_booking_rate=0.01),
             "rb = had one",
             False,
         ),
-        (
+        Row(
             "wrong bookings 0.1% both paths, equal exposure",
             Scenario(wrong_booking_rate=0.001, legacy_wrong_booking_rate=0.001),
             "(zero tolerance's cost)",
             False,
         ),
-        (
-            "wrong bookings 0.1% both paths, legacy 20x",
-            Scenario(
-                wrong_booking_rate=0.001,
-                legacy_wrong_booking_rate=0.001,
-                control_clients=4,
-                control_drafts_per_side=38_000,
-            ),
+        Row(
+            "wrong bookings 0.1% both paths, canary 2.5% of attempts (legacy 39x)",
+            Scenario(wrong_booking_rate=0.001, legacy_wrong_booking_rate=0.001, **_legacy(39)),  # type: ignore[arg-type]
             "rb <= 5%",
-            False,
         ),
-        ("no effect, controls 3x", Scenario(**CONTROLS_3X), "rb <= 5%", False),  # type: ignore[arg-type]
-        (
+        Row("no effect, controls 3x", Scenario(**CONTROLS_3X), "rb <= 5%"),  # type: ignore[arg-type]
+        Row(
             "needs-review +5 pp, controls 3x",
             Scenario(needs_review_delta=0.05, **CONTROLS_3X),  # type: ignore[arg-type]
             "rb >= 80%",
             False,
         ),
-        (
+        Row(
             "needs-review +5 pp, controls 1x",
             Scenario(needs_review_delta=0.05, control_clients=2),
             "",
@@ -176,7 +203,7 @@ def _scenarios() -> list[tuple[str, Scenario, str, bool]]:
     ]
     for drift in (0.01, 0.02, 0.03, 0.04, 0.06):
         rows.append(
-            (
+            Row(
                 f"common drift +{drift * 100:.0f} pp, controls 3x",
                 Scenario(trend_needs_review=drift, **CONTROLS_3X),  # type: ignore[arg-type]
                 "rb <= 5%",
@@ -184,13 +211,44 @@ def _scenarios() -> list[tuple[str, Scenario, str, bool]]:
             )
         )
     rows.append(
-        (
+        Row(
             "common drift +6 pp, no controls",
             Scenario(trend_needs_review=0.06),
             "(no controls: no defence)",
             False,
         )
     )
+    # Wrong bookings at one exposure for both of their targets, and the zero-tolerance rule
+    # switched off (`wrong_bookings_zero_tolerance=False`): what it costs and what it buys.
+    rows += [
+        Row(
+            "wrong bookings 1%, shared path only, canary 2.5% of attempts",
+            Scenario(wrong_booking_rate=0.01, **_legacy(39)),  # type: ignore[arg-type]
+            "rb = had one",
+        ),
+        Row(
+            "wrong bookings 0.1% both paths, canary 5% of attempts (legacy 19x)",
+            Scenario(wrong_booking_rate=0.001, legacy_wrong_booking_rate=0.001, **_legacy(19)),  # type: ignore[arg-type]
+            "rb <= 5%",
+        ),
+        Row(
+            "wrong bookings 0.1% both paths, canary 17% of attempts (legacy 5x)",
+            Scenario(wrong_booking_rate=0.001, legacy_wrong_booking_rate=0.001, **_legacy(5)),  # type: ignore[arg-type]
+            "(between the two)",
+        ),
+        Row(
+            "wrong bookings 0.1% both paths, equal exposure, zero tolerance off",
+            Scenario(wrong_booking_rate=0.001, legacy_wrong_booking_rate=0.001),
+            "rb <= 5%",
+            zero_tolerance=False,
+        ),
+        Row(
+            "wrong bookings 1%, shared path only, zero tolerance off",
+            Scenario(wrong_booking_rate=0.01),
+            "(the exact test's power)",
+            zero_tolerance=False,
+        ),
+    ]
     return rows
 
 
@@ -227,6 +285,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--rollouts", type=int, default=1_000)
     parser.add_argument("--seed", type=int, default=20261126)
+    parser.add_argument(
+        "--only",
+        default="",
+        metavar="TEXT",
+        help="run only the scenarios whose label contains TEXT (each keeps its own seed, so "
+        "its figures are those of the full run); the tables after the first are left out",
+    )
     args = parser.parse_args()
     n, seed = args.rollouts, args.seed
     started = time.perf_counter()
@@ -238,25 +303,29 @@ def main() -> None:
         "| regressing metrics (count) |"
     )
     print("| --- | ---: | ---: | ---: | --- | --- |")
-    policy = _policy()
     kept: dict[str, list[list[Signals]]] = {}
-    wrong_summary = None
+    wrong_bookings: list[tuple[str, list[list[Signals]], SimulationSummary]] = []
     # Each scenario has its own seed (seed, seed + 1, ...) so that adding one changes no other.
-    for offset, (label, scenario, target, stateless) in enumerate(_scenarios()):
-        checks = simulate_checks(scenario, n, seed + offset)
-        summary = summarise(checks, policy, stateless=stateless)
-        print(_row(label, summary, target), flush=True)
-        kept[label] = checks
-        if label.startswith("wrong bookings 1%"):
-            wrong_summary = summary
+    for offset, row in enumerate(_scenarios()):
+        if args.only not in row.label:
+            continue
+        checks = simulate_checks(row.scenario, n, seed + offset)
+        policy = _policy(zero_tolerance=row.zero_tolerance)
+        summary = summarise(checks, policy, stateless=row.stateless)
+        print(_row(row.label, summary, row.target), flush=True)
+        kept[row.label] = checks
+        if row.label.startswith("wrong bookings 1%"):
+            wrong_bookings.append((row.label, checks, summary))
+    for label, checks, summary in wrong_bookings:
+        _wrong_bookings_line(label, checks, summary)
+    if args.only:
+        print(f"total run time {time.perf_counter() - started:.0f} s")
+        return
     null, effect = (
         kept["no effect (growing baseline)"],
         kept["needs-review +5 pp (growing baseline)"],
     )
     mix = kept["client mix 50/30/20 -> 30/30/40"]
-    wrong = kept["wrong bookings 1%, shared path only"]
-    if wrong_summary is not None:
-        _wrong_bookings_line(wrong, wrong_summary)
     _mde_rows(n, seed)
 
     print("\nContrasts on the same rollouts (rolled back at any of 20 looks):\n")
