@@ -137,8 +137,9 @@ def test_without_state_a_confidence_drift_still_rolls_back_at_most_one_check_lat
 
 
 def test_the_same_wrong_booking_rate_on_both_paths_rarely_rolls_back() -> None:
-    # Given 200 rollouts with wrong bookings at 0.1% of attempts on both paths, the legacy
-    # path's exposure 20 times the canary's (a long fixed pre-switch baseline)
+    # Given 200 rollouts with wrong bookings at 0.1% of attempts on both paths, the canary at
+    # 2.5% of the booking attempts (the legacy path 39 times its exposure: its own 2,000
+    # drafts before the switch and 4 control clients' 38,000 before and after)
     scenario = Scenario(
         wrong_booking_rate=0.001,
         legacy_wrong_booking_rate=0.001,
