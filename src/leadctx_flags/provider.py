@@ -257,6 +257,17 @@ class LeadCtxProvider(AbstractProvider):
         if self._subscriber is not None:
             self._subscriber.start()
 
+    def refresh(self) -> None:
+        """Read the overrides source now instead of at the end of the poll interval.
+
+        What a watch or a change event does, for a caller that knows of a change another way
+        (``leadctx serve`` on SIGHUP, a deploy hook). Returns at once: the poller reads, and
+        applies the document by the poll's rules (content hash, strict parse, replay rule,
+        cache). Nothing happens before ``initialize()``, after ``shutdown()`` or without an
+        overrides source. Never raises.
+        """
+        self._wake_poller()
+
     def _wake_poller(self) -> None:
         poller = self._poller
         if poller is not None:

@@ -249,6 +249,24 @@ def test_watching_can_be_turned_off(tmp_path: Path, started: list[LeadCtxProvide
     assert watchers() == before
 
 
+def test_refresh_reads_the_document_now_without_a_watch(
+    tmp_path: Path, started: list[LeadCtxProvider]
+) -> None:
+    # Given a provider that neither watches nor polls within the test
+    path = tmp_path / "overrides.json"
+    write_document(path, document(1, default=True))
+    provider = start(started, path, watch=False)
+    LeadCtxProvider().refresh()  # no source, not initialised: nothing happens, nothing raises
+    # When a kill is written and the application asks for a refresh (a deploy hook, SIGHUP)
+    edit_document(path, kill(), updated_by="tests")
+    assert on(provider)  # nothing has read it yet
+    provider.refresh()
+    # Then the provider reads it at once
+    wait_for(lambda: not on(provider), BOUND)
+    provider.shutdown()
+    provider.refresh()  # after shutdown: a no-op
+
+
 def test_the_setting_is_a_strict_boolean(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_WATCH", "off")
     assert RolloutSettings().flag_overrides_watch is False

@@ -100,9 +100,12 @@ class ServeProcess:
         raise AssertionError(f"leadctx serve not ready within {READY_WITHIN} s")
 
     def _has_bound(self) -> bool:
+        return f"listening on http://127.0.0.1:{self.port}" in self.written()
+
+    def written(self) -> str:
+        """What the running server has written on stderr so far (up to 1 MiB)."""
         # pread: the server shares the file's offset; reading must not move it.
-        written = os.pread(self._stderr.fileno(), 1 << 20, 0)
-        return f"listening on http://127.0.0.1:{self.port}".encode() in written
+        return os.pread(self._stderr.fileno(), 1 << 20, 0).decode("utf-8", "replace")
 
     def signal(self, signum: int = signal.SIGTERM) -> None:
         """Send ``signum`` to the server, by its pid."""

@@ -268,6 +268,26 @@ def test_a_signal_ends_streams_finishes_requests_in_flight_and_exits_0_within_5_
     assert elapsed < 5
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
+def test_sighup_reads_the_document_now_and_keeps_serving(overrides: Path) -> None:
+    # Given a server that neither watches its file nor polls it within the test
+    env = served_env(overrides, LEADCTX_FLAG_OVERRIDES_WATCH="false")
+    env["LEADCTX_FLAG_OVERRIDES_POLL_SECONDS"] = "3600"
+    with ServeProcess(env) as server:
+        evaluate = f"{server.url}/ofrep/v1/evaluate/flags/{SHARED_BUNDLE_FLAG}"
+        assert httpx.post(evaluate, json=ACME, timeout=10).json()["value"] is True
+        # When a kill is written and the operator sends SIGHUP (systemctl reload)
+        kill(overrides)
+        server.signal(signal.SIGHUP)
+        # Then the server answers off within a second or two, and is still running
+        give_up = time.monotonic() + 10
+        while httpx.post(evaluate, json=ACME, timeout=10).json()["value"] is not False:
+            assert time.monotonic() < give_up, server.written()[-2000:]
+            time.sleep(0.05)
+        assert server.process.poll() is None
+        assert "SIGHUP: reading the overrides document now" in server.written()
+
+
 def post_head(path: str, extra: str) -> bytes:
     return (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{extra}\r\n"

@@ -6,6 +6,9 @@ at once (``OfrepService.begin_shutdown``). Whatever is still running after
 ``GRACEFUL_SECONDS`` is cancelled, and the provider's poller is stopped (at most 2 s), so the
 process exits within 5 s of the signal, with status 0: the drain the operator asked for is
 done (uvicorn would re-raise the signal instead, and Kubernetes would report exit 143).
+
+SIGHUP (``systemctl reload``, ``kill -HUP``) does not stop the server: it reads the overrides
+document now (``LeadCtxProvider.refresh``), for a change that no watch or event reported.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ HEAD_DEADLINE_SECONDS: Final = 10.0
 CONFIGURATION_EXIT: Final = 2
 
 _SHUTDOWN_SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
+_RELOAD_SIGNAL: Final = getattr(signal, "SIGHUP", None)  # not on Windows
 
 logger = logging.getLogger(__name__)
 
@@ -198,11 +202,23 @@ class _Server(uvicorn.Server):
             yield  # signals can only be handled on the main thread (an embedding test)
             return
         previous = {sig: signal.signal(sig, self.handle_exit) for sig in _SHUTDOWN_SIGNALS}
+        if _RELOAD_SIGNAL is not None:
+            previous[_RELOAD_SIGNAL] = signal.signal(_RELOAD_SIGNAL, self.handle_reload)
         try:
             yield
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def handle_reload(self, sig: int, frame: FrameType | None) -> None:
+        """SIGHUP: read the overrides document now, on the loop (never in the handler)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._reload)
+
+    def _reload(self) -> None:
+        logger.info("SIGHUP: reading the overrides document now")
+        self._service.provider.refresh()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
