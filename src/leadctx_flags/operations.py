@@ -52,7 +52,8 @@ class Explanation:
         provider: The provider's metadata name.
         overrides_unreadable: Set when overrides are configured but their source could not
             be read (missing, unreachable, not a valid document), or are required but not
-            configured: why, naming the source and what the answer came from instead. Not
+            configured, or a ``LEADCTX_FLAG_OVERRIDES_*`` setting is set without the location:
+            why, naming the source or variable and what the answer came from instead. Not
             part of ``to_json``; the CLI reports it on stderr and exits 3, so that the
             pre-deploy check fails.
     """
@@ -115,7 +116,8 @@ def explain(client_id: str, settings: RolloutSettings | None = None) -> Explanat
         ValueError: ``client_id`` is not a valid client id.
     """
     client_id = validate_client_id(client_id, field="--client-id")
-    with _serving(settings) as client:
+    resolved = settings if settings is not None else RolloutSettings()
+    with _serving(resolved) as client:
         details = client.get_boolean_details(SHARED_BUNDLE_FLAG, False, client_context(client_id))
         provider = client.provider
         assert isinstance(provider, LeadCtxProvider)  # noqa: S101 - _serving binds ours
@@ -128,8 +130,19 @@ def explain(client_id: str, settings: RolloutSettings | None = None) -> Explanat
             source=_str_or_none(details.flag_metadata.get("source")),
             error_code=None if details.error_code is None else str(details.error_code),
             provider=provider.get_metadata().name,
-            overrides_unreadable=_unreadable(provider),
+            overrides_unreadable=_unreadable(provider) or _orphaned(resolved),
         )
+
+
+def _orphaned(settings: RolloutSettings) -> str | None:
+    names = settings.orphaned_overrides_settings()
+    if not names:
+        return None
+    return (
+        f"{', '.join(names)} {'is' if len(names) == 1 else 'are'} set but LEADCTX_FLAG_OVERRIDES "
+        "is not: no overrides document is read, so this answer comes from the environment's "
+        "rules alone and a kill in the document would not reach this deployment"
+    )
 
 
 def _unreadable(provider: LeadCtxProvider) -> str | None:

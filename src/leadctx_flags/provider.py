@@ -164,6 +164,16 @@ class LeadCtxProvider(AbstractProvider):
                 "LEADCTX_FLAG_OVERRIDES_REQUIRED is set but LEADCTX_FLAG_OVERRIDES is not: "
                 "shared bundle off for every client"
             )
+        orphans = [
+            name
+            for name in settings.orphaned_overrides_settings()
+            if name != "LEADCTX_FLAG_OVERRIDES_EVENTS"  # warned about where events start
+        ]
+        if orphans:
+            logger.warning(
+                "%s set but LEADCTX_FLAG_OVERRIDES is not: ignored, no overrides document is read",
+                ", ".join(orphans),
+            )
 
     @property
     def state(self) -> RolloutState:

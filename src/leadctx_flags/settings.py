@@ -226,6 +226,25 @@ class RolloutSettings(EnvSettings):
                 "invalid rollout configuration: " + "; ".join(problems)
             ) from None
 
+    def orphaned_overrides_settings(self) -> tuple[str, ...]:
+        """The ``LEADCTX_FLAG_OVERRIDES_*`` variables set while ``LEADCTX_FLAG_OVERRIDES`` is not.
+
+        Each configures a document route that does not exist: a cache, a token or an event
+        stream with no document to read usually means the location itself was lost from the
+        manifest, and the process then answers from the environment alone.
+        ``LEADCTX_FLAG_OVERRIDES_REQUIRED`` is not listed: it has its own rule (off for
+        everyone).
+        """
+        if self.flag_overrides is not None:
+            return ()
+        return tuple(
+            env_name(name)
+            for name in type(self).model_fields
+            if name.startswith("flag_overrides_")
+            and name != "flag_overrides_required"
+            and name in self.model_fields_set
+        )
+
     @field_validator(*_BOOL_FIELDS, mode="before")
     @classmethod
     def _strict_bool(cls, value: object) -> bool:

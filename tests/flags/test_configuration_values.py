@@ -9,6 +9,7 @@ be read at all.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from pathlib import Path
 
@@ -321,6 +322,55 @@ def test_explain_exits_3_when_overrides_are_required_but_not_configured(
     assert code == 3
     assert json.loads(out)["source"] == "unavailable"
     assert "LEADCTX_FLAG_OVERRIDES is not set" in err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("LEADCTX_FLAG_OVERRIDES_CACHE", "cache.json"),  # a cache holding a kill, never read
+        ("LEADCTX_FLAG_OVERRIDES_TOKEN", "secret-token"),
+        ("LEADCTX_FLAG_OVERRIDES_EVENTS", "http://127.0.0.1:9/ofrep/v1/events"),
+        ("LEADCTX_FLAG_OVERRIDES_POLL_SECONDS", "2"),
+    ],
+)
+def test_explain_exits_3_when_a_document_setting_is_set_without_the_location(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    variable: str,
+    value: str,
+) -> None:
+    # Given a manifest that lost LEADCTX_FLAG_OVERRIDES but kept a setting of its route
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_CLIENTS", "acme")
+    if variable == "LEADCTX_FLAG_OVERRIDES_CACHE":
+        value = str(killed_document(tmp_path))
+    monkeypatch.setenv(variable, value)
+    # When the pre-deploy check runs
+    with caplog.at_level(logging.WARNING, logger="leadctx_flags.provider"):
+        code, out, err = run(capsys, "flags", "explain", "--client-id", "acme", "--json")
+    # Then the answer comes from the allowlist alone, and the check fails naming the variable
+    assert code == EXIT_OVERRIDES_UNREADABLE
+    assert json.loads(out)["source"] == "allowlist"
+    assert f"{variable} is set but LEADCTX_FLAG_OVERRIDES is not" in err
+    assert "a kill in the document would not reach this deployment" in err
+    # And the provider said so too, without the value
+    assert f"{variable} set but LEADCTX_FLAG_OVERRIDES is not" in caplog.text or (
+        variable == "LEADCTX_FLAG_OVERRIDES_EVENTS" and "EVENTS is set but" in caplog.text
+    )
+    assert "secret-token" not in err + caplog.text
+
+
+def test_document_settings_beside_the_location_are_not_orphans(tmp_path: Path) -> None:
+    settings = RolloutSettings(
+        flag_overrides=str(tmp_path / "overrides.json"), flag_overrides_poll_seconds=2
+    )
+    assert settings.orphaned_overrides_settings() == ()
+    # REQUIRED alone has its own rule (off for everyone), not this one
+    assert RolloutSettings(flag_overrides_required=True).orphaned_overrides_settings() == ()
+    assert RolloutSettings(flag_overrides_watch=False).orphaned_overrides_settings() == (
+        "LEADCTX_FLAG_OVERRIDES_WATCH",
+    )
 
 
 def test_a_padded_overrides_option_is_refused_by_the_option_s_name(
