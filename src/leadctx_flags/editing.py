@@ -25,7 +25,9 @@ are not dropped with the lost file.
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +45,8 @@ from leadctx_flags.document import (
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from leadctx_flags.storage import exclusive_lock, read_document, write_document
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "CACHE_VARIABLE",
@@ -415,6 +419,7 @@ def edit_document(
         cached = _held_document(cache, tolerate=kills)
         held = None if cached is None else cached.revision
         new_revision = _new_revision(current, held, revision, moment, kills=kills, cache=cache)
+        created = current is None
         if current is None:
             # Re-created after a loss: start from the last good copy, the document in force
             # (other clients' rollbacks included), not from nothing. Its revision was taken
@@ -436,8 +441,29 @@ def edit_document(
                 if index == len(forms) - 1:
                     raise
                 continue
+            if created:
+                _readable_by_services(path)
             return form
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def _readable_by_services(path: Path) -> None:
+    """Give a document this edit created read access for group and others when the umask
+    left it to its owner alone (``umask 077`` gives ``0600``): the services that poll it run
+    under their own accounts, and a kill they cannot read is a kill lost. A umask that keeps
+    group read (``027``: ``0640``) is the operator's choice and is kept."""
+    target = path.resolve()
+    mode = stat.S_IMODE(target.stat().st_mode)
+    if mode & 0o044:
+        return
+    target.chmod(mode | 0o044)
+    logger.warning(
+        "created %s readable by every account (%s, not %s as the umask gave): the services "
+        "that read it run under their own accounts",
+        path,
+        oct(mode | 0o044),
+        oct(mode),
+    )
 
 
 def _held_document(cache: Path | None, *, tolerate: bool) -> OverridesDocument | None:

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from leadctx_flags.document import OverridesDocument
 
 __all__ = [
+    "LOCK_FILE_MODE",
+    "LOCK_TIMEOUT_SECONDS",
     "NEW_FILE_MODE",
     "NotARegularFileError",
     "atomic_write",
@@ -52,6 +54,13 @@ __all__ = [
 
 NEW_FILE_MODE: Final = 0o644
 """Mode of a newly created document, before the umask: every service user may read it."""
+
+LOCK_FILE_MODE: Final = 0o666
+"""Mode of a new lock file (set explicitly, whatever the umask): any account that may edit
+the document must be able to take its lock."""
+
+LOCK_TIMEOUT_SECONDS: Final = 10.0
+"""How long an edit waits for another edit's lock before it fails, saying so."""
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -272,11 +281,20 @@ def exclusive_lock(path: Path) -> Iterator[None]:
         raise FileNotFoundError(
             errno.ENOENT, "the overrides document's folder does not exist", str(lock.parent)
         )
-    from filelock import FileLock  # noqa: PLC0415 - readers never lock: only edits load filelock
+    from filelock import FileLock, Timeout  # noqa: PLC0415 - readers never lock: only edits do
 
-    file_lock = FileLock(lock)
+    # Writable by every account: the next edit may be another operator's (or the guardrails'
+    # service account), and a lock file it cannot open would refuse its kill.
+    file_lock = FileLock(lock, mode=LOCK_FILE_MODE)
     try:
-        file_lock.acquire()
+        file_lock.acquire(timeout=LOCK_TIMEOUT_SECONDS)
+    except Timeout:
+        # A stuck or stopped edit (Ctrl-Z, a hung terminal) must not hold every kill forever.
+        raise OSError(
+            errno.EWOULDBLOCK,
+            f"another edit has held its lock file {lock.name} for {LOCK_TIMEOUT_SECONDS:g} s",
+            str(path),
+        ) from None
     except OSError as err:
         # The operator named the document, not its lock: say which file cannot be edited.
         reason = f"{err.strerror or type(err).__name__} (cannot create its lock file {lock.name})"

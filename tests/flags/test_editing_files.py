@@ -6,6 +6,7 @@ file, and a lost document re-created with ``--create``.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import stat
@@ -27,8 +28,9 @@ from leadctx_flags import (
     OverridesDocument,
     RolloutSettings,
     client_context,
+    storage,
 )
-from leadctx_flags.editing import allow, clock_revision, deny, edit_document
+from leadctx_flags.editing import allow, clock_revision, deny, edit_document, kill
 from leadctx_flags.overrides_sources import FileSource
 from leadctx_flags.poller import OverridesPoller
 from leadctx_flags.storage import lock_path, read_document, write_document
@@ -118,6 +120,72 @@ def test_an_edit_keeps_the_mode_owner_and_group(shared_dir: Path) -> None:
     assert read_document(path).flags[SHARED_BUNDLE_FLAG].clients == {"acme": False}
     reader = read_as_nobody(path)
     assert (reader.returncode, reader.stdout.strip()) == (0, "4"), reader.stderr
+
+
+@needs_root
+def test_a_document_created_under_umask_077_is_still_readable_by_the_service(
+    shared_dir: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given an operator's hardened shell (umask 077) re-creating a lost document with a kill
+    path = shared_dir / "overrides.json"
+    previous = os.umask(0o077)
+    try:
+        code, _, err = run(capsys, "flags", "kill", "--overrides", str(path), "--create")
+    finally:
+        os.umask(previous)
+    # Then the service, running as another user, can read the kill (0644, not 0600)
+    assert code == 0, err
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    reader = read_as_nobody(path)
+    assert reader.returncode == 0, reader.stderr
+    # And the operator is told the umask was widened for the document
+    assert "readable by every account (0o644, not 0o600 as the umask gave)" in caplog.text
+
+
+@needs_root
+def test_another_operators_account_can_take_the_lock_and_kill(shared_dir: Path) -> None:
+    # Given a document and its lock created by root, in a folder every operator may write
+    shared_dir.chmod(0o777)
+    path = shared_dir / "overrides.json"
+    edit_document(path, allow("acme"), updated_by="root", create=True)
+    assert stat.S_IMODE(lock_path(path).stat().st_mode) == 0o666
+    # When another account (nobody) kills the flag
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        status = 1
+        try:
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            edit_document(path, kill(), updated_by="nobody")
+            status = 0
+        finally:
+            os._exit(status)
+    _, status = os.waitpid(pid, 0)
+    # Then the kill is written (with the lock file root left 0644, it was refused)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert read_document(path).flags[SHARED_BUNDLE_FLAG].kill is True
+
+
+def test_a_kill_waits_a_bounded_time_for_a_stuck_edit_and_says_it_was_not_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an edit that holds the document's lock and never lets go (a stopped terminal)
+    path = tmp_path / "overrides.json"
+    write_document(path, document(3, default=True))
+    monkeypatch.setattr(storage, "LOCK_TIMEOUT_SECONDS", 0.3)
+    holder = os.open(lock_path(path), os.O_RDONLY | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        # When a kill is attempted
+        code, _, err = run(capsys, "flags", "kill", "--overrides", str(path))
+    finally:
+        os.close(holder)
+    # Then it fails (exit 1) instead of waiting for ever, and says the kill was not written
+    assert code == 1
+    assert "another edit has held its lock file overrides.json.lock for 0.3 s" in err
+    assert "the kill was NOT written" in err
+    assert "LEADCTX_SHARED_BUNDLE_KILL=true" in err
+    assert read_document(path).revision == 3
 
 
 def test_a_new_document_is_0644_less_the_umask(tmp_path: Path) -> None:
