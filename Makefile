@@ -6,6 +6,11 @@ STAMP := $(VENV)/.installed
 # A second environment holding the lowest version of each dependency that pyproject.toml allows.
 FLOORS_VENV ?= .venv-floors
 FLOORS_STAMP := $(FLOORS_VENV)/.installed
+# `make test` and `make floors` run the suite on this many pytest-xdist workers (every test
+# starts its servers on free ports, in its own temporary folder); WORKERS=0 runs it in one
+# process. Work is stolen between workers, so one holding the slow tests does not finish last.
+WORKERS ?= 2
+XDIST := -n $(WORKERS) --dist worksteal
 
 .PHONY: test coverage floors floors-env lint typecheck check demo bench clean
 
@@ -16,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(XDIST)
 
 # The suite under coverage; prints the per-file table and the total.
 coverage: $(STAMP)
@@ -29,8 +34,8 @@ coverage: $(STAMP)
 # The Monte Carlo rollouts (marker `simulation`) are left out: they test the guardrails'
 # statistics, whose scipy and numpy calls the unit tests exercise on the floors.
 floors: $(FLOORS_STAMP)
-	VIRTUAL_ENV=$(FLOORS_VENV) $(BIN)/uv pip list --quiet 2>/dev/null | grep -E '^(openfeature|opentelemetry|pydantic|httpx|tiktoken|launchdarkly-openfeature|scipy|numpy|starlette|uvicorn|watchfiles|pytest |hypothesis|ruff|coverage)'
-	$(FLOORS_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not simulation"
+	VIRTUAL_ENV=$(FLOORS_VENV) $(BIN)/uv pip list --quiet 2>/dev/null | grep -E '^(openfeature|opentelemetry|pydantic|httpx|tiktoken|launchdarkly-openfeature|scipy|numpy|starlette|uvicorn|watchfiles|pytest |pytest-xdist|hypothesis|ruff|coverage)'
+	$(FLOORS_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not simulation" $(XDIST)
 	$(FLOORS_VENV)/bin/ruff check src tests examples benchmarks
 	$(FLOORS_VENV)/bin/ruff format --check src tests examples benchmarks
 

@@ -293,6 +293,7 @@ class RichReporter:
 
         self._heading("Summary")
         table = Table("what", "where", show_header=False)
+        table.columns[1].overflow = "fold"  # a long path goes on over lines, never cut short
         files = summary["files"]
         for label, role in (
             ("report (Markdown)", "report"),

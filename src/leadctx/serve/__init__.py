@@ -31,7 +31,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description=(
             "Serve this project's provider over the OpenFeature Remote Evaluation Protocol. "
             "Rollout settings: the same LEADCTX_* variables as in process; transport: "
-            "LEADCTX_SERVE_TOKEN, LEADCTX_SERVE_MAX_STREAMS, LEADCTX_SERVE_HEARTBEAT_SECONDS."
+            "LEADCTX_SERVE_TOKEN, LEADCTX_SERVE_MAX_STREAMS, LEADCTX_SERVE_HEARTBEAT_SECONDS, "
+            "LEADCTX_SERVE_HEAD_DEADLINE_SECONDS and LEADCTX_SERVE_BODY_DEADLINE_SECONDS (how "
+            "long a request's head and its body may take to arrive, 10 s each by default)."
         ),
     )
     parser.add_argument(

@@ -52,7 +52,7 @@ from leadctx.serve.ofrep import (
     failure,
     parse_body,
 )
-from leadctx.serve.settings import ServeSettings
+from leadctx.serve.settings import BODY_DEADLINE_SECONDS, ServeSettings
 from leadctx.serve.telemetry import RequestTelemetry
 from leadctx_flags.flags import KNOWN_FLAGS
 from leadctx_flags.provider import LeadCtxProvider
@@ -66,9 +66,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-BODY_DEADLINE_SECONDS: Final = 10.0
-"""A request body must arrive whole within this long (a dripping client is answered 408)."""
 
 STALLED_STREAM_SECONDS: Final = 30.0
 """Longest one write to a change-event stream may wait for its client to read; then it ends.
@@ -116,7 +113,7 @@ class OfrepService:
         )
         self.answers = EncodedAnswers()
         self.bulk_answers = EncodedBulkAnswers()
-        self.deadlines = BodyDeadlines()
+        self.deadlines = BodyDeadlines(settings.body_deadline_seconds)
         self.refetch_wait_seconds = min(refetch_wait_seconds, REFETCH_WAIT_CAP_SECONDS)
         self.stall_seconds = STALLED_STREAM_SECONDS
         self.draining = False
@@ -290,18 +287,19 @@ class BodyDeadlines:
     """The deadline of every body being read, kept by one watchdog task instead of a timer each.
 
     A request registers its task on entry and leaves on exit (a dict entry: the hot path pays
-    no timer); once a second the watchdog cancels the tasks past their deadline, marking them
+    no timer); once a tick the watchdog cancels the tasks past their deadline, marking them
     so that the reader turns the cancellation into a 408. A deadline is thus kept within one
     tick.
 
     Args:
-        seconds: The deadline (``BODY_DEADLINE_SECONDS``).
-        tick: How often the watchdog looks.
+        seconds: The deadline (``BODY_DEADLINE_SECONDS`` unless configured).
+        tick: How often the watchdog looks (by default once a second, or four times per
+            deadline when the deadline is under 4 s).
     """
 
-    def __init__(self, seconds: float = BODY_DEADLINE_SECONDS, tick: float = 1.0) -> None:
+    def __init__(self, seconds: float = BODY_DEADLINE_SECONDS, tick: float | None = None) -> None:
         self.seconds = seconds
-        self._tick = tick
+        self._tick = min(1.0, seconds / 4) if tick is None else tick
         self._deadlines: dict[asyncio.Task[Any], float] = {}
         self._expired: set[asyncio.Task[Any]] = set()
         self._watchdog: asyncio.Task[None] | None = None

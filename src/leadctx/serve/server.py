@@ -28,7 +28,7 @@ from typing import Final
 import uvicorn
 
 from leadctx.serve.app import OfrepService, build_app
-from leadctx.serve.settings import ServeSettings
+from leadctx.serve.settings import HEAD_DEADLINE_SECONDS, ServeSettings
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.provider import LeadCtxProvider
 from leadctx_flags.settings import RolloutSettings
@@ -47,9 +47,6 @@ GRACEFUL_SECONDS: Final = 3
 
 MAX_HEAD_BYTES: Final = 64 * 1024
 """The largest request line and headers accepted; a longer head is answered 431 and closed."""
-
-HEAD_DEADLINE_SECONDS: Final = 10.0
-"""A request line and headers must arrive whole within this long (else 408 and close)."""
 
 CONFIGURATION_EXIT: Final = 2
 
@@ -78,7 +75,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _http_protocol() -> type[asyncio.Protocol] | str:
+def _http_protocol(
+    head_deadline_seconds: float = HEAD_DEADLINE_SECONDS,
+) -> type[asyncio.Protocol] | str:
     """uvicorn's httptools protocol with a size and a deadline on the request head, or h11.
 
     httptools keeps a request line and headers in memory until they end, with no limit of its
@@ -87,15 +86,20 @@ def _http_protocol() -> type[asyncio.Protocol] | str:
     connection that sends nothing, or a header a byte at a time, was held for ever, one file
     descriptor each (slowloris), until the process could accept no one, probes included.
     h11, uvicorn's fallback, refuses a head over 16 KiB by itself.
+
+    Args:
+        head_deadline_seconds: How long a head may take (``LEADCTX_SERVE_HEAD_DEADLINE_SECONDS``).
     """
     try:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # noqa: PLC0415
     except ImportError:  # no httptools (the serve extra without uvicorn[standard])
         return "h11"
 
+    head_late = _late_head(head_deadline_seconds)
+
     class BoundedHeadProtocol(HttpToolsProtocol):
         """A head over ``MAX_HEAD_BYTES`` is answered 431, one not whole within
-        ``HEAD_DEADLINE_SECONDS`` (of the connection's opening, or of its first bytes) 408;
+        ``head_deadline_seconds`` (of the connection's opening, or of its first bytes) 408;
         then the connection is closed. Between requests, uvicorn's keep-alive timeout holds.
         """
 
@@ -139,7 +143,7 @@ def _http_protocol() -> type[asyncio.Protocol] | str:
 
         def _arm_head_deadline(self) -> None:
             self._head_timer = self.loop.call_later(
-                HEAD_DEADLINE_SECONDS, self._refuse_head, _HEAD_LATE
+                head_deadline_seconds, self._refuse_head, head_late
             )
 
         def _disarm_head_deadline(self) -> None:
@@ -170,10 +174,12 @@ def _refusal(status: bytes, details: str) -> bytes:
 _HEAD_TOO_LARGE: Final = _refusal(
     b"431 Request Header Fields Too Large", f"request line and headers over {MAX_HEAD_BYTES} bytes"
 )
-_HEAD_LATE: Final = _refusal(
-    b"408 Request Timeout",
-    f"request line and headers not received within {HEAD_DEADLINE_SECONDS:g} s",
-)
+
+
+def _late_head(seconds: float) -> bytes:
+    return _refusal(
+        b"408 Request Timeout", f"request line and headers not received within {seconds:g} s"
+    )
 
 
 class _Server(uvicorn.Server):
@@ -262,7 +268,7 @@ def serve(options: ServeOptions) -> int:
         host=options.host,
         port=options.port,
         lifespan="on",
-        http=_http_protocol(),
+        http=_http_protocol(serve_settings.head_deadline_seconds),
         access_log=False,  # an access log line holds paths and queries: input, not telemetry
         log_config=None,  # the leadctx command has set logging up
         timeout_graceful_shutdown=GRACEFUL_SECONDS,

@@ -16,11 +16,19 @@ from pydantic_settings import SettingsConfigDict
 from leadctx_flags.errors import ConfigurationError, describe_validation_error
 from leadctx_flags.settings import EnvSettings, register_environment_variables
 
-__all__ = ["SERVE_ENV_PREFIX", "ServeSettings"]
+__all__ = ["BODY_DEADLINE_SECONDS", "HEAD_DEADLINE_SECONDS", "SERVE_ENV_PREFIX", "ServeSettings"]
 
 SERVE_ENV_PREFIX: Final = "LEADCTX_SERVE_"
 
-_MAX_HEARTBEAT_SECONDS: Final = 300
+_MAX_SECONDS: Final = 300
+
+HEAD_DEADLINE_SECONDS: Final = 10.0
+"""A request line and headers must arrive whole within this long (else 408 and close), unless
+``LEADCTX_SERVE_HEAD_DEADLINE_SECONDS`` says otherwise."""
+
+BODY_DEADLINE_SECONDS: Final = 10.0
+"""A request body must arrive whole within this long (a dripping client is answered 408),
+unless ``LEADCTX_SERVE_BODY_DEADLINE_SECONDS`` says otherwise."""
 
 
 class ServeSettings(EnvSettings):
@@ -35,6 +43,13 @@ class ServeSettings(EnvSettings):
         heartbeat_seconds: ``LEADCTX_SERVE_HEARTBEAT_SECONDS``: seconds between heartbeat
             comments on an idle stream, so proxies keep it open and a dead client is noticed
             (above 0, at most 300; 15 unless set).
+        head_deadline_seconds: ``LEADCTX_SERVE_HEAD_DEADLINE_SECONDS``: seconds a request line
+            and its headers may take to arrive whole (of the connection's opening, or of the
+            head's first bytes), else 408 and the connection closed (above 0, at most 300; 10
+            unless set).
+        body_deadline_seconds: ``LEADCTX_SERVE_BODY_DEADLINE_SECONDS``: seconds a request
+            body may take to arrive whole, else 408 and the connection closed (above 0, at
+            most 300; 10 unless set).
 
     Raises:
         ConfigurationError: A value cannot be used; the message names the variable and the
@@ -52,6 +67,8 @@ class ServeSettings(EnvSettings):
     token: SecretStr | None = None
     max_streams: int = 10_000
     heartbeat_seconds: float = 15.0
+    head_deadline_seconds: float = HEAD_DEADLINE_SECONDS
+    body_deadline_seconds: float = BODY_DEADLINE_SECONDS
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -94,12 +111,14 @@ class ServeSettings(EnvSettings):
             raise ValueError("must be a whole number from 1 to 100000")
         return value
 
-    @field_validator("heartbeat_seconds", mode="after")
+    @field_validator(
+        "heartbeat_seconds", "head_deadline_seconds", "body_deadline_seconds", mode="after"
+    )
     @classmethod
-    def _heartbeat(cls, value: float) -> float:
-        if not math.isfinite(value) or not 0 < value <= _MAX_HEARTBEAT_SECONDS:
+    def _seconds(cls, value: float) -> float:
+        if not math.isfinite(value) or not 0 < value <= _MAX_SECONDS:
             raise ValueError(
-                f"must be a finite number of seconds, above 0 and at most {_MAX_HEARTBEAT_SECONDS}"
+                f"must be a finite number of seconds, above 0 and at most {_MAX_SECONDS}"
             )
         return value
 
