@@ -12,7 +12,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 from leadctx_flags import SHARED_BUNDLE_FLAG, LeadCtxProvider, RolloutSettings, client_context
 from leadctx_flags.editing import edit_document, kill
 from leadctx_flags.storage import write_document
-from leadctx_flags.watch import RECHECK_MS, OverridesWatcher
+from leadctx_flags.watch import OverridesWatcher
 from tests.flags.overrides_helpers import document, wait_for, wire
 
 HOUR = 3600.0
@@ -198,23 +197,32 @@ def test_a_deleted_then_restored_file_is_read_when_it_comes_back(
     wait_for(lambda: not on(provider), BOUND)
 
 
-def test_a_directory_deleted_and_created_again_is_watched_again(
+def watched_in_folder(
     tmp_path: Path, started: list[LeadCtxProvider]
-) -> None:
-    # Given a provider watching /etc/leadctx/overrides.json, polling once an hour
+) -> tuple[Path, Path, LeadCtxProvider]:
+    """A provider watching ``<folder>/overrides.json`` (acme on), polling once an hour."""
     folder = tmp_path / "leadctx"
     folder.mkdir()
     path = folder / "overrides.json"
     write_document(path, document(1, default=True))
-    provider = start(started, path)
-    # When the directory is deleted and restored from a backup, the document still turning
-    # acme on
+    return folder, path, start(started, path)
+
+
+def test_a_directory_deleted_and_created_again_is_watched_again(
+    tmp_path: Path, started: list[LeadCtxProvider]
+) -> None:
+    # Given a provider watching /etc/leadctx/overrides.json, polling once an hour
+    folder, path, provider = watched_in_folder(tmp_path, started)
+    # When the directory is deleted (the provider notices the file gone) and restored from a
+    # backup, the document still turning acme on
     shutil.rmtree(folder)
+    wait_for(lambda: provider.overrides_source_failing, BOUND)
     folder.mkdir()
     write_document(path, document(1, default=True))
-    # Then a kill written into the new directory is read without waiting for the poll
-    # (the old watch never reports it: the directory is another inode)
-    time.sleep(RECHECK_MS / 1000 * 1.5)  # let the watcher find the new directory
+    # Then the watcher finds the new directory (another inode, which the old watch never
+    # reports) and the poller reads the file again
+    wait_for(lambda: not provider.overrides_source_failing, BOUND)
+    # And a kill written there is read without waiting for the poll
     edit_document(path, kill(), updated_by="tests")
     wait_for(lambda: not on(provider), BOUND)
     assert provider.state.revision == 2
@@ -224,11 +232,7 @@ def test_a_directory_restored_with_a_kill_in_it_is_read_at_the_next_check(
     tmp_path: Path, started: list[LeadCtxProvider]
 ) -> None:
     # Given a watched provider polling once an hour
-    folder = tmp_path / "leadctx"
-    folder.mkdir()
-    path = folder / "overrides.json"
-    write_document(path, document(1, default=True))
-    provider = start(started, path)
+    folder, path, provider = watched_in_folder(tmp_path, started)
     # When the directory is deleted (the provider notices the file gone), then restored with
     # a document that already holds a kill: no watch is on the new directory when it lands
     shutil.rmtree(folder)
