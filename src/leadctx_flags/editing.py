@@ -453,10 +453,19 @@ def _readable_by_services(path: Path) -> None:
     under their own accounts, and a kill they cannot read is a kill lost. A umask that keeps
     group read (``027``: ``0640``) is the operator's choice and is kept."""
     target = path.resolve()
-    mode = stat.S_IMODE(target.stat().st_mode)
-    if mode & 0o044:
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+        if mode & 0o044:
+            return
+        target.chmod(mode | 0o044)
+    except OSError as err:  # the document is written: say what is left to do, never "not written"
+        logger.warning(
+            "created %s, but could not make it readable by other accounts (%s): "
+            "chmod 0644 it if the services run under their own accounts",
+            path,
+            err.strerror or type(err).__name__,
+        )
         return
-    target.chmod(mode | 0o044)
     logger.warning(
         "created %s readable by every account (%s, not %s as the umask gave): the services "
         "that read it run under their own accounts",

@@ -142,6 +142,31 @@ def test_a_document_created_under_umask_077_is_still_readable_by_the_service(
     assert "readable by every account (0o644, not 0o600 as the umask gave)" in caplog.text
 
 
+def test_a_created_document_that_cannot_be_widened_is_still_reported_written(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a file system that refuses chmod (some network mounts), under umask 077
+    path = tmp_path / "overrides.json"
+
+    def refuse(self: Path, mode: int) -> None:
+        raise PermissionError(1, "Operation not permitted", str(self))
+
+    monkeypatch.setattr(Path, "chmod", refuse)
+    previous = os.umask(0o077)
+    try:
+        code, _, err = run(capsys, "flags", "kill", "--overrides", str(path), "--create")
+    finally:
+        os.umask(previous)
+    # Then the kill is written and said to be, with what is left to do
+    assert code == 0, err
+    assert "NOT written" not in err
+    assert read_document(path).flags[SHARED_BUNDLE_FLAG].kill is True
+    assert "could not make it readable by other accounts (Operation not permitted)" in (caplog.text)
+
+
 @needs_root
 def test_another_operators_account_can_take_the_lock_and_kill(shared_dir: Path) -> None:
     # Given a document and its lock created by root, in a folder every operator may write

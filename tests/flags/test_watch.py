@@ -17,7 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from leadctx_flags import SHARED_BUNDLE_FLAG, LeadCtxProvider, RolloutSettings, client_context
+from leadctx_flags import (
+    SHARED_BUNDLE_FLAG,
+    LeadCtxProvider,
+    OverridesDocument,
+    RolloutSettings,
+    client_context,
+)
 from leadctx_flags.editing import edit_document, kill
 from leadctx_flags.storage import write_document
 from leadctx_flags.watch import OverridesWatcher
@@ -208,6 +214,17 @@ def watched_in_folder(
     return folder, path, start(started, path)
 
 
+def delete_and_restore(
+    folder: Path, provider: LeadCtxProvider, restored: OverridesDocument
+) -> None:
+    """Delete ``folder``, wait for ``provider`` to find its file gone, then create the folder
+    again (another inode, or the same number reused) with ``restored`` in it."""
+    shutil.rmtree(folder)
+    wait_for(lambda: provider.overrides_source_failing, BOUND)
+    folder.mkdir()
+    write_document(folder / "overrides.json", restored)
+
+
 def test_a_directory_deleted_and_created_again_is_watched_again(
     tmp_path: Path, started: list[LeadCtxProvider]
 ) -> None:
@@ -215,10 +232,7 @@ def test_a_directory_deleted_and_created_again_is_watched_again(
     folder, path, provider = watched_in_folder(tmp_path, started)
     # When the directory is deleted (the provider notices the file gone) and restored from a
     # backup, the document still turning acme on
-    shutil.rmtree(folder)
-    wait_for(lambda: provider.overrides_source_failing, BOUND)
-    folder.mkdir()
-    write_document(path, document(1, default=True))
+    delete_and_restore(folder, provider, document(1, default=True))
     # Then the watcher finds the new directory (another inode, which the old watch never
     # reports) and the poller reads the file again
     wait_for(lambda: not provider.overrides_source_failing, BOUND)
@@ -232,13 +246,10 @@ def test_a_directory_restored_with_a_kill_in_it_is_read_at_the_next_check(
     tmp_path: Path, started: list[LeadCtxProvider]
 ) -> None:
     # Given a watched provider polling once an hour
-    folder, path, provider = watched_in_folder(tmp_path, started)
+    folder, _, provider = watched_in_folder(tmp_path, started)
     # When the directory is deleted (the provider notices the file gone), then restored with
     # a document that already holds a kill: no watch is on the new directory when it lands
-    shutil.rmtree(folder)
-    wait_for(lambda: provider.overrides_source_failing, BOUND)
-    folder.mkdir()
-    write_document(path, document(2, kill=True))
+    delete_and_restore(folder, provider, document(2, kill=True))
     # Then the watcher's check of its directories finds it and the poller reads it
     wait_for(lambda: not on(provider), BOUND)
 
