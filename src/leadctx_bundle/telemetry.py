@@ -19,11 +19,13 @@ records them: every span attribute is assembled here, in ``build_span``, ``recor
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, Final
 
@@ -58,6 +60,8 @@ __all__ = [
     "METRIC_SECTION_ITEMS_DROPPED",
     "METRIC_SECTION_ITEMS_TRUNCATED",
     "METRIC_SECTION_TOKENS",
+    "PENDING_BUILDS_BEFORE_COLLECTION",
+    "PENDING_BUILDS_LIMIT",
     "RESOLUTION_LOGGER",
     "SECTION_FIELDS",
     "SPAN_BUNDLE_BUILD",
@@ -297,6 +301,13 @@ def _pipeline_only(pipeline: str) -> Mapping[str, str]:
 
 
 Attributes = tuple[tuple[str, str], ...]
+_SectionPoints = tuple[tuple[SectionName, dict[str, str], Attributes], ...]
+_PendingBuild = tuple[
+    dict[str, str], float, _SectionPoints, tuple[int, ...] | None, trace.SpanContext | None
+]
+"""One build's histogram measurements as kept until the next collection: the duration's
+attributes and value, the sections' attributes and tokens (``None`` for a failed build) and
+the build span's context (``None`` for a span that is not valid)."""
 
 
 # Metric attribute sets, built once per pipeline (and section, path, reason or error type):
@@ -311,9 +322,7 @@ def _duration_point(pipeline: str, error_type: str | None) -> dict[str, str]:
 
 
 @functools.lru_cache(maxsize=64)
-def _section_points(
-    pipeline: str,
-) -> tuple[tuple[SectionName, dict[str, str], Attributes], ...]:
+def _section_points(pipeline: str) -> _SectionPoints:
     return tuple(
         (
             section,
@@ -361,8 +370,28 @@ class _Tally:
         return [metrics.Observation(value, dict(attributes)) for attributes, value in counts]
 
 
+PENDING_BUILDS_LIMIT: Final = 4096
+"""Builds whose histogram measurements wait for the meter's next collection, at most.
+
+Enough for 68 builds a second per process at the SDK's default export interval (60 s); a
+build beyond it records at once, in the call, as if nothing waited. Until a collection has
+come once (no SDK installed, or none collected yet), at most ``PENDING_BUILDS_BEFORE_COLLECTION``.
+"""
+PENDING_BUILDS_BEFORE_COLLECTION: Final = 64
+
+
 class _Instruments:
-    """The gate's metric instruments, created once from one meter."""
+    """The gate's metric instruments, created once from one meter.
+
+    Counts are tallied in process (``_Tally``). A build's histogram measurements (its duration,
+    its sections' tokens) are kept too, as they are, and handed to the SDK when the meter
+    collects: the SDK prices each measurement at several microseconds (its attributes are
+    cleaned, hashed and aggregated under a lock), four per build, and a pipeline waits for
+    them if they are recorded in the call. The observable counters' callbacks, which the SDK
+    runs at the start of every collection before it reads its storage, record them first:
+    every collection, the last one at shutdown included, reads what happened before it, the
+    same values with the same attributes, and the exemplars of the same spans.
+    """
 
     def __init__(self, meter: metrics.Meter) -> None:
         # One lock for the three: a build adds six counts under a single acquisition.
@@ -370,21 +399,23 @@ class _Instruments:
         self.resolutions = _Tally(self.lock)
         self.items_truncated = _Tally(self.lock)
         self.items_dropped = _Tally(self.lock)
+        self.pending: collections.deque[_PendingBuild] = collections.deque()
+        self.pending_limit = PENDING_BUILDS_BEFORE_COLLECTION
         meter.create_observable_counter(
             METRIC_RESOLUTIONS,
-            callbacks=[self.resolutions.observe],
+            callbacks=[self._collecting(self.resolutions)],
             unit="{resolution}",
             description="Context resolutions",
         )
         meter.create_observable_counter(
             METRIC_SECTION_ITEMS_TRUNCATED,
-            callbacks=[self.items_truncated.observe],
+            callbacks=[self._collecting(self.items_truncated)],
             unit="{item}",
             description="Items cut short",
         )
         meter.create_observable_counter(
             METRIC_SECTION_ITEMS_DROPPED,
-            callbacks=[self.items_dropped.observe],
+            callbacks=[self._collecting(self.items_dropped)],
             unit="{item}",
             description="Items left out",
         )
@@ -400,6 +431,95 @@ class _Instruments:
             description="Duration of the shared path: sources read and bundle built",
             explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
         )
+
+    def _collecting(
+        self, tally: _Tally
+    ) -> Callable[[metrics.CallbackOptions], Iterable[metrics.Observation]]:
+        """``tally``'s callback, which first hands the waiting measurements to the SDK."""
+
+        def observe(options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+            self.record_pending()
+            return tally.observe(options)
+
+        return observe
+
+    def defer(self, build: _PendingBuild) -> None:
+        """Keep ``build``'s measurements for the next collection, or record them now when
+        ``pending_limit`` builds already wait."""
+        if len(self.pending) < self.pending_limit:
+            self.pending.append(build)
+        else:
+            self.record(build)
+
+    def record_pending(self) -> None:
+        """Record every waiting build's measurements (in a collection's callback)."""
+        self.pending_limit = PENDING_BUILDS_LIMIT
+        pending = self.pending
+        while True:
+            try:
+                build = pending.popleft()
+            except IndexError:
+                return
+            try:
+                self.record(build)
+            except BaseException as exc:  # noqa: BLE001 - telemetry never raises
+                _reraise_process_exit(exc)
+                _ignore_failure("build metrics")
+
+    def record(self, build: _PendingBuild) -> None:
+        """Hand one build's measurements to the SDK, in the context of its span (exemplars)."""
+        duration_point, duration_s, points, tokens, span_context = build
+        when = (
+            None
+            if span_context is None
+            else trace.set_span_in_context(trace.NonRecordingSpan(span_context))
+        )
+        self.build_duration.record(duration_s, duration_point, context=when)
+        if tokens is None:
+            return
+        record = self.section_tokens.record
+        for (_, point, _), count in zip(points, tokens, strict=True):
+            record(count, point, context=when)
+
+
+_instruments_by_provider: weakref.WeakKeyDictionary[object, _Instruments] = (
+    weakref.WeakKeyDictionary()
+)
+_global_instruments: list[_Instruments] = []
+_instruments_lock = threading.Lock()
+
+
+def _shared_instruments(meter_provider: metrics.MeterProvider | None) -> _Instruments:
+    """The one set of instruments, tallies and waiting measurements per meter provider.
+
+    A meter provider gives every ``GateTelemetry`` on it the same meter, and a meter that is
+    asked again for an instrument of the same name returns the first one, with the first
+    one's callbacks: a second set of tallies would never be read. So every ``GateTelemetry``
+    on one provider (the global one included, whether it was asked for by ``None`` or by
+    itself) shares one set and its counts add up, as its sync instruments' do.
+    """
+    with _instruments_lock:
+        current = metrics.get_meter_provider()
+        if meter_provider is None or meter_provider is current:
+            with contextlib.suppress(TypeError):  # the global one, already asked for by itself
+                if current in _instruments_by_provider:
+                    return _instruments_by_provider[current]
+            if not _global_instruments:
+                meter = metrics.get_meter(INSTRUMENTATION_NAME, meter_provider=current)
+                _global_instruments.append(_Instruments(meter))
+            return _global_instruments[0]
+        try:
+            instruments = _instruments_by_provider.get(meter_provider)
+        except TypeError:  # a provider that cannot be weakly referenced: its own set
+            return _Instruments(
+                metrics.get_meter(INSTRUMENTATION_NAME, meter_provider=meter_provider)
+            )
+        if instruments is None:
+            instruments = _Instruments(
+                metrics.get_meter(INSTRUMENTATION_NAME, meter_provider=meter_provider)
+            )
+            _instruments_by_provider[meter_provider] = instruments
+        return instruments
 
 
 class _SpanScope:
@@ -502,8 +622,7 @@ class GateTelemetry:
             _reraise_process_exit(exc)
             _ignore_failure("tracer")
         try:
-            meter = metrics.get_meter(INSTRUMENTATION_NAME, meter_provider=meter_provider)
-            self._instruments = _Instruments(meter)
+            self._instruments = _shared_instruments(meter_provider)
         except BaseException as exc:  # noqa: BLE001 - a broken meter provider must not break the gate
             _reraise_process_exit(exc)
             _ignore_failure("meter")
@@ -615,28 +734,40 @@ class GateTelemetry:
                 attributes[ATTR_BUNDLE_PATH] = "shared"
                 attributes.update(stats_attributes(stats))
             self.set_attributes(span, attributes)
-        self._record_build_metrics(pipeline, duration_s, stats, error_type)
+        self._record_build_metrics(span, pipeline, duration_s, stats, error_type)
 
     def _record_build_metrics(
-        self, pipeline: str, duration_s: float, stats: BundleStats | None, error_type: str | None
+        self,
+        span: Span,
+        pipeline: str,
+        duration_s: float,
+        stats: BundleStats | None,
+        error_type: str | None,
     ) -> None:
         instruments = self._instruments
         if instruments is None:
             return
         try:
-            instruments.build_duration.record(duration_s, _duration_point(pipeline, error_type))
-            if stats is None:
-                return
-            sections = stats.sections
             points = _section_points(pipeline)
-            record = instruments.section_tokens.record
-            for section, point, _ in points:
-                record(sections[section].tokens, point)
-            with instruments.lock:
-                for section, _, key in points:
-                    figures = sections[section]
-                    instruments.items_truncated.add_locked(figures.items_truncated, key)
-                    instruments.items_dropped.add_locked(figures.items_dropped, key)
+            tokens: tuple[int, ...] | None = None
+            if stats is not None:
+                sections = stats.sections
+                tokens = tuple(sections[section].tokens for section, _, _ in points)
+                with instruments.lock:
+                    for section, _, key in points:
+                        figures = sections[section]
+                        instruments.items_truncated.add_locked(figures.items_truncated, key)
+                        instruments.items_dropped.add_locked(figures.items_dropped, key)
+            span_context = span.get_span_context()
+            instruments.defer(
+                (
+                    _duration_point(pipeline, error_type),
+                    duration_s,
+                    points,
+                    tokens,
+                    span_context if span_context.is_valid else None,
+                )
+            )
         except BaseException as exc:  # noqa: BLE001 - telemetry never raises into the pipeline
             _reraise_process_exit(exc)
             _ignore_failure("build metrics")
