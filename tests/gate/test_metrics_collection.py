@@ -13,16 +13,21 @@ from opentelemetry import metrics
 from opentelemetry.sdk.metrics import Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
+    HistogramDataPoint,
     InMemoryMetricReader,
+    MetricExporter,
+    MetricExportResult,
     MetricReader,
+    MetricsData,
+    PeriodicExportingMetricReader,
 )
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from leadctx_bundle import GateTelemetry, resolve_context
-from leadctx_bundle.gate import build_traced
 from leadctx_bundle import telemetry as names
+from leadctx_bundle.gate import build_traced
 from tests.gate.conftest import sample
 
 
@@ -91,7 +96,7 @@ def test_what_waits_stays_bounded_when_nothing_collects() -> None:
         for _ in range(builds):
             build_traced(sample(), telemetry=telemetry)
         # Then at most the bound waits (the rest was recorded at once), and nothing is lost
-        instruments = telemetry._instruments  # noqa: SLF001 - the bound is the point
+        instruments = telemetry._instruments  # the bound is the point
         assert instruments is not None
         assert len(instruments.pending) == names.PENDING_BUILDS_BEFORE_COLLECTION
         assert duration_count(reader) == builds
@@ -171,3 +176,47 @@ def test_the_global_provider_asked_for_by_none_or_by_itself_is_counted_once_per_
         assert resolutions.value == 3
     finally:
         provider.shutdown()
+
+
+class CapturingExporter(MetricExporter):
+    """Keeps what each export is given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.exported: list[MetricsData] = []
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        self.exported.append(metrics_data)
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return True
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        return
+
+
+def test_the_last_collection_at_shutdown_reads_the_builds_that_waited() -> None:
+    # Given a periodic reader whose interval never comes within the test
+    exporter = CapturingExporter()
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    provider = MeterProvider(metric_readers=[reader])
+    telemetry = GateTelemetry(meter_provider=provider)
+    for _ in range(3):
+        build_traced(sample(), telemetry=telemetry)
+    # When the application shuts its meter provider down (as the SDK does at exit)
+    provider.shutdown()
+    # Then the one export has the three builds
+    counts = [
+        point.count
+        for data in exporter.exported
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == names.METRIC_BUILD_DURATION
+        for point in metric.data.data_points
+        if isinstance(point, HistogramDataPoint)
+    ]
+    assert counts == [3]
