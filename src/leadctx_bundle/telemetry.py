@@ -379,6 +379,10 @@ come once (no SDK installed, or none collected yet), at most ``PENDING_BUILDS_BE
 """
 PENDING_BUILDS_BEFORE_COLLECTION: Final = 64
 
+_NO_SPAN: Final = trace.set_span_in_context(trace.INVALID_SPAN, context.Context())
+"""The context of a waiting measurement whose build span was not valid (no exemplar). Not
+empty: the SDK takes an empty context for none and reads the recording thread's."""
+
 
 class _Instruments:
     """The gate's metric instruments, created once from one meter.
@@ -469,10 +473,12 @@ class _Instruments:
     def record(self, build: _PendingBuild) -> None:
         """Hand one build's measurements to the SDK, in the context of its span (exemplars)."""
         duration_point, duration_s, points, tokens, span_context = build
+        # An explicit context, never the collecting thread's: a collection asked for inside
+        # another span must not lend it the exemplar.
         when = (
-            None
+            _NO_SPAN
             if span_context is None
-            else trace.set_span_in_context(trace.NonRecordingSpan(span_context))
+            else trace.set_span_in_context(trace.NonRecordingSpan(span_context), context.Context())
         )
         self.build_duration.record(duration_s, duration_point, context=when)
         if tokens is None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from openfeature.client import OpenFeatureClient
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import Histogram, MeterProvider
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -220,3 +220,23 @@ def test_the_last_collection_at_shutdown_reads_the_builds_that_waited() -> None:
         if isinstance(point, HistogramDataPoint)
     ]
     assert counts == [3]
+
+
+def test_a_collection_inside_another_span_lends_it_no_exemplar(
+    spans: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    # Given a build without a span of its own (no tracer), waiting for the collection
+    tracer_provider, _ = spans
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    telemetry = GateTelemetry(tracer_provider=trace.NoOpTracerProvider(), meter_provider=provider)
+    try:
+        build_traced(sample(), telemetry=telemetry)
+        # When the application collects inside a sampled span of its own
+        with tracer_provider.get_tracer("app").start_as_current_span("app.request"):
+            (duration,) = points(reader, names.METRIC_BUILD_DURATION)
+        # Then the build's measurement names no span: it was recorded in none
+        assert duration.count == 1
+        assert list(duration.exemplars) == []
+    finally:
+        provider.shutdown()
