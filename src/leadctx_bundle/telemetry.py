@@ -828,12 +828,22 @@ class GateTelemetry:
             _ignore_failure("resolution metrics")
 
 
+_RESOLUTION_MESSAGE: Final = (
+    "context resolved: pipeline=%s path=%s fallback_reason=%s error_type=%s "
+    "flag=%s/%s/%s tokens=%s/%s sections=%s"
+)
+
+
 def log_resolution(target: logging.Logger, resolution: ContextResolution) -> None:
     """Write the one INFO record of a resolution: counts in the message and as ``extra``.
 
     ``extra`` fields (for JSON log formatters): ``leadctx_pipeline``, ``leadctx_path``,
     ``leadctx_fallback_reason``, ``leadctx_error_type``, ``leadctx_flag`` (the flag fields of
     ``metadata()``), ``leadctx_stats`` (``BundleStats`` as JSON data, or ``None``).
+
+    The record names this function as its origin (``pathname``, ``funcName``, ``lineno``), as
+    ``Logger.info`` would, without walking the stack for it: it is made with the logger's
+    ``makeRecord`` and given to its ``handle``, the two steps ``Logger.info`` ends in.
 
     Args:
         target: The gate's logger.
@@ -842,37 +852,53 @@ def log_resolution(target: logging.Logger, resolution: ContextResolution) -> Non
     try:
         if not target.isEnabledFor(logging.INFO):
             return
-        payload = resolution.metadata()["leadctx"]
         stats = resolution.stats
+        flag = resolution.flag
+        pipeline = resolution.pipeline
+        reason = resolution.fallback_reason
         summary = "none"
+        stats_json = None
         if stats is not None:
             summary = " ".join(
                 f"{name}={s.tokens}/{s.budget}:{s.items_included}/{s.items_total}"
                 f"+{s.items_truncated}cut"
                 for name, s in stats.sections.items()
             )
-        target.info(
-            "context resolved: pipeline=%s path=%s fallback_reason=%s error_type=%s "
-            "flag=%s/%s/%s tokens=%s/%s sections=%s",
-            resolution.pipeline,
-            resolution.path,
-            resolution.fallback_reason or "none",
-            resolution.error_type or "none",
-            resolution.flag.variant,
-            resolution.flag.reason,
-            resolution.flag.source,
-            None if stats is None else stats.tokens_total,
-            None if stats is None else stats.budget_total,
-            summary,
-            extra={
-                "leadctx_pipeline": str(resolution.pipeline),
-                "leadctx_path": payload["path"],
-                "leadctx_fallback_reason": payload["fallback_reason"],
-                "leadctx_error_type": payload["error_type"],
-                "leadctx_flag": payload["flag"],
-                "leadctx_stats": payload["stats"],
+            stats_json = stats.model_dump(mode="json")
+        record = target.makeRecord(
+            target.name,
+            logging.INFO,
+            _RECORD_ORIGIN.co_filename,
+            _RECORD_ORIGIN.co_firstlineno,
+            _RESOLUTION_MESSAGE,
+            (
+                pipeline,
+                resolution.path,
+                reason or "none",
+                resolution.error_type or "none",
+                flag.variant,
+                flag.reason,
+                flag.source,
+                None if stats is None else stats.tokens_total,
+                None if stats is None else stats.budget_total,
+                summary,
+            ),
+            None,
+            _RECORD_ORIGIN.co_name,
+            {
+                "leadctx_pipeline": str(pipeline),
+                "leadctx_path": resolution.path.value,
+                "leadctx_fallback_reason": None if reason is None else str(reason),
+                "leadctx_error_type": resolution.error_type,
+                "leadctx_flag": flag.to_json(),
+                "leadctx_stats": stats_json,
             },
         )
+        target.handle(record)
     except BaseException as exc:  # noqa: BLE001 - a broken log handler must not fail the pipeline
         _reraise_process_exit(exc)
         _ignore_failure("log record")
+
+
+_RECORD_ORIGIN: Final = log_resolution.__code__
+"""Where each resolution record says it comes from."""

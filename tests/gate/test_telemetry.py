@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -250,6 +251,11 @@ def test_one_info_record_per_call_with_stats(
     assert (extras["leadctx_path"], extras["leadctx_pipeline"]) == ("shared", "draft")
     assert extras["leadctx_stats"] == result.stats.model_dump(mode="json")
     assert extras["leadctx_flag"]["variant"] == "on"
+    assert extras["leadctx_flag"] == result.metadata()["leadctx"]["flag"]
+    assert (extras["leadctx_fallback_reason"], extras["leadctx_error_type"]) == (None, None)
+    # It names where it comes from, as Logger.info would: the gate's telemetry
+    assert (record.module, record.funcName) == ("telemetry", "log_resolution")
+    assert Path(record.pathname) == Path(names.__file__)
 
 
 class RaisingExporter(SpanExporter):
