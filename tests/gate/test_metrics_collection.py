@@ -4,6 +4,7 @@ meter provider is counted."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -238,5 +239,39 @@ def test_a_collection_inside_another_span_lends_it_no_exemplar(
         # Then the build's measurement names no span: it was recorded in none
         assert duration.count == 1
         assert list(duration.exemplars) == []
+    finally:
+        provider.shutdown()
+
+
+def test_no_build_is_lost_or_counted_twice_while_collections_run_beside_the_calls() -> None:
+    # Given four threads building while another collects, again and again
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    telemetry = GateTelemetry(meter_provider=provider)
+    stop = threading.Event()
+
+    def collect() -> None:
+        while not stop.wait(0.002):
+            reader.get_metrics_data()
+
+    def build() -> None:
+        for _ in range(25):
+            build_traced(sample(), telemetry=telemetry)
+
+    collector = threading.Thread(target=collect)
+    collector.start()
+    builders = [threading.Thread(target=build) for _ in range(4)]
+    try:
+        for thread in builders:
+            thread.start()
+        for thread in builders:
+            thread.join(60)
+    finally:
+        stop.set()
+        collector.join(10)
+    try:
+        # Then the cumulative count is every build, once
+        assert duration_count(reader) == 100
+        assert {p.count for p in points(reader, names.METRIC_SECTION_TOKENS)} == {100}
     finally:
         provider.shutdown()
