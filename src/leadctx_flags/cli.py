@@ -230,7 +230,7 @@ def _edit_command(args: argparse.Namespace) -> int:
             note=args.note,
             create=args.create,
             revision=args.revision,
-            cache=editing.configured_cache(),
+            cache=editing.configured_cache(kill=change.kills),
         )
     except ValidationError as err:  # a field the options above do not cover
         return _edit_failed(attempted, "; ".join(describe_validation_error(err)), 2)

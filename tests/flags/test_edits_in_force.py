@@ -35,6 +35,7 @@ from leadctx_flags.editing import (
     kill,
     unkill,
 )
+from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.guardrails.apply import apply_rollback
 from leadctx_flags.overrides_sources import FileSource
 from leadctx_flags.storage import read_document, write_document
@@ -488,6 +489,85 @@ def test_a_revision_not_above_the_cache_is_refused_unless_it_is_a_kill(
     code, _, err = run(capsys, "flags", "kill", *argv)
     assert (code, err) == (0, "")
     assert read_document(path).revision == 50
+
+
+def test_a_cache_variable_spelt_in_lower_case_is_the_cache_an_edit_goes_above(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    providers: list[LeadCtxProvider],
+) -> None:
+    # Given a lost document ahead of the clock, and the services' cache variable spelt in
+    # lower case (names are matched without regard to case: the providers read it)
+    path, running, cache, _, lost = lost_document_ahead_of_the_clock(tmp_path, providers)
+    monkeypatch.setenv("leadctx_flag_overrides_cache", str(cache))
+    assert RolloutSettings().flag_overrides_cache == cache
+    # When an operator denies acme with --create in that environment
+    argv = ["flags", "deny", "acme", "--overrides", str(path), "--create"]
+    code, out, err = run(capsys, *argv)
+    # Then the edit goes above the revision the cache holds, and the running provider applies it
+    assert (code, err) == (0, "")
+    assert out == f"{path}: deny acme, now revision {lost + 1}\n"
+    wait_for(lambda: value(running, "acme") is False, timeout=INTERVAL + 5)
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"LEADCTX_FLAG_OVERRIDES_CACHE": " {cache}"},
+        {"LEADCTX_FLAG_OVERRIDES_CACHE": "'{cache}'"},
+        {"LEADCTX_FLAG_OVERRIDES_CACHE": "{cache}", "leadctx_flag_overrides_cache": "{cache}"},
+    ],
+    ids=["padded", "quoted", "two spellings"],
+)
+def test_a_cache_variable_the_providers_refuse_refuses_a_deny_but_never_a_kill(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+) -> None:
+    # Given a cache variable the providers refuse as a configuration error, cache ahead
+    path = tmp_path / "o.json"
+    write_document(path, document(3))
+    cache = tmp_path / "cache.json"
+    write_document(cache, document(100))
+    for name, text in variables.items():
+        monkeypatch.setenv(name, text.format(cache=cache))
+    with pytest.raises(ConfigurationError):
+        RolloutSettings()
+    # When an operator denies acme, Then the deny is refused, naming the variable
+    code, _, err = run(capsys, "flags", "deny", "acme", "--overrides", str(path))
+    assert code == 2
+    assert "LEADCTX_FLAG_OVERRIDES_CACHE" in err
+    assert "the edit was not written" in err
+    assert str(cache) not in err  # the value is never echoed
+    assert read_document(path).revision == 3
+    # And a kill is written all the same
+    code, _, err = run(capsys, "flags", "kill", "--overrides", str(path))
+    assert code == 0, err
+    assert read_document(path).flags[SHARED_BUNDLE_FLAG].kill is True
+
+
+def test_a_guardrails_rollback_reads_the_cache_variable_as_the_providers_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a document at revision 3 and a cache at 100 named by the lower-case spelling
+    path = tmp_path / "o.json"
+    write_document(path, document(3))
+    cache = tmp_path / "cache.json"
+    write_document(cache, document(100))
+    monkeypatch.setenv("leadctx_flag_overrides_cache", str(cache))
+    # When the guardrails deny one of two canary clients, Then it goes above the cache
+    result = apply_rollback(path, ["acme"], ["acme", "globex"], note="guardrails rollback")
+    assert (result.action, result.revision) == ("deny", 101)
+    # And with a padded value (a configuration error to the providers) a deny is refused...
+    monkeypatch.setenv("leadctx_flag_overrides_cache", f" {cache}")
+    with pytest.raises(ConfigurationError, match="LEADCTX_FLAG_OVERRIDES_CACHE"):
+        apply_rollback(path, ["globex"], ["acme", "globex", "initech"], note="guardrails")
+    # ...but a kill is written
+    result = apply_rollback(path, ["acme", "globex"], ["acme", "globex"], note="guardrails")
+    assert result.action == "kill"
+    assert read_document(path).flags[SHARED_BUNDLE_FLAG].kill is True
 
 
 def test_an_unreadable_cache_refuses_a_deny_but_never_a_kill(

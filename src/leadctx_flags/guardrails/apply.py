@@ -221,7 +221,7 @@ def apply_rollback(
         updated_by=UPDATED_BY,
         note=note,
         create=True,
-        cache=editing.configured_cache(),
+        cache=editing.configured_cache(kill=change.kills),
     )
     logger.warning(
         "guardrails rollback applied (%s), revision %s",

@@ -36,6 +36,7 @@ from typing import Any
 from leadctx_flags import editing
 from leadctx_flags.client_ids import validate_client_id
 from leadctx_flags.document import DocumentError
+from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.guardrails import queries
 from leadctx_flags.guardrails import report as rendering
 from leadctx_flags.guardrails.apply import apply_rollback
@@ -280,6 +281,9 @@ def _apply(
         result = apply_rollback(overrides, affected, canary, note=note[:1000], label=label)
     except DocumentError as err:
         print(f"leadctx: {err}", file=sys.stderr)
+        return None, 2
+    except ConfigurationError as err:  # the cache variable, unusable to the providers too
+        print(f"leadctx: configuration error: {err}; the rollback was not written", file=sys.stderr)
         return None, 2
     except OSError as err:
         print(f"leadctx: rollback not written to {overrides}: {err}", file=sys.stderr)
