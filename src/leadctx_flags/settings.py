@@ -25,7 +25,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from leadctx_flags.client_ids import validate_client_id
+from leadctx_flags.client_ids import NOT_UTF8, validate_client_id
 from leadctx_flags.errors import ConfigurationError, describe_validation_error
 
 __all__ = [
@@ -413,7 +413,8 @@ def _seconds(value: float, minimum: float, maximum: int) -> float:
 
 def check_verbatim(value: str) -> None:
     """Refuse a path or URL with whitespace or a quote character at either end, or with a
-    control or invisible format character anywhere (a pasted newline, a zero-width space).
+    control or invisible format character anywhere (a pasted newline, a zero-width space), or
+    with bytes that are not UTF-8 (lone surrogates, as Python decodes them from the environment).
 
     Such a value is padding or quoting from a shell or a manifest; it is never trimmed or
     unquoted, because the same text must mean the same file to every reader.
@@ -428,7 +429,10 @@ def check_verbatim(value: str) -> None:
         )
     _unquoted(value)
     for index, char in enumerate(value):
-        if unicodedata.category(char) in {"Cc", "Cf"}:
+        category = unicodedata.category(char)
+        if category == "Cs":
+            raise ValueError(f"{NOT_UTF8} (U+{ord(char):04X} at position {index})")
+        if category in {"Cc", "Cf"}:
             raise ValueError(
                 f"holds control or invisible character U+{ord(char):04X} at position {index}"
             )

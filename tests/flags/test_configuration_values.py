@@ -67,6 +67,47 @@ def test_a_padded_or_quoted_location_is_refused_naming_the_variable(
     assert str(tmp_path) not in message
 
 
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "LEADCTX_SHARED_BUNDLE_CLIENTS",
+        "LEADCTX_FLAG_OVERRIDES",
+        "LEADCTX_FLAG_OVERRIDES_CACHE",
+        "LEADCTX_FLAG_OVERRIDES_EVENTS",
+    ],
+)
+def test_bytes_that_are_not_utf8_are_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str
+) -> None:
+    # Given a value holding a Latin-1 byte (b"caf\xe9"), as a manifest written in another
+    # encoding gives it: Python reads it as a lone surrogate, which no pipeline sends as an id
+    # and no other process reads as the same path
+    raw = {
+        "LEADCTX_SHARED_BUNDLE_CLIENTS": "acme,caf\udce9",
+        "LEADCTX_FLAG_OVERRIDES_EVENTS": "https://flags.example.com/caf\udce9",
+    }.get(variable, f"{tmp_path}/caf\udce9.json")
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", str(tmp_path / "o.json"))
+    monkeypatch.setenv(variable, raw)
+    # When the settings are read, Then they are refused by the variable's name, not the value
+    with pytest.raises(ConfigurationError) as caught:
+        RolloutSettings()
+    message = str(caught.value)
+    assert f"{variable}: " in message
+    assert "not UTF-8" in message
+    assert "caf" not in message
+
+
+def test_explain_exits_2_for_an_allowlist_that_is_not_utf8(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an allowlist entry in Latin-1: no pipeline's id could ever match it
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_CLIENTS", "caf\udce9")
+    # When the pre-deploy check runs, Then it fails naming the variable (it answered "on")
+    code, out, err = run(capsys, "flags", "explain", "--client-id", "acme")
+    assert (code, out) == (2, "")
+    assert "LEADCTX_SHARED_BUNDLE_CLIENTS: client id #1 holds bytes that are not UTF-8" in err
+
+
 @pytest.mark.parametrize("index", range(6))
 def test_a_quoted_url_is_refused(monkeypatch: pytest.MonkeyPatch, index: int) -> None:
     monkeypatch.setenv(
