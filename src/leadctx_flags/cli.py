@@ -212,10 +212,14 @@ class _Recorded(editing.OverrideChange):
 
 
 def _edit_command(args: argparse.Namespace) -> int:
-    attempted: editing.OverrideChange | None = None  # set once the document is touched
+    # Set once the document is touched; a kill from the start: whatever stops it (an unusable
+    # location or option included), the operator is told it was NOT written, and the env route.
+    attempted: editing.OverrideChange | None = None
     try:
-        path = _document_path(args)
         change: editing.OverrideChange = args.change(args)
+        if change.kills:
+            attempted = change
+        path = _document_path(args)
         updated_by = args.by or f"leadctx-cli:{_user()}"
         _check_text("--by", updated_by, _limit(OverridesDocument, "updated_by"))
         if args.note is not None:
@@ -260,8 +264,8 @@ def _edit_command(args: argparse.Namespace) -> int:
 def _edit_failed(change: editing.OverrideChange | None, message: str, code: int) -> int:
     """Print why an edit failed, in one line; a kill also gets the route that needs no file.
 
-    ``change`` is ``None`` when the options were refused before the document was touched:
-    the message then only names the option.
+    ``change`` is ``None`` when the options were refused before the document was touched
+    (never for a kill): the message then only names the option.
     """
     if change is not None and change.kills:
         message += (

@@ -106,6 +106,40 @@ def first_client(doc: OverridesDocument) -> str:
 # --- item: a kill is always writable, and what is written is in force -----------------------
 
 
+@pytest.mark.parametrize(
+    ("variables", "options"),
+    [
+        ({}, ()),
+        ({"LEADCTX_FLAG_OVERRIDES": "https://flags.example.com/o.json"}, ()),
+        ({"LEADCTX_FLAG_OVERRIDES": " {path}"}, ()),
+        ({"LEADCTX_FLAG_OVERRIDES": "{path}", "leadctx_flag_overrides": "{path}"}, ()),
+        ({"LEADCTX_FLAG_OVERRIDES": "{path}"}, ("--note", "x" * 1001)),
+        ({"LEADCTX_FLAG_OVERRIDES": "{path}"}, ("--revision", "0")),
+    ],
+    ids=["no location", "https", "padded", "two spellings", "long note", "revision 0"],
+)
+def test_a_kill_stopped_before_the_document_is_touched_says_it_was_not_written(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    options: tuple[str, ...],
+) -> None:
+    # Given an environment or options that stop a kill before it reaches the document
+    path = tmp_path / "o.json"
+    write_document(path, document(3))
+    monkeypatch.delenv("LEADCTX_FLAG_OVERRIDES", raising=False)
+    for name, text in variables.items():
+        monkeypatch.setenv(name, text.format(path=path))
+    # When an operator kills, Then the command fails saying the kill was NOT written, with
+    # the route that needs no file (it used to name only the variable or the option)
+    code, out, err = run(capsys, "flags", "kill", *options)
+    assert (code, out) == (2, "")
+    assert "the kill was NOT written" in err
+    assert ENV_ROUTE in err
+    assert read_document(path).revision == 3
+
+
 def test_a_kill_with_a_long_note_on_a_document_near_the_cap_is_in_force(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], providers: list[LeadCtxProvider]
 ) -> None:
