@@ -97,6 +97,61 @@ def test_bytes_that_are_not_utf8_are_refused_naming_the_variable(
     assert "caf" not in message
 
 
+@pytest.mark.parametrize(
+    ("escaped", "rule"),
+    [
+        ("o%00.json", "U+0000"),
+        ("o%0A.json", "U+000A"),
+        ("o%E2%80%8B.json", "U+200B"),
+        ("caf%E9.json", "percent-escapes are not UTF-8"),
+    ],
+    ids=["NUL", "newline", "zero-width space", "Latin-1"],
+)
+def test_a_file_url_cannot_smuggle_in_by_escape_what_the_location_may_not_hold(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    escaped: str,
+    rule: str,
+) -> None:
+    # Given a file URL whose percent-escapes decode to a control character or to bytes that
+    # are not UTF-8 (%00 failed every poll with a traceback; %E9 became U+FFFD, a file that
+    # never exists)
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", f"file://{tmp_path}/{escaped}")
+    # When the pre-deploy check and a kill run, Then both refuse it as configuration, by name
+    code, out, err = run(capsys, "flags", "explain", "--client-id", "acme")
+    assert (code, out) == (2, "")
+    assert "LEADCTX_FLAG_OVERRIDES: the file URL" in err
+    assert rule in err
+    code, _, err = run(capsys, "flags", "kill", "--create")
+    assert code == 2
+    assert rule in err
+    assert "the kill was NOT written" in err
+    assert "Traceback" not in caplog.text
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["file://ops:s3cret@files.example.com/o.json", "ftp://ops:s3cret@files.example.com/o.json"],
+    ids=["file URL with a host", "ftp"],
+)
+def test_a_refused_location_is_named_by_its_variable_never_echoed(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    location: str,
+) -> None:
+    # Given a location that may carry credentials, of a kind the provider cannot read
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", location)
+    # When the pre-deploy check runs, Then it fails naming the variable, without the value
+    code, _, err = run(capsys, "flags", "explain", "--client-id", "acme")
+    assert code == 2
+    assert "LEADCTX_FLAG_OVERRIDES: " in err
+    assert "s3cret" not in err + caplog.text
+
+
 def test_explain_exits_2_for_an_allowlist_that_is_not_utf8(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
