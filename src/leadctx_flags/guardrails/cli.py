@@ -341,14 +341,17 @@ def _read_state(path: Path | None) -> Any:
     Without a previous report the drift streak is recomputed from the records the previous
     check saw (one ``--check-interval`` back); an unreadable file is said on stderr.
     """
-    if path is None or not path.exists():
+    if path is None:
         return None
     try:
-        # Opened as every document is: a FIFO would block the read until a writer came.
+        # Opened as every document is: a FIFO would block the read until a writer came. No
+        # exists() first: it raises for a folder the account may not search, or a name too long.
         with open_regular(path) as handle:
             text = handle.read().decode("utf-8")
         decision = importlib.import_module("leadctx_flags.guardrails.decision")
         return decision.GuardrailReport.from_json(json.loads(text))
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # no previous check: the first one, or a new --state
     except NotARegularFileError:
         print(f"leadctx: ignoring the state file {path}: not a regular file", file=sys.stderr)
         return None
