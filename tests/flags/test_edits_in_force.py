@@ -604,6 +604,33 @@ def test_a_guardrails_rollback_reads_the_cache_variable_as_the_providers_do(
     assert read_document(path).flags[SHARED_BUNDLE_FLAG].kill is True
 
 
+def test_a_guardrails_deny_already_in_an_old_copy_is_written_above_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, providers: list[LeadCtxProvider]
+) -> None:
+    # Given a provider that applied revision 12 (acme on), and an old copy put back that
+    # already denies acme (revision 5: the provider refuses it as a replay, acme stays on)
+    path = tmp_path / "o.json"
+    cache = tmp_path / "cache.json"
+    write_document(path, document(12, clients={"acme": True}))
+    running = start(providers, path, cache)
+    write_document(path, document(5, clients={"acme": False}))
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_CACHE", str(cache))
+    wait_for(lambda: running.overrides_source_failing, timeout=INTERVAL + 5)
+    assert value(running, "acme") is True
+    # When the guardrails roll acme back
+    result = apply_rollback(path, ["acme"], ["acme", "globex"], note="guardrails rollback")
+    # Then the deny is written above the cache (it used to be "already in the document",
+    # unchanged at revision 5, exit 0, while every provider kept acme on), and is in force
+    assert (result.changed, result.revision) == (True, 13)
+    wait_for(lambda: value(running, "acme") is False, timeout=INTERVAL + 5)
+    # And a kill already in a document below the cache is in force as it is (a kill is
+    # applied at any revision): nothing is written
+    write_document(path, document(7, kill=True))
+    wait_for(lambda: running.state.flag is not None and running.state.flag.kill, timeout=5)
+    result = apply_rollback(path, ["acme", "globex"], ["acme", "globex"], note="guardrails")
+    assert (result.action, result.changed, result.revision) == ("kill", False, 7)
+
+
 def test_an_unreadable_cache_refuses_a_deny_but_never_a_kill(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
