@@ -126,6 +126,17 @@ class EnvSettings(BaseSettings):
     """
 
     @classmethod
+    def check_spellings(cls, values: Mapping[str, object], *, what: str) -> None:
+        """Refuse a variable of this class set under two spellings (``check_one_spelling``);
+        fields given as constructor arguments are not read from the environment, so not
+        checked. Subclasses call it first thing in their ``__init__``."""
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        check_one_spelling(
+            (f"{prefix}{name}".upper() for name in cls.model_fields if name not in values),
+            what=what,
+        )
+
+    @classmethod
     def settings_customise_sources(
         cls,
         settings_cls: type[BaseSettings],
@@ -217,7 +228,7 @@ class RolloutSettings(EnvSettings):
     def __init__(self, **values: Any) -> None:
         warn_about_unknown_variables()
         # Only the variables the environment decides: a constructor argument wins anyway.
-        check_one_spelling(env_name(name) for name in type(self).model_fields if name not in values)
+        type(self).check_spellings(values, what="rollout configuration")
         try:
             super().__init__(**values)
         except ValidationError as err:
@@ -466,7 +477,12 @@ def _unquoted(value: str) -> None:
         )
 
 
-def check_one_spelling(variables: Iterable[str], environ: Mapping[str, str] | None = None) -> None:
+def check_one_spelling(
+    variables: Iterable[str],
+    environ: Mapping[str, str] | None = None,
+    *,
+    what: str = "rollout configuration",
+) -> None:
     """Refuse a variable set under two spellings that differ only in case.
 
     pydantic-settings matches names case-insensitively, so with both
@@ -477,6 +493,7 @@ def check_one_spelling(variables: Iterable[str], environ: Mapping[str, str] | No
     Args:
         variables: The variables to check, in their documented (upper-case) spelling.
         environ: The environment (default: ``os.environ``).
+        what: What the variables configure, for the message (``serve configuration``).
 
     Raises:
         ConfigurationError: Some variable is set under more than one spelling. The message
@@ -493,7 +510,7 @@ def check_one_spelling(variables: Iterable[str], environ: Mapping[str, str] | No
     if clashes:
         listed = "; ".join(" and ".join(names) for names in clashes)
         raise ConfigurationError(
-            f"invalid rollout configuration: {listed} set under more than one spelling "
+            f"invalid {what}: {listed} set under more than one spelling "
             "(names are matched without regard to case, so which one wins would depend on the "
             "order of the environment); keep one spelling of each"
         )

@@ -517,3 +517,54 @@ def test_an_invisible_or_control_character_in_a_location_is_refused(
         f"LEADCTX_FLAG_OVERRIDES: holds control or invisible character U+{ord(character):04X}"
         in (str(caught.value))
     )
+
+
+# --- every namespace: one spelling, and the token's quoting rule ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "first", "second", "what"),
+    [
+        ("LEADCTX_SERVE_TOKEN", "a" * 20, "b" * 20, "serve configuration"),
+        ("LEADCTX_SERVE_MAX_STREAMS", "10", "20", "serve configuration"),
+        ("LEADCTX_BUNDLE_ENCODING", "heuristic", "cl100k_base", "bundle settings"),
+    ],
+)
+def test_a_serve_or_bundle_variable_under_two_spellings_is_an_error_naming_both(
+    monkeypatch: pytest.MonkeyPatch, variable: str, first: str, second: str, what: str
+) -> None:
+    # Given one variable set under two spellings (which one the server checks, or which
+    # tokenizer counts, would depend on the order of the environment)
+    from leadctx.serve.settings import ServeSettings  # noqa: PLC0415 - the serve extra
+    from leadctx_bundle.profiles import BundleSettings  # noqa: PLC0415
+
+    monkeypatch.setenv(variable, first)
+    monkeypatch.setenv(variable.lower(), second)
+    settings = ServeSettings if variable.startswith("LEADCTX_SERVE_") else BundleSettings
+    # When the settings are read, Then they are refused, naming both spellings and no value
+    with pytest.raises(ConfigurationError) as caught:
+        settings()
+    message = str(caught.value)
+    assert message.startswith(f"invalid {what}: {variable} and {variable.lower()} set under")
+    assert first not in message
+    assert second not in message
+
+
+@pytest.mark.parametrize("quote", ['"', "'", "`"])
+def test_a_quoted_serve_token_is_refused_as_the_clients_refuse_it(
+    monkeypatch: pytest.MonkeyPatch, quote: str
+) -> None:
+    # Given the server's token with the manifest's quotes kept: the clients'
+    # LEADCTX_FLAG_OVERRIDES_EVENTS_TOKEN (the same token) refuses them, so no client could
+    # ever match it
+    from leadctx.serve.settings import ServeSettings  # noqa: PLC0415 - the serve extra
+
+    token = "s3cret-token-0123456789"
+    monkeypatch.setenv("LEADCTX_SERVE_TOKEN", f"{quote}{token}{quote}")
+    with pytest.raises(ConfigurationError) as caught:
+        ServeSettings()
+    assert "LEADCTX_SERVE_TOKEN: starts or ends with a quote character" in str(caught.value)
+    assert token not in str(caught.value)
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_EVENTS_TOKEN", f"{quote}{token}{quote}")
+    with pytest.raises(ConfigurationError, match="LEADCTX_FLAG_OVERRIDES_EVENTS_TOKEN"):
+        RolloutSettings()
