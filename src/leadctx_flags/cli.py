@@ -247,11 +247,7 @@ def _edit_command(args: argparse.Namespace) -> int:
         return _edit_failed(attempted, str(err), 1)
     except ValueError as err:
         return _edit_failed(attempted, str(err), 2)
-    client_id = getattr(args, "client_id", None)
-    if client_id is not None and recorded.seen:
-        warning = unknown_client_warning(validate_client_id(client_id), recorded.seen[-1])
-        if warning is not None:
-            print(f"leadctx: {warning}", file=sys.stderr)
+    _warn_after_edit(args, path, recorded)
     if change.kills:
         _report_kill_form(document, args.note)
     if args.json:
@@ -259,6 +255,19 @@ def _edit_command(args: argparse.Namespace) -> int:
     else:
         print(f"{path}: {change.name}, now revision {document.revision}")
     return 0
+
+
+def _warn_after_edit(args: argparse.Namespace, path: Path, recorded: _Recorded) -> None:
+    """The warnings of an edit that was made: an id no rule knew, a file no process here reads."""
+    warnings = []
+    client_id = getattr(args, "client_id", None)
+    if client_id is not None and recorded.seen:
+        warnings.append(unknown_client_warning(validate_client_id(client_id), recorded.seen[-1]))
+    if args.overrides is not None:
+        warnings.append(editing.unfollowed_document_warning(path))
+    for warning in warnings:
+        if warning is not None:
+            print(f"leadctx: {warning}", file=sys.stderr)
 
 
 def _edit_failed(change: editing.OverrideChange | None, message: str, code: int) -> int:

@@ -67,6 +67,7 @@ __all__ = [
     "edit_document",
     "kill",
     "minimal_kill",
+    "unfollowed_document_warning",
     "unkill",
 ]
 
@@ -346,6 +347,34 @@ def configured_document(option: Path | None, *, option_name: str = "--overrides"
     raise ValueError(
         f"name the overrides document with {option_name} PATH "
         f"({OVERRIDES_VARIABLE} is not set to a local file)"
+    )
+
+
+def unfollowed_document_warning(path: Path, *, option_name: str = "--overrides") -> str | None:
+    """A warning when ``path`` (given as ``option_name``) is not the local file that
+    ``LEADCTX_FLAG_OVERRIDES`` names here: processes with this environment read another
+    document, so the edit is not in force for them.
+
+    No warning when the variable is unset, unusable (its own error is the providers') or not
+    a local file (an https source: editing the file its server serves is the usual route).
+
+    Args:
+        path: The document the edit wrote.
+        option_name: The option that named it, for the message.
+    """
+    try:
+        followed = configured_document(None)
+    except ValueError:  # unset, https, or unusable: nothing to compare with
+        return None
+    try:
+        same = path.resolve() == followed.resolve()
+    except (OSError, RuntimeError):  # a loop of links, a name too long: cannot say
+        return None
+    if same:
+        return None
+    return (
+        f"warning: {option_name} {path} is not the document {OVERRIDES_VARIABLE} names here "
+        f"({followed}): processes with this environment do not read it (the edit was made)"
     )
 
 

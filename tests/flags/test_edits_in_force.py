@@ -675,3 +675,29 @@ def test_a_document_at_the_highest_revision_can_still_be_killed(
     code, _, err = run(capsys, "flags", "unkill", "--overrides", str(path))
     assert code == 2
     assert "the edit was not written" in err
+
+
+def test_an_edit_of_another_file_than_the_environment_names_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the services' environment naming one document, and a copy of it elsewhere
+    followed = tmp_path / "overrides.json"
+    write_document(followed, document(3))
+    other = tmp_path / "copy.json"
+    write_document(other, document(3))
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", f"file://{followed}")
+    # When an operator kills with --overrides naming the copy
+    code, out, err = run(capsys, "flags", "kill", "--overrides", str(other))
+    # Then the kill is written there, and stderr says no process here reads it
+    assert (code, out) == (0, f"{other}: kill, now revision 4\n")
+    assert err == (
+        f"leadctx: warning: --overrides {other} is not the document LEADCTX_FLAG_OVERRIDES "
+        f"names here ({followed}): processes with this environment do not read it "
+        "(the edit was made)\n"
+    )
+    # And naming the followed file itself, or a link to it, says nothing
+    link = tmp_path / "link.json"
+    link.symlink_to(followed)
+    for path in (followed, link):
+        code, _, err = run(capsys, "flags", "kill", "--overrides", str(path))
+        assert (code, err) == (0, "")
