@@ -37,7 +37,12 @@ from leadctx_flags.document import (
 )
 from leadctx_flags.errors import ConfigurationError, describe_validation_error
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
-from leadctx_flags.operations import explain, export_flagd, unknown_client_warning
+from leadctx_flags.operations import (
+    explain,
+    export_flagd,
+    masked_edit_warning,
+    unknown_client_warning,
+)
 from leadctx_flags.settings import RolloutSettings, check_verbatim, unknown_variables
 from leadctx_flags.storage import read_document
 
@@ -247,7 +252,7 @@ def _edit_command(args: argparse.Namespace) -> int:
         return _edit_failed(attempted, str(err), 1)
     except ValueError as err:
         return _edit_failed(attempted, str(err), 2)
-    _warn_after_edit(args, path, recorded)
+    _warn_after_edit(args, path, recorded, document)
     if change.kills:
         _report_kill_form(document, args.note)
     if args.json:
@@ -257,14 +262,21 @@ def _edit_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warn_after_edit(args: argparse.Namespace, path: Path, recorded: _Recorded) -> None:
-    """The warnings of an edit that was made: an id no rule knew, a file no process here reads."""
+def _warn_after_edit(
+    args: argparse.Namespace, path: Path, recorded: _Recorded, written: OverridesDocument
+) -> None:
+    """The warnings of an edit that was made: an id no rule knew, a file no process here
+    reads, an edit turning the flag on that a kill still masks."""
     warnings = []
     client_id = getattr(args, "client_id", None)
     if client_id is not None and recorded.seen:
         warnings.append(unknown_client_warning(validate_client_id(client_id), recorded.seen[-1]))
     if args.overrides is not None:
         warnings.append(editing.unfollowed_document_warning(path))
+    turns_on = (recorded.update or {}).get("kill") is False or any(
+        value is True for value in (recorded.clients or {}).values()
+    )
+    warnings.append(masked_edit_warning(turns_on, written))
     for warning in warnings:
         if warning is not None:
             print(f"leadctx: {warning}", file=sys.stderr)

@@ -701,3 +701,27 @@ def test_an_edit_of_another_file_than_the_environment_names_says_so(
     for path in (followed, link):
         code, _, err = run(capsys, "flags", "kill", "--overrides", str(path))
         assert (code, err) == (0, "")
+
+
+def test_an_edit_turning_the_flag_on_under_a_kill_says_the_kill_still_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a document whose kill is on, acme allowlisted here
+    path = tmp_path / "o.json"
+    write_document(path, document(3, kill=True))
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_CLIENTS", "acme")
+    masked = "the document's kill is on, so the flag stays off for every client"
+    # When an operator allows acme, Then it is written, and stderr says the kill still wins
+    code, _, err = run(capsys, "flags", "allow", "acme", "--overrides", str(path))
+    assert code == 0
+    assert masked in err
+    # A deny changes nothing a kill masks: no warning
+    assert run(capsys, "flags", "deny", "acme", "--overrides", str(path))[::2] == (0, "")
+    # And an unkill while this environment's own kill switch is on says that one still wins
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_KILL", "true")
+    code, _, err = run(capsys, "flags", "unkill", "--overrides", str(path))
+    assert code == 0
+    assert "LEADCTX_SHARED_BUNDLE_KILL is on (or unusable) in this environment" in err
+    # Without either kill, an allow says nothing
+    monkeypatch.delenv("LEADCTX_SHARED_BUNDLE_KILL")
+    assert run(capsys, "flags", "allow", "acme", "--overrides", str(path))[::2] == (0, "")
