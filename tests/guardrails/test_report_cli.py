@@ -616,3 +616,29 @@ def test_a_database_file_that_cannot_be_looked_up_is_exit_2_naming_it(
     err = capsys.readouterr().err
     assert err.startswith(f"leadctx: --db: cannot open the SQLite database {file}: ")
     assert err.count("\n") == 1
+
+
+def test_apply_to_another_file_than_the_environment_names_says_so(
+    sqlite_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_statistics: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a rollback to decide, and LEADCTX_FLAG_OVERRIDES naming the services' document
+    generate(
+        sqlite_url,
+        GeneratorConfig(seed=2, drafts=800, clients=4, canary_clients=2, wrong_bookings=1),
+    )
+    followed = tmp_path / "followed.json"
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", str(followed))
+    other = tmp_path / "other.json"
+    # When --apply writes --overrides naming another file
+    argv = ["guardrails", "report", "--db", sqlite_url, "--apply", "--overrides", str(other)]
+    assert app_cli.main(argv) == 0
+    # Then the rollback is written there, and stderr says no process here reads it
+    assert other.exists()
+    assert not followed.exists()
+    assert f"--overrides {other} is not the document LEADCTX_FLAG_OVERRIDES names here" in (
+        capsys.readouterr().err
+    )
