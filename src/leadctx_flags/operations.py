@@ -190,10 +190,12 @@ def export_flagd(settings: RolloutSettings | None = None) -> FlagdExport:
         assert isinstance(provider, LeadCtxProvider)  # noqa: S101 - _serving binds ours
         state = provider.state
         if resolved.flag_overrides is not None and state.document is None:
+            # Named as the provider describes it (a URL without its credentials), never as
+            # the variable's value.
+            where = provider.overrides_source_description or "LEADCTX_FLAG_OVERRIDES"
             raise ConfigurationError(
-                f"LEADCTX_FLAG_OVERRIDES={resolved.flag_overrides!r}: no overrides document "
-                "could be loaded (source down and no cache); refusing to export the env rules "
-                "alone"
+                f"{where}: no overrides document could be loaded (source down and no cache); "
+                "refusing to export the env rules alone"
             )
         revision = None if state.document is None else state.document.revision
         return FlagdExport(document=to_flagd(state), revision=revision)
