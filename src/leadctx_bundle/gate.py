@@ -74,6 +74,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _ROW_SECTIONS: Final = ("knowledge_assets", "lead_memory", "thread")
+_YIELD_EVERY: Final = 256
+"""Rows of an async iterable drained on the loop between two yields to it (``sleep(0)``)."""
 _DEFAULT_TELEMETRY = GateTelemetry()
 _DEADLINE_ERROR_TYPE: Final = error_type_of(DeadlineExceeded())
 
@@ -483,9 +485,16 @@ async def _rows_on_the_loop(read: Callable[[], object]) -> object:
     produced = read()
     if inspect.isawaitable(produced):
         produced = await produced
-    if isinstance(produced, AsyncIterable):
-        return [row async for row in produced]
-    return produced
+    if not isinstance(produced, AsyncIterable):
+        return produced
+    rows: list[object] = []
+    async for row in produced:
+        rows.append(row)
+        if len(rows) % _YIELD_EVERY == 0:
+            # An async iterator that never awaits (rows from a sync cursor, an endless
+            # generator) would otherwise hold the loop for ever: the deadline could not fire.
+            await asyncio.sleep(0)
+    return rows
 
 
 async def _await_reads(

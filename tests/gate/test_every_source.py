@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
@@ -556,3 +557,50 @@ def test_a_method_whose_lookup_raises_is_a_source_error_on_both_gates(
     assert [(r.text, r.fallback_reason, r.error_type) for r in results] == [
         ("legacy", FallbackReason.SOURCE_ERROR, "RuntimeError")
     ] * len(results)
+
+
+@pytest.mark.parametrize("how", ["returned by a coroutine", "an async generator method"])
+def test_async_rows_that_never_await_cannot_hold_the_loop_past_the_deadline(
+    client: OpenFeatureClient, how: str
+) -> None:
+    # Given async rows that never await (a sync cursor behind `async for`, an endless
+    # generator): here, rows for 3 s without ever giving the loop back
+    row = SAMPLE["lead_memory"][0]
+
+    async def greedy() -> AsyncIterator[Any]:
+        until = time.monotonic() + 3
+        while time.monotonic() < until:
+            yield row
+
+    class Greedy:
+        async def knowledge_assets(self, client_id: str) -> list[Any]:
+            return []
+
+        async def thread(self, lead_id: str) -> list[Any]:
+            return []
+
+    if how == "returned by a coroutine":
+
+        class Source(Greedy):
+            async def lead_memory(self, lead_id: str) -> Any:
+                return greedy()
+    else:
+
+        class Source(Greedy):  # type: ignore[no-redef]
+            async def lead_memory(self, lead_id: str) -> AsyncIterator[Any]:
+                async for item in greedy():
+                    yield item
+
+    # When the async gate resolves with a short deadline
+    started = time.monotonic()
+    result = asyncio.run(
+        resolve_context_async(
+            REQUEST, legacy=lambda: "legacy", source=Source(), client=client, deadline_s=0.2
+        )
+    )
+    # Then the pipeline gets legacy at the deadline (the drain held the loop for the 3 s)
+    assert time.monotonic() - started < 1.5
+    assert (result.path, result.fallback_reason) == (
+        ResolutionPath.FALLBACK,
+        FallbackReason.TIMEOUT,
+    )
