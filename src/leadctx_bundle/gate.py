@@ -74,6 +74,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _ROW_SECTIONS: Final = ("knowledge_assets", "lead_memory", "thread")
+_YIELD_EVERY: Final = 256
+"""Rows of an async iterable drained on the loop between two yields to it (``sleep(0)``)."""
 _DEFAULT_TELEMETRY = GateTelemetry()
 _DEADLINE_ERROR_TYPE: Final = error_type_of(DeadlineExceeded())
 
@@ -459,20 +461,52 @@ def _given(rows: object) -> object:
     return rows
 
 
+def _is_async_method(source: object, section: str) -> bool:
+    """Whether the async gate reads ``section`` on the loop: a coroutine method, or an async
+    generator method (``async def`` with ``yield``, a natural way to stream rows).
+
+    A lookup that fails (a missing method, a property that raises) is not decided here: the
+    worker looks the method up again, and its failure is the source's (``source_error``), as
+    in the sync gate.
+    """
+    try:
+        method = getattr(source, section)
+    except BaseException as exc:  # the worker looks it up again and reports it as the source's
+        if isinstance(exc, PROCESS_EXITS):
+            raise
+        return False
+    return inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method)
+
+
+async def _rows_on_the_loop(read: Callable[[], object]) -> object:
+    """An async method's rows: its coroutine awaited, an async iterable drained (here, where it
+    can cooperate); rows of any other kind go to the worker as they are (a lazy iterable is
+    materialised there)."""
+    produced = read()
+    if inspect.isawaitable(produced):
+        produced = await produced
+    if not isinstance(produced, AsyncIterable):
+        return produced
+    rows: list[object] = []
+    async for row in produced:
+        rows.append(row)
+        if len(rows) % _YIELD_EVERY == 0:
+            # An async iterator that never awaits (rows from a sync cursor, an endless
+            # generator) would otherwise hold the loop for ever: the deadline could not fire.
+            await asyncio.sleep(0)
+    return rows
+
+
 async def _await_reads(
     source: AsyncContextSource | ContextSource, request: BundleRequest
 ) -> dict[str, Callable[[], object]]:
-    """Each section's read for the worker: coroutine methods awaited here, on the loop (their
-    rows, even a lazy iterable, go to the worker as they are; an async iterable is drained
-    here, where it can cooperate); plain methods left for the worker to call."""
+    """Each section's read for the worker: async methods read here, on the loop
+    (``_rows_on_the_loop``); plain methods left for the worker to call."""
     reads = _source_calls(source, request)
-    awaited = [
-        section for section in reads if inspect.iscoroutinefunction(getattr(source, section, None))
-    ]
-    coroutines: list[Awaitable[object]] = [reads[section]() for section in awaited]  # type: ignore[misc]
+    awaited = [section for section in reads if _is_async_method(source, section)]
+    coroutines: list[Awaitable[object]] = [_rows_on_the_loop(reads[section]) for section in awaited]
     results: list[object] = list(await asyncio.gather(*coroutines))
-    for section, result in zip(awaited, results, strict=True):
-        rows = [row async for row in result] if isinstance(result, AsyncIterable) else result
+    for section, rows in zip(awaited, results, strict=True):
         reads[section] = functools.partial(_given, rows)
     return reads
 
@@ -522,9 +556,7 @@ async def _await_shared(
     assert plan.deadline_s is not None  # noqa: S101 - same
     pool = shared_path_pool()
     task: asyncio.Future[BuildOutcome]
-    if source is not None and any(
-        inspect.iscoroutinefunction(getattr(source, section, None)) for section in _ROW_SECTIONS
-    ):
+    if source is not None and any(_is_async_method(source, section) for section in _ROW_SECTIONS):
         if not pool.try_acquire():
             raise WorkerPoolSaturated(f"all {pool.workers} shared-path workers are busy")
         permit = _Permit(pool)

@@ -133,6 +133,7 @@ class BundleSettings(EnvSettings):
 
     def __init__(self, **values: Any) -> None:
         warn_about_unknown_variables()
+        type(self).check_spellings(values, what="bundle settings")
         try:
             super().__init__(**values)
         except ValidationError as err:

@@ -37,7 +37,12 @@ from leadctx_flags.document import (
 )
 from leadctx_flags.errors import ConfigurationError, describe_validation_error
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
-from leadctx_flags.operations import explain, export_flagd, unknown_client_warning
+from leadctx_flags.operations import (
+    explain,
+    export_flagd,
+    masked_edit_warning,
+    unknown_client_warning,
+)
 from leadctx_flags.settings import RolloutSettings, check_verbatim, unknown_variables
 from leadctx_flags.storage import read_document
 
@@ -212,10 +217,14 @@ class _Recorded(editing.OverrideChange):
 
 
 def _edit_command(args: argparse.Namespace) -> int:
-    attempted: editing.OverrideChange | None = None  # set once the document is touched
+    # Set once the document is touched; a kill from the start: whatever stops it (an unusable
+    # location or option included), the operator is told it was NOT written, and the env route.
+    attempted: editing.OverrideChange | None = None
     try:
-        path = _document_path(args)
         change: editing.OverrideChange = args.change(args)
+        if change.kills:
+            attempted = change
+        path = _document_path(args)
         updated_by = args.by or f"leadctx-cli:{_user()}"
         _check_text("--by", updated_by, _limit(OverridesDocument, "updated_by"))
         if args.note is not None:
@@ -230,7 +239,7 @@ def _edit_command(args: argparse.Namespace) -> int:
             note=args.note,
             create=args.create,
             revision=args.revision,
-            cache=editing.configured_cache(),
+            cache=editing.configured_cache(kill=change.kills),
         )
     except ValidationError as err:  # a field the options above do not cover
         return _edit_failed(attempted, "; ".join(describe_validation_error(err)), 2)
@@ -243,11 +252,7 @@ def _edit_command(args: argparse.Namespace) -> int:
         return _edit_failed(attempted, str(err), 1)
     except ValueError as err:
         return _edit_failed(attempted, str(err), 2)
-    client_id = getattr(args, "client_id", None)
-    if client_id is not None and recorded.seen:
-        warning = unknown_client_warning(validate_client_id(client_id), recorded.seen[-1])
-        if warning is not None:
-            print(f"leadctx: {warning}", file=sys.stderr)
+    _warn_after_edit(args, path, recorded, document)
     if change.kills:
         _report_kill_form(document, args.note)
     if args.json:
@@ -257,11 +262,31 @@ def _edit_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_after_edit(
+    args: argparse.Namespace, path: Path, recorded: _Recorded, written: OverridesDocument
+) -> None:
+    """The warnings of an edit that was made: an id no rule knew, a file no process here
+    reads, an edit turning the flag on that a kill still masks."""
+    warnings = []
+    client_id = getattr(args, "client_id", None)
+    if client_id is not None and recorded.seen:
+        warnings.append(unknown_client_warning(validate_client_id(client_id), recorded.seen[-1]))
+    if args.overrides is not None:
+        warnings.append(editing.unfollowed_document_warning(path))
+    turns_on = (recorded.update or {}).get("kill") is False or any(
+        value is True for value in (recorded.clients or {}).values()
+    )
+    warnings.append(masked_edit_warning(turns_on, written))
+    for warning in warnings:
+        if warning is not None:
+            print(f"leadctx: {warning}", file=sys.stderr)
+
+
 def _edit_failed(change: editing.OverrideChange | None, message: str, code: int) -> int:
     """Print why an edit failed, in one line; a kill also gets the route that needs no file.
 
-    ``change`` is ``None`` when the options were refused before the document was touched:
-    the message then only names the option.
+    ``change`` is ``None`` when the options were refused before the document was touched
+    (never for a kill): the message then only names the option.
     """
     if change is not None and change.kills:
         message += (

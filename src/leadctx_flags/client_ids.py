@@ -23,7 +23,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Final
 
-__all__ = ["MAX_CLIENT_ID_LENGTH", "canonical_client_id", "validate_client_id"]
+__all__ = ["MAX_CLIENT_ID_LENGTH", "NOT_UTF8", "canonical_client_id", "validate_client_id"]
 
 MAX_CLIENT_ID_LENGTH: Final = 128
 
@@ -35,6 +35,12 @@ _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf"})
 # (LEADCTX_SHARED_BUNDLE_CLIENTS='"acme,globex"' gives `"acme` and `globex"`): such an id
 # matches no client that pipelines send.
 _QUOTES: Final = frozenset("'\"`\u2018\u2019\u201c\u201d")
+
+NOT_UTF8: Final = (
+    "holds bytes that are not UTF-8 (a lone surrogate, as Python decodes such bytes from the "
+    "environment or the command line); no other reader would see the same text"
+)
+"""Why a lone surrogate (category ``Cs``) is refused, in an id or a location."""
 
 
 def canonical_client_id(value: str) -> str:
@@ -66,9 +72,10 @@ def validate_client_id(value: str, *, field: str = "client id") -> str:
 
     Raises:
         ValueError: The id is empty, longer than 128 characters (in NFC), has whitespace or
-            a quote character at either end, holds a comma (the allowlist separator), or
-            holds a control or invisible format character. The message names ``field`` and
-            the rule, never the id.
+            a quote character at either end, holds a comma (the allowlist separator), holds
+            a control or invisible format character, or holds a lone surrogate (bytes that
+            are not UTF-8 in the environment or on the command line). The message names
+            ``field`` and the rule, never the id.
     """
     if not value:
         raise ValueError(f"{field} must not be empty")
@@ -91,7 +98,10 @@ def validate_client_id(value: str, *, field: str = "client id") -> str:
                 f"{field} holds a comma at position {index}; a comma separates ids in "
                 "LEADCTX_SHARED_BUNDLE_CLIENTS, so one id cannot contain it"
             )
-        if unicodedata.category(char) in _FORBIDDEN_CATEGORIES:
+        category = unicodedata.category(char)
+        if category == "Cs":
+            raise ValueError(f"{field} {NOT_UTF8} (U+{ord(char):04X} at position {index})")
+        if category in _FORBIDDEN_CATEGORIES:
             raise ValueError(
                 f"{field} holds control character U+{ord(char):04X} at position {index}"
             )

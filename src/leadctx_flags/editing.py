@@ -26,7 +26,6 @@ are not dropped with the lost file.
 from __future__ import annotations
 
 import logging
-import os
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -68,6 +67,7 @@ __all__ = [
     "edit_document",
     "kill",
     "minimal_kill",
+    "unfollowed_document_warning",
     "unkill",
 ]
 
@@ -276,14 +276,40 @@ def minimal_kill(
     return document.model_copy(update={"flags": {**document.flags, flag_key: kept}})
 
 
-def configured_cache() -> Path | None:
+def configured_cache(*, kill: bool = False) -> Path | None:
     """The cache file ``LEADCTX_FLAG_OVERRIDES_CACHE`` names, or ``None`` when it is unset.
 
-    Read directly, not through ``RolloutSettings``: a kill must not fail on an unrelated
-    variable that does not parse.
+    Read as the providers read it: the variable in any case (``leadctx_flag_overrides_cache``
+    is the same variable to them), its value verbatim, never trimmed. An edit that read it
+    otherwise would miss the revision the providers hold and be refused by them as a replay
+    while exiting 0. Read directly, not through ``RolloutSettings``: a kill must not fail on
+    an unrelated variable that does not parse.
+
+    Args:
+        kill: The edit is a kill. A kill is applied at any revision, so an unusable value
+            is then warned about and the cache left out, instead of refusing the kill.
+
+    Raises:
+        ConfigurationError: The variable is set but unusable (under two spellings, with
+            whitespace or a quote at either end, with a control character): the providers
+            refuse it too. Not raised for a kill. The message names the variable.
     """
-    value = os.environ.get(CACHE_VARIABLE, "").strip()
-    return Path(value) if value else None
+    from leadctx_flags.settings import check_verbatim, environment_value  # noqa: PLC0415
+
+    try:
+        value = environment_value(CACHE_VARIABLE)
+        if value is None or not value.strip():
+            return None  # blank is unset, as for the providers
+        try:
+            check_verbatim(value)  # the providers' rule
+        except ValueError as err:
+            raise ConfigurationError(f"{CACHE_VARIABLE}: {err}") from None
+    except ConfigurationError as err:
+        if not kill:
+            raise
+        logger.warning("%s; the kill is written without reading the cache", err)
+        return None
+    return Path(value)
 
 
 def configured_document(option: Path | None, *, option_name: str = "--overrides") -> Path:
@@ -321,6 +347,34 @@ def configured_document(option: Path | None, *, option_name: str = "--overrides"
     raise ValueError(
         f"name the overrides document with {option_name} PATH "
         f"({OVERRIDES_VARIABLE} is not set to a local file)"
+    )
+
+
+def unfollowed_document_warning(path: Path, *, option_name: str = "--overrides") -> str | None:
+    """A warning when ``path`` (given as ``option_name``) is not the local file that
+    ``LEADCTX_FLAG_OVERRIDES`` names here: processes with this environment read another
+    document, so the edit is not in force for them.
+
+    No warning when the variable is unset, unusable (its own error is the providers') or not
+    a local file (an https source: editing the file its server serves is the usual route).
+
+    Args:
+        path: The document the edit wrote.
+        option_name: The option that named it, for the message.
+    """
+    try:
+        followed = configured_document(None)
+    except ValueError:  # unset, https, or unusable: nothing to compare with
+        return None
+    try:
+        same = path.resolve() == followed.resolve()
+    except (OSError, RuntimeError):  # a loop of links, a name too long: cannot say
+        return None
+    if same:
+        return None
+    return (
+        f"warning: {option_name} {path} is not the document {OVERRIDES_VARIABLE} names here "
+        f"({followed}): processes with this environment do not read it (the edit was made)"
     )
 
 

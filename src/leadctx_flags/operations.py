@@ -17,12 +17,17 @@ from openfeature.client import OpenFeatureClient
 
 from leadctx_flags.client_ids import validate_client_id
 from leadctx_flags.context import client_context
-from leadctx_flags.document import FlagOverride
+from leadctx_flags.document import FlagOverride, OverridesDocument
 from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.export import to_flagd
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from leadctx_flags.provider import LeadCtxProvider
-from leadctx_flags.settings import RolloutSettings, environment_value, parse_client_list
+from leadctx_flags.settings import (
+    RolloutSettings,
+    environment_value,
+    parse_bool,
+    parse_client_list,
+)
 
 __all__ = [
     "CLI_DOMAIN",
@@ -30,6 +35,7 @@ __all__ = [
     "FlagdExport",
     "explain",
     "export_flagd",
+    "masked_edit_warning",
     "unknown_client_warning",
 ]
 
@@ -184,10 +190,12 @@ def export_flagd(settings: RolloutSettings | None = None) -> FlagdExport:
         assert isinstance(provider, LeadCtxProvider)  # noqa: S101 - _serving binds ours
         state = provider.state
         if resolved.flag_overrides is not None and state.document is None:
+            # Named as the provider describes it (a URL without its credentials), never as
+            # the variable's value.
+            where = provider.overrides_source_description or "LEADCTX_FLAG_OVERRIDES"
             raise ConfigurationError(
-                f"LEADCTX_FLAG_OVERRIDES={resolved.flag_overrides!r}: no overrides document "
-                "could be loaded (source down and no cache); refusing to export the env rules "
-                "alone"
+                f"{where}: no overrides document could be loaded (source down and no cache); "
+                "refusing to export the env rules alone"
             )
         revision = None if state.document is None else state.document.revision
         return FlagdExport(document=to_flagd(state), revision=revision)
@@ -224,6 +232,44 @@ def unknown_client_warning(
         "warning: the client id given is neither in LEADCTX_SHARED_BUNDLE_CLIENTS nor in the "
         "document; check that it is the id pipelines send (the edit was made)"
     )
+
+
+def masked_edit_warning(
+    turns_on: bool, written: OverridesDocument, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """A warning when an edit that turns the flag on (an ``allow``, an ``unkill``) was written
+    but a kill still answers off for everyone, so that it is not in force as the operator means
+    it: the document's own kill, or ``LEADCTX_SHARED_BUNDLE_KILL`` in this environment.
+
+    Args:
+        turns_on: The edit turns the flag on for someone (sets a client or the default on, or
+            lifts the document's kill).
+        written: The document the edit wrote.
+        environ: The environment whose kill switch is consulted (default: ``os.environ``).
+
+    Returns:
+        The warning, or ``None`` when nothing masks the edit.
+    """
+    if not turns_on:
+        return None
+    try:
+        raw = environment_value("LEADCTX_SHARED_BUNDLE_KILL", environ)
+        env_kill = raw is not None and parse_bool(raw)
+    except ValueError:  # ConfigurationError included: processes here fail closed, all off
+        env_kill = True
+    if env_kill:
+        return (
+            "warning: LEADCTX_SHARED_BUNDLE_KILL is on (or unusable) in this environment: "
+            "processes with it answer off for every client whatever the document says "
+            "(the edit was made)"
+        )
+    flag = written.flag(SHARED_BUNDLE_FLAG)
+    if flag is not None and flag.kill:
+        return (
+            "warning: the document's kill is on, so the flag stays off for every client "
+            "until `leadctx flags unkill` (the edit was made)"
+        )
+    return None
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import threading
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 from urllib.parse import unquote, urlsplit
@@ -343,7 +344,7 @@ def open_source(
     Raises:
         ConfigurationError: An unsupported scheme, or http to a non-loopback host.
     """
-    scheme = urlsplit(location).scheme.lower()
+    scheme = urlsplit(location).scheme.lower()  # messages name the scheme, never the location
     if scheme in {"https", "http"}:
         return HttpSource(
             location,
@@ -353,18 +354,48 @@ def open_source(
             deadline=deadline,
         )
     if scheme == "file":
-        parts = urlsplit(location)
-        if parts.netloc not in {"", "localhost"}:
-            raise ConfigurationError(
-                f"{_LOCATION_VARIABLE}={location!r}: file URLs must name a local path"
-            )
-        return FileSource(Path(unquote(parts.path)))
+        return FileSource(_file_url_path(location))
     if scheme and len(scheme) > 1:  # one letter would be a Windows drive, i.e. a path
+        shown = scheme if scheme.isascii() and scheme.isalnum() else "?"
         raise ConfigurationError(
-            f"{_LOCATION_VARIABLE}={location!r}: unsupported scheme {scheme!r}; "
+            f"{_LOCATION_VARIABLE}: unsupported scheme {shown!r}; "
             "use a file path, file:// or https://"
         )
     return FileSource(Path(location))
+
+
+def _file_url_path(location: str) -> Path:
+    """The local path a ``file://`` URL names, held to the rule the location itself is.
+
+    A percent-escape must not smuggle in what the variable may not hold verbatim: ``%00`` (a
+    path no file system opens, which used to fail every poll with a traceback), ``%0A`` or
+    another control or invisible character, or bytes that are not UTF-8 (``%E9``, which
+    decoding used to turn into U+FFFD: a file that never exists). The messages never echo
+    the URL: it may carry credentials.
+
+    Raises:
+        ConfigurationError: Naming the variable and the rule.
+    """
+    parts = urlsplit(location)
+    if parts.netloc not in {"", "localhost"}:
+        raise ConfigurationError(
+            f"{_LOCATION_VARIABLE}: a file URL must name a local path (file:///path), not a host"
+        )
+    try:
+        path = unquote(parts.path, errors="strict")
+    except UnicodeDecodeError:
+        raise ConfigurationError(
+            f"{_LOCATION_VARIABLE}: the file URL's percent-escapes are not UTF-8"
+        ) from None
+    if not path:
+        raise ConfigurationError(f"{_LOCATION_VARIABLE}: the file URL names no path")
+    for index, char in enumerate(path):
+        if unicodedata.category(char) in {"Cc", "Cf", "Cs"}:
+            raise ConfigurationError(
+                f"{_LOCATION_VARIABLE}: the file URL's path holds control or invisible "
+                f"character U+{ord(char):04X} at position {index} (percent-escaped)"
+            )
+    return Path(path)
 
 
 def check_url(url: str, *, variable: str = _LOCATION_VARIABLE) -> str:

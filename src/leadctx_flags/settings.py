@@ -25,7 +25,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from leadctx_flags.client_ids import validate_client_id
+from leadctx_flags.client_ids import NOT_UTF8, validate_client_id
 from leadctx_flags.errors import ConfigurationError, describe_validation_error
 
 __all__ = [
@@ -126,6 +126,17 @@ class EnvSettings(BaseSettings):
     """
 
     @classmethod
+    def check_spellings(cls, values: Mapping[str, object], *, what: str) -> None:
+        """Refuse a variable of this class set under two spellings (``check_one_spelling``);
+        fields given as constructor arguments are not read from the environment, so not
+        checked. Subclasses call it first thing in their ``__init__``."""
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        check_one_spelling(
+            (f"{prefix}{name}".upper() for name in cls.model_fields if name not in values),
+            what=what,
+        )
+
+    @classmethod
     def settings_customise_sources(
         cls,
         settings_cls: type[BaseSettings],
@@ -217,7 +228,7 @@ class RolloutSettings(EnvSettings):
     def __init__(self, **values: Any) -> None:
         warn_about_unknown_variables()
         # Only the variables the environment decides: a constructor argument wins anyway.
-        check_one_spelling(env_name(name) for name in type(self).model_fields if name not in values)
+        type(self).check_spellings(values, what="rollout configuration")
         try:
             super().__init__(**values)
         except ValidationError as err:
@@ -413,7 +424,8 @@ def _seconds(value: float, minimum: float, maximum: int) -> float:
 
 def check_verbatim(value: str) -> None:
     """Refuse a path or URL with whitespace or a quote character at either end, or with a
-    control or invisible format character anywhere (a pasted newline, a zero-width space).
+    control or invisible format character anywhere (a pasted newline, a zero-width space), or
+    with bytes that are not UTF-8 (lone surrogates, as Python decodes them from the environment).
 
     Such a value is padding or quoting from a shell or a manifest; it is never trimmed or
     unquoted, because the same text must mean the same file to every reader.
@@ -428,7 +440,10 @@ def check_verbatim(value: str) -> None:
         )
     _unquoted(value)
     for index, char in enumerate(value):
-        if unicodedata.category(char) in {"Cc", "Cf"}:
+        category = unicodedata.category(char)
+        if category == "Cs":
+            raise ValueError(f"{NOT_UTF8} (U+{ord(char):04X} at position {index})")
+        if category in {"Cc", "Cf"}:
             raise ValueError(
                 f"holds control or invisible character U+{ord(char):04X} at position {index}"
             )
@@ -462,7 +477,12 @@ def _unquoted(value: str) -> None:
         )
 
 
-def check_one_spelling(variables: Iterable[str], environ: Mapping[str, str] | None = None) -> None:
+def check_one_spelling(
+    variables: Iterable[str],
+    environ: Mapping[str, str] | None = None,
+    *,
+    what: str = "rollout configuration",
+) -> None:
     """Refuse a variable set under two spellings that differ only in case.
 
     pydantic-settings matches names case-insensitively, so with both
@@ -473,6 +493,7 @@ def check_one_spelling(variables: Iterable[str], environ: Mapping[str, str] | No
     Args:
         variables: The variables to check, in their documented (upper-case) spelling.
         environ: The environment (default: ``os.environ``).
+        what: What the variables configure, for the message (``serve configuration``).
 
     Raises:
         ConfigurationError: Some variable is set under more than one spelling. The message
@@ -489,7 +510,7 @@ def check_one_spelling(variables: Iterable[str], environ: Mapping[str, str] | No
     if clashes:
         listed = "; ".join(" and ".join(names) for names in clashes)
         raise ConfigurationError(
-            f"invalid rollout configuration: {listed} set under more than one spelling "
+            f"invalid {what}: {listed} set under more than one spelling "
             "(names are matched without regard to case, so which one wins would depend on the "
             "order of the environment); keep one spelling of each"
         )

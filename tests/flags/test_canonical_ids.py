@@ -287,3 +287,28 @@ def test_an_unreadable_allowlist_knows_no_one() -> None:
     before = document(3).flags[SHARED_BUNDLE_FLAG]
     environ = {"LEADCTX_SHARED_BUNDLE_CLIENTS": "acme,bad\nid"}
     assert unknown_client_warning("acme", before, environ=environ) is not None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("flags", "explain", "--client-id", "caf\udce9"),
+        ("flags", "allow", "caf\udce9"),
+        ("flags", "deny", "caf\udce9"),
+        ("flags", "clear", "caf\udce9"),
+    ],
+    ids=["explain", "allow", "deny", "clear"],
+)
+def test_an_id_that_is_not_utf8_is_refused_by_the_id_rule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]
+) -> None:
+    # Given an id typed in a Latin-1 terminal (argv b"caf\xe9": a lone surrogate to Python)
+    path = tmp_path / "o.json"
+    write_document(path, document(3))
+    # When a command takes it, Then the id rule refuses it, naming the option or the id
+    code, out, err = run(capsys, *argv, "--overrides", str(path))
+    assert (code, out) == (2, "")
+    assert "holds bytes that are not UTF-8" in err
+    assert read_document(path).revision == 3
+    with pytest.raises(ValueError, match="not UTF-8"):
+        validate_client_id("caf\udce9")

@@ -250,3 +250,16 @@ def test_editing_refuses_an_https_location_in_the_env(
     code, _, err = run(capsys, "flags", "kill")
     assert code == 2
     assert "--overrides" in err
+
+
+def test_export_refusing_an_unavailable_https_source_never_echoes_its_credentials(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an https location carrying credentials, its server down (nothing listens on 9)
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", "https://ops:s3cret@127.0.0.1:9/o.json")
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_FETCH_TIMEOUT_SECONDS", "2")
+    # When the export refuses, Then it names the source as the provider does, without them
+    code, out, err = run(capsys, "flags", "export", "--format", "flagd")
+    assert (code, out) == (2, "")
+    assert "https://127.0.0.1:9/o.json: no overrides document could be loaded" in err
+    assert "s3cret" not in err

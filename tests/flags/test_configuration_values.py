@@ -67,6 +67,102 @@ def test_a_padded_or_quoted_location_is_refused_naming_the_variable(
     assert str(tmp_path) not in message
 
 
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "LEADCTX_SHARED_BUNDLE_CLIENTS",
+        "LEADCTX_FLAG_OVERRIDES",
+        "LEADCTX_FLAG_OVERRIDES_CACHE",
+        "LEADCTX_FLAG_OVERRIDES_EVENTS",
+    ],
+)
+def test_bytes_that_are_not_utf8_are_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, variable: str
+) -> None:
+    # Given a value holding a Latin-1 byte (b"caf\xe9"), as a manifest written in another
+    # encoding gives it: Python reads it as a lone surrogate, which no pipeline sends as an id
+    # and no other process reads as the same path
+    raw = {
+        "LEADCTX_SHARED_BUNDLE_CLIENTS": "acme,caf\udce9",
+        "LEADCTX_FLAG_OVERRIDES_EVENTS": "https://flags.example.com/caf\udce9",
+    }.get(variable, f"{tmp_path}/caf\udce9.json")
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", str(tmp_path / "o.json"))
+    monkeypatch.setenv(variable, raw)
+    # When the settings are read, Then they are refused by the variable's name, not the value
+    with pytest.raises(ConfigurationError) as caught:
+        RolloutSettings()
+    message = str(caught.value)
+    assert f"{variable}: " in message
+    assert "not UTF-8" in message
+    assert "caf" not in message
+
+
+@pytest.mark.parametrize(
+    ("escaped", "rule"),
+    [
+        ("o%00.json", "U+0000"),
+        ("o%0A.json", "U+000A"),
+        ("o%E2%80%8B.json", "U+200B"),
+        ("caf%E9.json", "percent-escapes are not UTF-8"),
+    ],
+    ids=["NUL", "newline", "zero-width space", "Latin-1"],
+)
+def test_a_file_url_cannot_smuggle_in_by_escape_what_the_location_may_not_hold(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    escaped: str,
+    rule: str,
+) -> None:
+    # Given a file URL whose percent-escapes decode to a control character or to bytes that
+    # are not UTF-8 (%00 failed every poll with a traceback; %E9 became U+FFFD, a file that
+    # never exists)
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", f"file://{tmp_path}/{escaped}")
+    # When the pre-deploy check and a kill run, Then both refuse it as configuration, by name
+    code, out, err = run(capsys, "flags", "explain", "--client-id", "acme")
+    assert (code, out) == (2, "")
+    assert "LEADCTX_FLAG_OVERRIDES: the file URL" in err
+    assert rule in err
+    code, _, err = run(capsys, "flags", "kill", "--create")
+    assert code == 2
+    assert rule in err
+    assert "the kill was NOT written" in err
+    assert "Traceback" not in caplog.text
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["file://ops:s3cret@files.example.com/o.json", "ftp://ops:s3cret@files.example.com/o.json"],
+    ids=["file URL with a host", "ftp"],
+)
+def test_a_refused_location_is_named_by_its_variable_never_echoed(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    location: str,
+) -> None:
+    # Given a location that may carry credentials, of a kind the provider cannot read
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", location)
+    # When the pre-deploy check runs, Then it fails naming the variable, without the value
+    code, _, err = run(capsys, "flags", "explain", "--client-id", "acme")
+    assert code == 2
+    assert "LEADCTX_FLAG_OVERRIDES: " in err
+    assert "s3cret" not in err + caplog.text
+
+
+def test_explain_exits_2_for_an_allowlist_that_is_not_utf8(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an allowlist entry in Latin-1: no pipeline's id could ever match it
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_CLIENTS", "caf\udce9")
+    # When the pre-deploy check runs, Then it fails naming the variable (it answered "on")
+    code, out, err = run(capsys, "flags", "explain", "--client-id", "acme")
+    assert (code, out) == (2, "")
+    assert "LEADCTX_SHARED_BUNDLE_CLIENTS: client id #1 holds bytes that are not UTF-8" in err
+
+
 @pytest.mark.parametrize("index", range(6))
 def test_a_quoted_url_is_refused(monkeypatch: pytest.MonkeyPatch, index: int) -> None:
     monkeypatch.setenv(
@@ -421,3 +517,54 @@ def test_an_invisible_or_control_character_in_a_location_is_refused(
         f"LEADCTX_FLAG_OVERRIDES: holds control or invisible character U+{ord(character):04X}"
         in (str(caught.value))
     )
+
+
+# --- every namespace: one spelling, and the token's quoting rule ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "first", "second", "what"),
+    [
+        ("LEADCTX_SERVE_TOKEN", "a" * 20, "b" * 20, "serve configuration"),
+        ("LEADCTX_SERVE_MAX_STREAMS", "10", "20", "serve configuration"),
+        ("LEADCTX_BUNDLE_ENCODING", "heuristic", "cl100k_base", "bundle settings"),
+    ],
+)
+def test_a_serve_or_bundle_variable_under_two_spellings_is_an_error_naming_both(
+    monkeypatch: pytest.MonkeyPatch, variable: str, first: str, second: str, what: str
+) -> None:
+    # Given one variable set under two spellings (which one the server checks, or which
+    # tokenizer counts, would depend on the order of the environment)
+    from leadctx.serve.settings import ServeSettings  # noqa: PLC0415 - the serve extra
+    from leadctx_bundle.profiles import BundleSettings  # noqa: PLC0415
+
+    monkeypatch.setenv(variable, first)
+    monkeypatch.setenv(variable.lower(), second)
+    settings = ServeSettings if variable.startswith("LEADCTX_SERVE_") else BundleSettings
+    # When the settings are read, Then they are refused, naming both spellings and no value
+    with pytest.raises(ConfigurationError) as caught:
+        settings()
+    message = str(caught.value)
+    assert message.startswith(f"invalid {what}: {variable} and {variable.lower()} set under")
+    assert first not in message
+    assert second not in message
+
+
+@pytest.mark.parametrize("quote", ['"', "'", "`"])
+def test_a_quoted_serve_token_is_refused_as_the_clients_refuse_it(
+    monkeypatch: pytest.MonkeyPatch, quote: str
+) -> None:
+    # Given the server's token with the manifest's quotes kept: the clients'
+    # LEADCTX_FLAG_OVERRIDES_EVENTS_TOKEN (the same token) refuses them, so no client could
+    # ever match it
+    from leadctx.serve.settings import ServeSettings  # noqa: PLC0415 - the serve extra
+
+    token = "s3cret-token-0123456789"
+    monkeypatch.setenv("LEADCTX_SERVE_TOKEN", f"{quote}{token}{quote}")
+    with pytest.raises(ConfigurationError) as caught:
+        ServeSettings()
+    assert "LEADCTX_SERVE_TOKEN: starts or ends with a quote character" in str(caught.value)
+    assert token not in str(caught.value)
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_EVENTS_TOKEN", f"{quote}{token}{quote}")
+    with pytest.raises(ConfigurationError, match="LEADCTX_FLAG_OVERRIDES_EVENTS_TOKEN"):
+        RolloutSettings()

@@ -35,6 +35,7 @@ from leadctx_flags.editing import (
     kill,
     unkill,
 )
+from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.guardrails.apply import apply_rollback
 from leadctx_flags.overrides_sources import FileSource
 from leadctx_flags.storage import read_document, write_document
@@ -103,6 +104,40 @@ def first_client(doc: OverridesDocument) -> str:
 
 
 # --- item: a kill is always writable, and what is written is in force -----------------------
+
+
+@pytest.mark.parametrize(
+    ("variables", "options"),
+    [
+        ({}, ()),
+        ({"LEADCTX_FLAG_OVERRIDES": "https://flags.example.com/o.json"}, ()),
+        ({"LEADCTX_FLAG_OVERRIDES": " {path}"}, ()),
+        ({"LEADCTX_FLAG_OVERRIDES": "{path}", "leadctx_flag_overrides": "{path}"}, ()),
+        ({"LEADCTX_FLAG_OVERRIDES": "{path}"}, ("--note", "x" * 1001)),
+        ({"LEADCTX_FLAG_OVERRIDES": "{path}"}, ("--revision", "0")),
+    ],
+    ids=["no location", "https", "padded", "two spellings", "long note", "revision 0"],
+)
+def test_a_kill_stopped_before_the_document_is_touched_says_it_was_not_written(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    options: tuple[str, ...],
+) -> None:
+    # Given an environment or options that stop a kill before it reaches the document
+    path = tmp_path / "o.json"
+    write_document(path, document(3))
+    monkeypatch.delenv("LEADCTX_FLAG_OVERRIDES", raising=False)
+    for name, text in variables.items():
+        monkeypatch.setenv(name, text.format(path=path))
+    # When an operator kills, Then the command fails saying the kill was NOT written, with
+    # the route that needs no file (it used to name only the variable or the option)
+    code, out, err = run(capsys, "flags", "kill", *options)
+    assert (code, out) == (2, "")
+    assert "the kill was NOT written" in err
+    assert ENV_ROUTE in err
+    assert read_document(path).revision == 3
 
 
 def test_a_kill_with_a_long_note_on_a_document_near_the_cap_is_in_force(
@@ -490,6 +525,112 @@ def test_a_revision_not_above_the_cache_is_refused_unless_it_is_a_kill(
     assert read_document(path).revision == 50
 
 
+def test_a_cache_variable_spelt_in_lower_case_is_the_cache_an_edit_goes_above(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    providers: list[LeadCtxProvider],
+) -> None:
+    # Given a lost document ahead of the clock, and the services' cache variable spelt in
+    # lower case (names are matched without regard to case: the providers read it)
+    path, running, cache, _, lost = lost_document_ahead_of_the_clock(tmp_path, providers)
+    monkeypatch.setenv("leadctx_flag_overrides_cache", str(cache))
+    assert RolloutSettings().flag_overrides_cache == cache
+    # When an operator denies acme with --create in that environment
+    argv = ["flags", "deny", "acme", "--overrides", str(path), "--create"]
+    code, out, err = run(capsys, *argv)
+    # Then the edit goes above the revision the cache holds, and the running provider applies it
+    assert (code, err) == (0, "")
+    assert out == f"{path}: deny acme, now revision {lost + 1}\n"
+    wait_for(lambda: value(running, "acme") is False, timeout=INTERVAL + 5)
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"LEADCTX_FLAG_OVERRIDES_CACHE": " {cache}"},
+        {"LEADCTX_FLAG_OVERRIDES_CACHE": "'{cache}'"},
+        {"LEADCTX_FLAG_OVERRIDES_CACHE": "{cache}", "leadctx_flag_overrides_cache": "{cache}"},
+    ],
+    ids=["padded", "quoted", "two spellings"],
+)
+def test_a_cache_variable_the_providers_refuse_refuses_a_deny_but_never_a_kill(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+) -> None:
+    # Given a cache variable the providers refuse as a configuration error, cache ahead
+    path = tmp_path / "o.json"
+    write_document(path, document(3))
+    cache = tmp_path / "cache.json"
+    write_document(cache, document(100))
+    for name, text in variables.items():
+        monkeypatch.setenv(name, text.format(cache=cache))
+    with pytest.raises(ConfigurationError):
+        RolloutSettings()
+    # When an operator denies acme, Then the deny is refused, naming the variable
+    code, _, err = run(capsys, "flags", "deny", "acme", "--overrides", str(path))
+    assert code == 2
+    assert "LEADCTX_FLAG_OVERRIDES_CACHE" in err
+    assert "the edit was not written" in err
+    assert str(cache) not in err  # the value is never echoed
+    assert read_document(path).revision == 3
+    # And a kill is written all the same
+    code, _, err = run(capsys, "flags", "kill", "--overrides", str(path))
+    assert code == 0, err
+    assert read_document(path).flags[SHARED_BUNDLE_FLAG].kill is True
+
+
+def test_a_guardrails_rollback_reads_the_cache_variable_as_the_providers_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a document at revision 3 and a cache at 100 named by the lower-case spelling
+    path = tmp_path / "o.json"
+    write_document(path, document(3))
+    cache = tmp_path / "cache.json"
+    write_document(cache, document(100))
+    monkeypatch.setenv("leadctx_flag_overrides_cache", str(cache))
+    # When the guardrails deny one of two canary clients, Then it goes above the cache
+    result = apply_rollback(path, ["acme"], ["acme", "globex"], note="guardrails rollback")
+    assert (result.action, result.revision) == ("deny", 101)
+    # And with a padded value (a configuration error to the providers) a deny is refused...
+    monkeypatch.setenv("leadctx_flag_overrides_cache", f" {cache}")
+    with pytest.raises(ConfigurationError, match="LEADCTX_FLAG_OVERRIDES_CACHE"):
+        apply_rollback(path, ["globex"], ["acme", "globex", "initech"], note="guardrails")
+    # ...but a kill is written
+    result = apply_rollback(path, ["acme", "globex"], ["acme", "globex"], note="guardrails")
+    assert result.action == "kill"
+    assert read_document(path).flags[SHARED_BUNDLE_FLAG].kill is True
+
+
+def test_a_guardrails_deny_already_in_an_old_copy_is_written_above_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, providers: list[LeadCtxProvider]
+) -> None:
+    # Given a provider that applied revision 12 (acme on), and an old copy put back that
+    # already denies acme (revision 5: the provider refuses it as a replay, acme stays on)
+    path = tmp_path / "o.json"
+    cache = tmp_path / "cache.json"
+    write_document(path, document(12, clients={"acme": True}))
+    running = start(providers, path, cache)
+    write_document(path, document(5, clients={"acme": False}))
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_CACHE", str(cache))
+    wait_for(lambda: running.overrides_source_failing, timeout=INTERVAL + 5)
+    assert value(running, "acme") is True
+    # When the guardrails roll acme back
+    result = apply_rollback(path, ["acme"], ["acme", "globex"], note="guardrails rollback")
+    # Then the deny is written above the cache (it used to be "already in the document",
+    # unchanged at revision 5, exit 0, while every provider kept acme on), and is in force
+    assert (result.changed, result.revision) == (True, 13)
+    wait_for(lambda: value(running, "acme") is False, timeout=INTERVAL + 5)
+    # And a kill already in a document below the cache is in force as it is (a kill is
+    # applied at any revision): nothing is written
+    write_document(path, document(7, kill=True))
+    wait_for(lambda: running.state.flag is not None and running.state.flag.kill, timeout=5)
+    result = apply_rollback(path, ["acme", "globex"], ["acme", "globex"], note="guardrails")
+    assert (result.action, result.changed, result.revision) == ("kill", False, 7)
+
+
 def test_an_unreadable_cache_refuses_a_deny_but_never_a_kill(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -534,3 +675,53 @@ def test_a_document_at_the_highest_revision_can_still_be_killed(
     code, _, err = run(capsys, "flags", "unkill", "--overrides", str(path))
     assert code == 2
     assert "the edit was not written" in err
+
+
+def test_an_edit_of_another_file_than_the_environment_names_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the services' environment naming one document, and a copy of it elsewhere
+    followed = tmp_path / "overrides.json"
+    write_document(followed, document(3))
+    other = tmp_path / "copy.json"
+    write_document(other, document(3))
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", f"file://{followed}")
+    # When an operator kills with --overrides naming the copy
+    code, out, err = run(capsys, "flags", "kill", "--overrides", str(other))
+    # Then the kill is written there, and stderr says no process here reads it
+    assert (code, out) == (0, f"{other}: kill, now revision 4\n")
+    assert err == (
+        f"leadctx: warning: --overrides {other} is not the document LEADCTX_FLAG_OVERRIDES "
+        f"names here ({followed}): processes with this environment do not read it "
+        "(the edit was made)\n"
+    )
+    # And naming the followed file itself, or a link to it, says nothing
+    link = tmp_path / "link.json"
+    link.symlink_to(followed)
+    for path in (followed, link):
+        code, _, err = run(capsys, "flags", "kill", "--overrides", str(path))
+        assert (code, err) == (0, "")
+
+
+def test_an_edit_turning_the_flag_on_under_a_kill_says_the_kill_still_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a document whose kill is on, acme allowlisted here
+    path = tmp_path / "o.json"
+    write_document(path, document(3, kill=True))
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_CLIENTS", "acme")
+    masked = "the document's kill is on, so the flag stays off for every client"
+    # When an operator allows acme, Then it is written, and stderr says the kill still wins
+    code, _, err = run(capsys, "flags", "allow", "acme", "--overrides", str(path))
+    assert code == 0
+    assert masked in err
+    # A deny changes nothing a kill masks: no warning
+    assert run(capsys, "flags", "deny", "acme", "--overrides", str(path))[::2] == (0, "")
+    # And an unkill while this environment's own kill switch is on says that one still wins
+    monkeypatch.setenv("LEADCTX_SHARED_BUNDLE_KILL", "true")
+    code, _, err = run(capsys, "flags", "unkill", "--overrides", str(path))
+    assert code == 0
+    assert "LEADCTX_SHARED_BUNDLE_KILL is on (or unusable) in this environment" in err
+    # Without either kill, an allow says nothing
+    monkeypatch.delenv("LEADCTX_SHARED_BUNDLE_KILL")
+    assert run(capsys, "flags", "allow", "acme", "--overrides", str(path))[::2] == (0, "")

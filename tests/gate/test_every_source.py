@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
@@ -482,3 +483,124 @@ def test_a_thread_role_with_a_line_separator_is_invalid_data_on_both_gates(
     assert [(r.path, r.fallback_reason, r.text) for r in [sync, *asyncio.run(on_the_loop())]] == [
         (ResolutionPath.FALLBACK, FallbackReason.INVALID_DATA, "legacy")
     ] * 3
+
+
+def test_an_async_generator_method_is_read_by_the_async_gate(client: OpenFeatureClient) -> None:
+    # Given a source whose lead_memory is an async generator method (`async def` with `yield`,
+    # not a coroutine function: it used to be called on a worker and refused as invalid_data)
+    class Streaming:
+        def knowledge_assets(self, client_id: str) -> list[Any]:
+            return list(SAMPLE["knowledge_assets"])
+
+        async def lead_memory(self, lead_id: str) -> AsyncIterator[Any]:
+            for row in SAMPLE["lead_memory"]:
+                await asyncio.sleep(0)
+                yield row
+
+        def thread(self, lead_id: str) -> list[Any]:
+            return list(SAMPLE["thread"])
+
+    source: Any = Streaming()
+    # When the async gate resolves, Then it builds from those rows
+    result = asyncio.run(
+        resolve_context_async(REQUEST, legacy=lambda: "legacy", source=source, client=client)
+    )
+    assert result.path is ResolutionPath.SHARED, result.error_type
+    assert result.stats is not None
+    assert result.stats.sections["lead_memory"].items_total == len(SAMPLE["lead_memory"])
+    # And the sync gate, which has no loop to drain it on, falls back with invalid_data
+    synced = resolve_context(REQUEST, legacy=lambda: "legacy", source=source, client=client)
+    assert (synced.path, synced.fallback_reason) == (
+        ResolutionPath.FALLBACK,
+        FallbackReason.INVALID_DATA,
+    )
+
+
+@pytest.mark.parametrize("others", ["sync", "async"])
+def test_a_method_whose_lookup_raises_is_a_source_error_on_both_gates(
+    client: OpenFeatureClient, others: str
+) -> None:
+    # Given a source whose thread is a property that raises when looked up (a lazy client
+    # that fails to connect), its other methods plain or coroutines
+    class Lazy:
+        @property
+        def thread(self) -> Callable[[str], list[Any]]:
+            raise RuntimeError("no connection")
+
+    class Plain(Lazy):
+        def knowledge_assets(self, client_id: str) -> list[Any]:
+            return []
+
+        def lead_memory(self, lead_id: str) -> list[Any]:
+            return []
+
+    class Coroutines(Lazy):
+        async def knowledge_assets(self, client_id: str) -> list[Any]:
+            return []
+
+        async def lead_memory(self, lead_id: str) -> list[Any]:
+            return []
+
+    source: Any = Plain() if others == "sync" else Coroutines()
+    # When each gate resolves
+    results = [
+        asyncio.run(
+            resolve_context_async(REQUEST, legacy=lambda: "legacy", source=source, client=client)
+        )
+    ]
+    if others == "sync":
+        results.append(
+            resolve_context(REQUEST, legacy=lambda: "legacy", source=source, client=client)
+        )
+    # Then each falls back with source_error, as for a missing method (the async gate called
+    # it internal_error: the lookup on the loop was taken for leadctx's own failure)
+    assert [(r.text, r.fallback_reason, r.error_type) for r in results] == [
+        ("legacy", FallbackReason.SOURCE_ERROR, "RuntimeError")
+    ] * len(results)
+
+
+@pytest.mark.parametrize("how", ["returned by a coroutine", "an async generator method"])
+def test_async_rows_that_never_await_cannot_hold_the_loop_past_the_deadline(
+    client: OpenFeatureClient, how: str
+) -> None:
+    # Given async rows that never await (a sync cursor behind `async for`, an endless
+    # generator): here, rows for 3 s without ever giving the loop back
+    row = SAMPLE["lead_memory"][0]
+
+    async def greedy() -> AsyncIterator[Any]:
+        until = time.monotonic() + 3
+        while time.monotonic() < until:
+            yield row
+
+    class Greedy:
+        async def knowledge_assets(self, client_id: str) -> list[Any]:
+            return []
+
+        async def thread(self, lead_id: str) -> list[Any]:
+            return []
+
+    if how == "returned by a coroutine":
+
+        class Source(Greedy):
+            async def lead_memory(self, lead_id: str) -> Any:
+                return greedy()
+    else:
+
+        class Source(Greedy):  # type: ignore[no-redef]
+            async def lead_memory(self, lead_id: str) -> AsyncIterator[Any]:
+                async for item in greedy():
+                    yield item
+
+    # When the async gate resolves with a short deadline
+    started = time.monotonic()
+    result = asyncio.run(
+        resolve_context_async(
+            REQUEST, legacy=lambda: "legacy", source=Source(), client=client, deadline_s=0.2
+        )
+    )
+    # Then the pipeline gets legacy at the deadline (the drain held the loop for the 3 s)
+    assert time.monotonic() - started < 1.5
+    assert (result.path, result.fallback_reason) == (
+        ResolutionPath.FALLBACK,
+        FallbackReason.TIMEOUT,
+    )

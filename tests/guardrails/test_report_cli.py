@@ -550,3 +550,95 @@ def test_a_state_path_that_is_not_a_regular_file_is_ignored_not_waited_on(
     assert codes == [0]
     err = capsys.readouterr().err
     assert f"leadctx: ignoring the state file {fifo}: not a regular file" in err
+
+
+def _refused_stat(errno_code: int, name: str) -> Callable[..., os.stat_result]:
+    real = os.stat
+
+    def stat(path: object, *args: object, **kwargs: object) -> os.stat_result:
+        if str(path).endswith(name):
+            raise OSError(errno_code, os.strerror(errno_code), str(path))
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    return stat
+
+
+def _refused_open(errno_code: int, name: str) -> Callable[..., int]:
+    real = os.open
+
+    def open_(path: object, *args: object, **kwargs: object) -> int:
+        if str(path).endswith(name):
+            raise OSError(errno_code, os.strerror(errno_code), str(path))
+        return real(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    return open_
+
+
+@pytest.mark.parametrize("why", ["name too long", "folder not searchable"])
+def test_a_state_file_that_cannot_be_looked_up_is_ignored_not_a_traceback(
+    db_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    why: str,
+) -> None:
+    # Given a --state whose lookup fails with something other than "missing": a pasted name
+    # too long for the file system, or a folder this account may not search (EACCES: root
+    # runs as root here, so the refusal is simulated)
+    if why == "name too long":
+        state = tmp_path / ("s" * 300)
+    else:
+        state = tmp_path / "locked" / "state.json"
+        monkeypatch.setattr(os, "stat", _refused_stat(13, "state.json"))
+        monkeypatch.setattr(os, "open", _refused_open(13, "state.json"))
+    # When the check runs, Then it reports, saying it ignores the state (it was a traceback)
+    assert run(["--db", db_url, "--state", str(state)]) == 0
+    captured = capsys.readouterr()
+    assert "decision: EXPAND" in captured.out
+    assert f"leadctx: ignoring the state file {state}" in captured.err
+
+
+@pytest.mark.parametrize("why", ["name too long", "folder not searchable"])
+def test_a_database_file_that_cannot_be_looked_up_is_exit_2_naming_it(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    why: str,
+) -> None:
+    # Given a --db file whose lookup fails with something other than "missing"
+    if why == "name too long":
+        file = tmp_path / ("d" * 300)
+    else:
+        file = tmp_path / "locked" / "records.db"
+        monkeypatch.setattr(os, "stat", _refused_stat(13, "records.db"))
+    # When the check runs, Then it cannot run: exit 2, naming --db and the file, one line
+    assert run(["--db", f"sqlite:///{file}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"leadctx: --db: cannot open the SQLite database {file}: ")
+    assert err.count("\n") == 1
+
+
+def test_apply_to_another_file_than_the_environment_names_says_so(
+    sqlite_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_statistics: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a rollback to decide, and LEADCTX_FLAG_OVERRIDES naming the services' document
+    generate(
+        sqlite_url,
+        GeneratorConfig(seed=2, drafts=800, clients=4, canary_clients=2, wrong_bookings=1),
+    )
+    followed = tmp_path / "followed.json"
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", str(followed))
+    other = tmp_path / "other.json"
+    # When --apply writes --overrides naming another file
+    argv = ["guardrails", "report", "--db", sqlite_url, "--apply", "--overrides", str(other)]
+    assert app_cli.main(argv) == 0
+    # Then the rollback is written there, and stderr says no process here reads it
+    assert other.exists()
+    assert not followed.exists()
+    assert f"--overrides {other} is not the document LEADCTX_FLAG_OVERRIDES names here" in (
+        capsys.readouterr().err
+    )

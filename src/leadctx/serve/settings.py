@@ -14,7 +14,7 @@ from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from leadctx_flags.errors import ConfigurationError, describe_validation_error
-from leadctx_flags.settings import EnvSettings, register_environment_variables
+from leadctx_flags.settings import EnvSettings, check_verbatim, register_environment_variables
 
 __all__ = ["BODY_DEADLINE_SECONDS", "HEAD_DEADLINE_SECONDS", "SERVE_ENV_PREFIX", "ServeSettings"]
 
@@ -71,6 +71,9 @@ class ServeSettings(EnvSettings):
     body_deadline_seconds: float = BODY_DEADLINE_SECONDS
 
     def __init__(self, **values: Any) -> None:
+        # Two spellings of the token: which one the server checked would depend on the order
+        # of its environment.
+        type(self).check_spellings(values, what="serve configuration")
         try:
             super().__init__(**values)
         except ValidationError as err:
@@ -102,6 +105,9 @@ class ServeSettings(EnvSettings):
             )
         if len(secret) < 16:
             raise ValueError("must be at least 16 characters long")
+        # The rule of the clients' LEADCTX_FLAG_OVERRIDES_EVENTS_TOKEN, which carries it: a
+        # quote at either end is a manifest's quoting, and no client would send it.
+        check_verbatim(secret)
         return value
 
     @field_validator("max_streams", mode="after")

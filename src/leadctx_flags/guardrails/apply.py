@@ -23,12 +23,15 @@ import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from leadctx_flags import editing
 from leadctx_flags.client_ids import canonical_client_id, validate_client_id
 from leadctx_flags.flags import SHARED_BUNDLE_FLAG
 from leadctx_flags.storage import read_document
+
+if TYPE_CHECKING:
+    from leadctx_flags.document import OverridesDocument
 
 __all__ = [
     "UPDATED_BY",
@@ -208,7 +211,7 @@ def apply_rollback(
     if path.exists():
         current = read_document(path)
         flag = current.flag(SHARED_BUNDLE_FLAG)
-        if flag is not None and change(flag) == flag:
+        if flag is not None and change(flag) == flag and _held_by_providers(current, change):
             logger.info("guardrails rollback already in the overrides document (%s)", action)
             return ApplyResult(
                 action, clients, False, current.revision, left_out=left_out, unusable=unusable
@@ -221,7 +224,7 @@ def apply_rollback(
         updated_by=UPDATED_BY,
         note=note,
         create=True,
-        cache=editing.configured_cache(),
+        cache=editing.configured_cache(kill=change.kills),
     )
     logger.warning(
         "guardrails rollback applied (%s), revision %s",
@@ -231,6 +234,24 @@ def apply_rollback(
     return ApplyResult(
         action, clients, True, updated.revision, left_out=left_out, unusable=unusable
     )
+
+
+def _held_by_providers(current: OverridesDocument, change: editing.OverrideChange) -> bool:
+    """Whether a rollback already in ``current`` is in force, so that nothing need be written.
+
+    A kill is applied at any revision. A deny is applied only at a revision the providers do
+    not refuse as a replay: an old copy put back (revision 5 while the providers' cache holds
+    12) may hold the deny while every provider still answers from revision 12; the deny is
+    then written again, above the cache (``editing.edit_document``).
+
+    Raises:
+        ConfigurationError: The cache variable is unusable (``editing.configured_cache``).
+        CacheUnreadableError: The cache exists but cannot be read.
+    """
+    if change.kills:
+        return True
+    held = editing.cached_revision(editing.configured_cache())
+    return held is None or held <= current.revision
 
 
 def _deny(clients: Sequence[str]) -> editing.OverrideChange:

@@ -36,6 +36,7 @@ from typing import Any
 from leadctx_flags import editing
 from leadctx_flags.client_ids import validate_client_id
 from leadctx_flags.document import DocumentError
+from leadctx_flags.errors import ConfigurationError
 from leadctx_flags.guardrails import queries
 from leadctx_flags.guardrails import report as rendering
 from leadctx_flags.guardrails.apply import apply_rollback
@@ -166,6 +167,10 @@ def run_report(args: argparse.Namespace, evaluate: Evaluator) -> int:
     if state is not None:
         _write_state(state, report)
     applied, status = _apply(overrides, report, collected)
+    if applied is not None and overrides is not None and args.overrides is not None:
+        unfollowed = editing.unfollowed_document_warning(overrides)
+        if unfollowed is not None:
+            print(f"leadctx: {unfollowed}", file=sys.stderr)
     try:
         _write_outputs(args, report, collected, sequence)
     except ImportError as err:
@@ -281,6 +286,9 @@ def _apply(
     except DocumentError as err:
         print(f"leadctx: {err}", file=sys.stderr)
         return None, 2
+    except ConfigurationError as err:  # the cache variable, unusable to the providers too
+        print(f"leadctx: configuration error: {err}; the rollback was not written", file=sys.stderr)
+        return None, 2
     except OSError as err:
         print(f"leadctx: rollback not written to {overrides}: {err}", file=sys.stderr)
         return None, 1
@@ -337,14 +345,17 @@ def _read_state(path: Path | None) -> Any:
     Without a previous report the drift streak is recomputed from the records the previous
     check saw (one ``--check-interval`` back); an unreadable file is said on stderr.
     """
-    if path is None or not path.exists():
+    if path is None:
         return None
     try:
-        # Opened as every document is: a FIFO would block the read until a writer came.
+        # Opened as every document is: a FIFO would block the read until a writer came. No
+        # exists() first: it raises for a folder the account may not search, or a name too long.
         with open_regular(path) as handle:
             text = handle.read().decode("utf-8")
         decision = importlib.import_module("leadctx_flags.guardrails.decision")
         return decision.GuardrailReport.from_json(json.loads(text))
+    except (FileNotFoundError, NotADirectoryError):
+        return None  # no previous check: the first one, or a new --state
     except NotARegularFileError:
         print(f"leadctx: ignoring the state file {path}: not a regular file", file=sys.stderr)
         return None

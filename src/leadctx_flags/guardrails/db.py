@@ -238,9 +238,19 @@ def _connect_sqlite(path: str, *, create: bool) -> Database:
     if create:
         connection = sqlite3.connect(file)
     else:
-        if not file.is_file():
+        try:
+            # is_file() raises what it does not read as "missing": a folder the account may
+            # not search (EACCES), a name too long (a pasted value): the check's input error.
+            found = file.is_file()
+            uri = f"{file.resolve().as_uri()}?mode=ro"
+        except OSError as err:
+            raise DatabaseInputError(
+                f"--db: cannot open the SQLite database {file}: "
+                f"{err.strerror or type(err).__name__}"
+            ) from None
+        if not found:
             raise DatabaseInputError(f"--db: SQLite database file not found: {file}")
-        connection = sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+        connection = sqlite3.connect(uri, uri=True)
     return Database(Dialect.SQLITE, connection, str(file))
 
 
