@@ -502,11 +502,12 @@ def test_clients_select_the_records_of_either_unicode_spelling(
     # When the operator selects the client by its composed (canonical) spelling
     argv = ["guardrails", "report", "--db", sqlite_url, "--no-state", "--json"]
     status = app_cli.main([*argv, "--clients", "caf\u00e9"])
-    # Then its records are read: two wrong bookings, not "nothing to decide"
+    # Then its records are read: two wrong bookings, not "nothing to decide", and the client
+    # is named canonically, as the rollback names it
     assert status == 0, capsys.readouterr().err
     report = json.loads(capsys.readouterr().out)
     (wrong,) = [m for m in report["metrics"] if m["name"] == "proposed_times.wrong_bookings"]
-    assert (wrong["canary"]["value"], wrong["clients"]) == (2, ["cafe\u0301"])
+    assert (wrong["canary"]["value"], wrong["clients"]) == (2, ["caf\u00e9"])
 
 
 @pytest.mark.skipif(not HAS_STATS, reason="the statistics half (decision.evaluate) is not here")
@@ -642,3 +643,20 @@ def test_apply_to_another_file_than_the_environment_names_says_so(
     assert f"--overrides {other} is not the document LEADCTX_FLAG_OVERRIDES names here" in (
         capsys.readouterr().err
     )
+
+
+def test_one_client_written_in_both_unicode_spellings_is_one_client(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given one client whose records an application wrote composed and another decomposed
+    from .records import canary_with_wrong_bookings  # noqa: PLC0415
+
+    canary_with_wrong_bookings(sqlite_url, {"cafe\u0301": 1, "caf\u00e9": 1, "globex": 0})
+    # When the guardrails read every client
+    argv = ["guardrails", "report", "--db", sqlite_url, "--no-state", "--json"]
+    status = app_cli.main(argv)
+    # Then that client is one client, named canonically (NFC), with both wrong bookings
+    assert status == 0, capsys.readouterr().err
+    report = json.loads(capsys.readouterr().out)
+    (wrong,) = [m for m in report["metrics"] if m["name"] == "proposed_times.wrong_bookings"]
+    assert (wrong["canary"]["value"], wrong["clients"]) == (2, ["caf\u00e9"])

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from leadctx_flags.client_ids import canonical_client_id
 from leadctx_flags.guardrails.db import Database, DatabaseInputError, Dialect
 from leadctx_flags.guardrails.signals import (
     CONFIDENCE_BUCKETS,
@@ -582,7 +583,9 @@ class _Tally:
         if arm in {_NO_TIMESTAMP, _NO_CLIENT, _LEGACY_AFTER_SWITCH}:
             self.excluded[arm] += records
             return None
-        return self.counts[str(client), Arm(arm)]
+        # One client however the application spelt it: ids are compared in NFC everywhere,
+        # and the rollback names the canonical id the providers compare.
+        return self.counts[canonical_client_id(str(client)), Arm(arm)]
 
     def add_drafts(self, row: Sequence[Any]) -> None:
         client, arm, bucket, records, *values = row
