@@ -134,6 +134,19 @@ def test_the_gate_s_deadline_and_worker_variables_are_known() -> None:
     assert warn_about_unknown_variables({"LEADCTX_BUNDLE_WORKER": "4"}) == ["LEADCTX_BUNDLE_WORKER"]
 
 
+def test_the_gate_s_variables_in_another_case_are_named_as_ignored() -> None:
+    # The gate reads its deadline and pool size in upper case only (one lookup per call):
+    # the spelling pydantic-settings would accept elsewhere is ignored here, so it is named
+    import leadctx_bundle.deadline  # noqa: F401, PLC0415 - registers what the gate reads
+
+    environ = {"leadctx_bundle_workers": "8", "LEADCTX_BUNDLE_DEADLINE_SECONDS_draft": "1"}
+    assert unknown_variables(environ) == [
+        ("LEADCTX_BUNDLE_DEADLINE_SECONDS_draft", "LEADCTX_BUNDLE_DEADLINE_SECONDS_DRAFT"),
+        ("leadctx_bundle_workers", "LEADCTX_BUNDLE_WORKERS"),
+    ]
+    assert unknown_variables({"LEADCTX_BUNDLE_WORKERS": "8"}) == []
+
+
 @pytest.mark.parametrize("token", ["tøken", "to ken", "tok\nen", "\u200btoken"])
 def test_an_unusable_token_fails_at_start_up_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, token: str

@@ -191,6 +191,7 @@ def deadline_env_name(pipeline: Pipeline) -> str:
 register_environment_variables(
     "LEADCTX_BUNDLE_",
     [DEADLINE_ENV, WORKERS_ENV, *(deadline_env_name(pipeline) for pipeline in PIPELINES)],
+    exact_case=True,  # read on every call with one lookup each, not a scan of the environment
 )
 
 

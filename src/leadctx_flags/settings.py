@@ -336,20 +336,29 @@ def _variable_of(loc: tuple[int | str, ...]) -> str:
 # until then its namespace is not judged, so a process that never imports it is not warned
 # about variables meant for it.
 _known_variables: set[str] = {env_name(name) for name in RolloutSettings.model_fields}
+_exact_case_variables: set[str] = set()
 _namespaces: dict[str, bool] = {f"{ENV_PREFIX}BUNDLE_": False, f"{ENV_PREFIX}SERVE_": False}
 _warned: set[str] = set()
 _warn_lock = threading.Lock()
 
 
-def register_environment_variables(namespace: str, names: Iterable[str]) -> None:
+def register_environment_variables(
+    namespace: str, names: Iterable[str], *, exact_case: bool = False
+) -> None:
     """Declare the ``LEADCTX_*`` variables a package reads, so none is reported as unknown.
 
     Args:
         namespace: The prefix the package owns (``LEADCTX_BUNDLE_``).
         names: Every variable it reads, in full (``LEADCTX_BUNDLE_ENCODING``).
+        exact_case: The package reads ``names`` exactly as given (upper case), not in any
+            case as pydantic-settings does: another spelling (``leadctx_bundle_workers``) is
+            then reported as unknown, with the name it is read under.
     """
     with _warn_lock:
-        _known_variables.update(name.upper() for name in names)
+        folded = {name.upper() for name in names}
+        _known_variables.update(folded)
+        if exact_case:
+            _exact_case_variables.update(folded)
         _namespaces[namespace.upper()] = True
 
 
@@ -366,9 +375,16 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[tuple[st
         ``(variable, closest known variable or None)``, sorted by variable.
     """
     environ = os.environ if environ is None else environ
-    found = []
+    found: list[tuple[str, str | None]] = []
     with _warn_lock:
         known = sorted(_known_variables)
+        # A variable read in upper case only is ignored under any other spelling: named as
+        # it is spelt, with the name it is read under.
+        found.extend(
+            (name, name.upper())
+            for name in environ
+            if name.upper() in _exact_case_variables and name != name.upper()
+        )
         for variable in sorted({name.upper() for name in environ}):
             if not variable.startswith(ENV_PREFIX) or variable in _known_variables:
                 continue
@@ -376,7 +392,7 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[tuple[st
                 continue
             close = difflib.get_close_matches(variable, known, n=1)
             found.append((variable, close[0] if close else None))
-    return found
+    return sorted(found)
 
 
 def warn_about_unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
