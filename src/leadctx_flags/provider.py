@@ -138,6 +138,7 @@ class LeadCtxProvider(AbstractProvider):
                     token=None if token is None else token.get_secret_value(),
                     deadline=settings.flag_overrides_fetch_timeout_seconds,
                 )
+                _warn_if_relative(source)
             subscriber = self._subscriber_for(settings, source)
         except ConfigurationError as err:
             self._state = RolloutState(configuration_error=str(err))
@@ -588,3 +589,20 @@ def _wrong_type(flag_key: str, default_value: T, asked: str) -> FlagResolutionDe
         error_code=ErrorCode.TYPE_MISMATCH,
         error_message=f"flag {flag_key!r} is a boolean flag, not {asked}",
     )
+
+
+def _warn_if_relative(source: OverridesSource) -> None:
+    """Warn when ``LEADCTX_FLAG_OVERRIDES`` is a relative path: each process reads it against
+    its own working directory, so a process started elsewhere, or an edit run from another
+    directory, follows another file and a kill written there never reaches this one."""
+    if isinstance(source, FileSource) and not source.path.is_absolute():
+        try:
+            here: object = Path.cwd()
+        except OSError:  # the working directory was deleted
+            here = "a directory that no longer exists"
+        logger.warning(
+            "LEADCTX_FLAG_OVERRIDES is a relative path, read against this process's working "
+            "directory (%s): a process or an edit started in another directory reads another "
+            "file; give an absolute path",
+            here,
+        )

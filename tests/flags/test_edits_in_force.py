@@ -725,3 +725,34 @@ def test_an_edit_turning_the_flag_on_under_a_kill_says_the_kill_still_answers(
     # Without either kill, an allow says nothing
     monkeypatch.delenv("LEADCTX_SHARED_BUNDLE_KILL")
     assert run(capsys, "flags", "allow", "acme", "--overrides", str(path))[::2] == (0, "")
+
+
+def test_a_relative_document_location_is_named_where_it_was_read(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given LEADCTX_FLAG_OVERRIDES as a relative path: each process reads it against its own
+    # working directory, so an operator's shell elsewhere edits another file than a service's
+    monkeypatch.chdir(tmp_path)
+    write_document(tmp_path / "o.json", document(3))
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", "o.json")
+    # When an operator kills: the kill is written, and stderr names the file it went to
+    code, out, err = run(capsys, "flags", "kill")
+    assert (code, out) == (0, "o.json: kill, now revision 4\n")
+    assert f"this edit wrote {tmp_path / 'o.json'}" in err
+    assert "a process started in another directory reads another file" in err
+    # And a provider started here says which directory it read it against
+    with caplog.at_level("WARNING", logger="leadctx_flags.provider"):
+        provider = LeadCtxProvider(write_cache=False)
+    try:
+        (warning,) = [r.getMessage() for r in caplog.records if "relative path" in r.getMessage()]
+        assert f"working directory ({tmp_path})" in warning
+        assert value(provider, "acme") is False
+    finally:
+        provider.shutdown()
+    # An absolute location says nothing
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", str(tmp_path / "o.json"))
+    code, _, err = run(capsys, "flags", "unkill")
+    assert (code, err) == (0, "")
