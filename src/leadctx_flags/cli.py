@@ -273,12 +273,8 @@ def _warn_after_edit(
         warnings.append(unknown_client_warning(validate_client_id(client_id), recorded.seen[-1]))
     if args.overrides is not None:
         warnings.append(editing.unfollowed_document_warning(path))
-    elif not path.is_absolute():
-        warnings.append(
-            f"warning: {editing.OVERRIDES_VARIABLE} is a relative path: this edit wrote "
-            f"{path.absolute()}, and a process started in another directory reads another "
-            "file (the edit was made); give an absolute path"
-        )
+    else:
+        warnings.append(editing.relative_document_warning(path))
     turns_on = (recorded.update or {}).get("kill") is False or any(
         value is True for value in (recorded.clients or {}).values()
     )

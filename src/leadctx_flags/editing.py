@@ -67,6 +67,7 @@ __all__ = [
     "edit_document",
     "kill",
     "minimal_kill",
+    "relative_document_warning",
     "unfollowed_document_warning",
     "unkill",
 ]
@@ -375,6 +376,23 @@ def unfollowed_document_warning(path: Path, *, option_name: str = "--overrides")
     return (
         f"warning: {option_name} {path} is not the document {OVERRIDES_VARIABLE} names here "
         f"({followed}): processes with this environment do not read it (the edit was made)"
+    )
+
+
+def relative_document_warning(path: Path) -> str | None:
+    """A warning when the document an edit wrote was named by a relative path (from
+    ``LEADCTX_FLAG_OVERRIDES``): each process reads it against its own working directory, so
+    one started elsewhere follows another file.
+
+    Args:
+        path: The document the edit wrote, as it was named.
+    """
+    if path.is_absolute():
+        return None
+    return (
+        f"warning: {OVERRIDES_VARIABLE} is a relative path: this edit wrote {path.absolute()}, "
+        "and a process started in another directory reads another file (the edit was made); "
+        "give an absolute path"
     )
 
 

@@ -645,6 +645,30 @@ def test_apply_to_another_file_than_the_environment_names_says_so(
     )
 
 
+def test_apply_to_a_relative_location_names_the_file_it_wrote(
+    sqlite_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fake_statistics: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a rollback to decide, and LEADCTX_FLAG_OVERRIDES a relative path (a scheduled
+    # check runs in its own working directory, the services in theirs)
+    generate(
+        sqlite_url,
+        GeneratorConfig(seed=2, drafts=800, clients=4, canary_clients=2, wrong_bookings=1),
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES", "overrides.json")
+    # When --apply writes the rollback there
+    assert app_cli.main(["guardrails", "report", "--db", sqlite_url, "--apply"]) == 0
+    # Then stderr names the file it went to and why another process may not read it
+    assert (tmp_path / "overrides.json").exists()
+    err = capsys.readouterr().err
+    assert f"this edit wrote {tmp_path / 'overrides.json'}" in err
+    assert "a process started in another directory reads another file" in err
+
+
 def test_one_client_written_in_both_unicode_spellings_is_one_client(
     sqlite_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -167,10 +167,14 @@ def run_report(args: argparse.Namespace, evaluate: Evaluator) -> int:
     if state is not None:
         _write_state(state, report)
     applied, status = _apply(overrides, report, collected)
-    if applied is not None and overrides is not None and args.overrides is not None:
-        unfollowed = editing.unfollowed_document_warning(overrides)
-        if unfollowed is not None:
-            print(f"leadctx: {unfollowed}", file=sys.stderr)
+    if applied is not None and overrides is not None:
+        warning = (
+            editing.unfollowed_document_warning(overrides)
+            if args.overrides is not None
+            else editing.relative_document_warning(overrides)
+        )
+        if warning is not None:
+            print(f"leadctx: {warning}", file=sys.stderr)
     try:
         _write_outputs(args, report, collected, sequence)
     except ImportError as err:
