@@ -454,3 +454,23 @@ def test_outcomes_do_not_depend_on_the_path_unless_a_regression_is_injected() ->
     booked = [parses.proposed_times(ResolutionPath.SHARED) for _ in range(20)]
     attempted = [parse["bookingOutcome"] for parse in booked if parse["bookingAttempted"]]
     assert attempted[:2] == ["wrong", "wrong"]
+
+
+def test_a_relative_output_folder_gives_no_warning_about_the_demos_own_paths(
+    tmp_path: Path,
+) -> None:
+    # Given `leadctx demo --out d`, the way the README runs it, from the shell's directory
+    logged = _Records()
+    logging.getLogger("leadctx_flags").addHandler(logged)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(tmp_path)
+            clear_leadctx_variables(patch)
+            with contextlib.redirect_stdout(io.StringIO()):
+                code = main(["demo", "--out", "d", "--leads", "5", "--json"])
+    finally:
+        logging.getLogger("leadctx_flags").removeHandler(logged)
+    # Then the run succeeds and warns of nothing it chose itself: the provider it starts reads
+    # the document by an absolute path (a relative one warns the operator who configured it)
+    assert code == 0
+    assert not [message for message in logged.messages if "relative" in message]

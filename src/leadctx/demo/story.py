@@ -156,7 +156,9 @@ def _ours(name: str) -> bool:
 def _settings(config: DemoConfig, overrides: Path) -> RolloutSettings:
     """The provider's settings: all explicit, so the shell's ``LEADCTX_*`` cannot leak in."""
     pinned: dict[str, Any] = {
-        "flag_overrides": str(overrides),
+        # Absolute: the demo chose this path, so it is not the operator's relative setting
+        # that the provider warns of.
+        "flag_overrides": str(overrides.absolute()),
         "flag_overrides_poll_seconds": config.poll_seconds,
         "flag_overrides_fetch_timeout_seconds": 2.0,
         "flag_overrides_cache": None,
