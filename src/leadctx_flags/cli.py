@@ -225,10 +225,13 @@ def _edit_command(args: argparse.Namespace) -> int:
         if change.kills:
             attempted = change
         path = _document_path(args)
-        updated_by = args.by or f"leadctx-cli:{_user()}"
-        _check_text("--by", updated_by, _limit(OverridesDocument, "updated_by"))
-        if args.note is not None:
-            _check_text("--note", args.note, _limit(FlagOverride, "note"))
+        notices: list[str] = []
+        updated_by = _audit_text(
+            "--by", args.by or f"leadctx-cli:{_user()}", OverridesDocument, change.kills, notices
+        )
+        note = args.note
+        if note is not None:
+            note = _audit_text("--note", note, FlagOverride, change.kills, notices)
         _check_revision(args.revision)
         attempted = change
         recorded = _Recorded(change.name, change.update, change.clients)
@@ -236,7 +239,7 @@ def _edit_command(args: argparse.Namespace) -> int:
             path,
             recorded,
             updated_by=updated_by,
-            note=args.note,
+            note=note,
             create=args.create,
             revision=args.revision,
             cache=editing.configured_cache(kill=change.kills),
@@ -252,9 +255,11 @@ def _edit_command(args: argparse.Namespace) -> int:
         return _edit_failed(attempted, str(err), 1)
     except ValueError as err:
         return _edit_failed(attempted, str(err), 2)
+    for notice in notices:
+        print(f"leadctx: {notice}", file=sys.stderr)
     _warn_after_edit(args, path, recorded, document)
     if change.kills:
-        _report_kill_form(document, args.note)
+        _report_kill_form(document, note)
     if args.json:
         print(document.model_dump_json(by_alias=True))
     else:
@@ -344,9 +349,42 @@ def _limit(model: type[FlagOverride | OverridesDocument], field: str) -> int:
     raise LookupError(f"{model.__name__}.{field} has no max_length")  # pragma: no cover
 
 
-def _check_text(option: str, value: str, limit: int) -> None:
-    if len(value) > limit:
+def _audit_text(
+    option: str,
+    value: str,
+    model: type[FlagOverride | OverridesDocument],
+    kills: bool,
+    notices: list[str],
+) -> str:
+    """``value`` of ``--by`` or ``--note`` as the document can hold it.
+
+    Too long, or holding bytes that are not UTF-8 (``surrogateescape`` in ``sys.argv``):
+    another edit is refused (``ValueError``, naming the option); a kill is written with the
+    text repaired, the bytes as U+FFFD and the text cut to the limit, and ``notices`` gets
+    the line that says so (printed once the kill is written), as a kill is written without
+    its note when the document would not fit otherwise: an audit text never stops a kill.
+    """
+    field = "updated_by" if model is OverridesDocument else "note"
+    limit = _limit(model, field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        if not kills:
+            raise ValueError(f"{option} holds bytes that are not UTF-8") from None
+        value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        notices.append(
+            f"the kill was written with the bytes of its {option} that are not UTF-8 as U+FFFD"
+        )
+    if len(value) <= limit:
+        return value
+    if not kills:
         raise ValueError(f"{option} is {len(value)} characters long; at most {limit} are allowed")
+    cut = value[: limit - 1]
+    notices.append(
+        f"the kill was written with its {option} cut to the first {len(cut)} of its "
+        f"{len(value)} characters (at most {limit} are kept)"
+    )
+    return cut + "\N{HORIZONTAL ELLIPSIS}"
 
 
 def _check_revision(revision: int | None) -> None:

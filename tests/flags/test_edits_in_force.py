@@ -113,10 +113,9 @@ def first_client(doc: OverridesDocument) -> str:
         ({"LEADCTX_FLAG_OVERRIDES": "https://flags.example.com/o.json"}, ()),
         ({"LEADCTX_FLAG_OVERRIDES": " {path}"}, ()),
         ({"LEADCTX_FLAG_OVERRIDES": "{path}", "leadctx_flag_overrides": "{path}"}, ()),
-        ({"LEADCTX_FLAG_OVERRIDES": "{path}"}, ("--note", "x" * 1001)),
         ({"LEADCTX_FLAG_OVERRIDES": "{path}"}, ("--revision", "0")),
     ],
-    ids=["no location", "https", "padded", "two spellings", "long note", "revision 0"],
+    ids=["no location", "https", "padded", "two spellings", "revision 0"],
 )
 def test_a_kill_stopped_before_the_document_is_touched_says_it_was_not_written(
     tmp_path: Path,
@@ -138,6 +137,92 @@ def test_a_kill_stopped_before_the_document_is_touched_says_it_was_not_written(
     assert "the kill was NOT written" in err
     assert ENV_ROUTE in err
     assert read_document(path).revision == 3
+
+
+@pytest.mark.parametrize(
+    ("options", "kept", "notice"),
+    [
+        (
+            ("--note", "incident " * 1000),
+            {"note": "incident " * 111 + "\N{HORIZONTAL ELLIPSIS}"},
+            "its --note cut to the first 999 of its 9000 characters (at most 1000 are kept)",
+        ),
+        (
+            ("--by", "b" * 300),
+            {"updated_by": "b" * 199 + "\N{HORIZONTAL ELLIPSIS}"},
+            "its --by cut to the first 199 of its 300 characters (at most 200 are kept)",
+        ),
+        (
+            ("--note", "pasted \udcff from a latin-1 terminal"),
+            {"note": "pasted \ufffd from a latin-1 terminal"},
+            "the bytes of its --note that are not UTF-8 as U+FFFD",
+        ),
+    ],
+    ids=["pasted note", "long --by", "note not UTF-8"],
+)
+def test_an_audit_text_the_document_cannot_hold_never_stops_a_kill(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    providers: list[LeadCtxProvider],
+    options: tuple[str, ...],
+    kept: dict[str, str],
+    notice: str,
+) -> None:
+    # Given a running provider with acme on, and an operator who pastes the incident's whole
+    # description as the note (or a name too long, or bytes from a terminal that is not UTF-8)
+    path = tmp_path / "o.json"
+    write_document(path, document(3, clients={"acme": True}))
+    running = start(providers, path)
+    assert value(running, "acme") is True
+    # When they kill
+    code, out, err = run(capsys, "flags", "kill", "--overrides", str(path), *options)
+    # Then the kill is written (it used to be refused, exit 2, "the kill was NOT written"),
+    # with the text repaired to what the document holds, and stderr says what was changed
+    assert (code, out) == (0, f"{path}: kill, now revision 4\n")
+    assert err == f"leadctx: the kill was written with {notice}\n"
+    written = FileSource(path).fetch()
+    assert written is not None
+    flag = written.flags[SHARED_BUNDLE_FLAG]
+    assert flag.kill is True
+    assert {"note": flag.note, "updated_by": written.updated_by}.items() >= kept.items()
+    # And it is in force
+    wait_for(lambda: value(running, "acme") is False, timeout=INTERVAL + 5)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (("--note", "x" * 1001), "--note is 1001 characters long; at most 1000 are allowed"),
+        (("--by", "b" * 201), "--by is 201 characters long; at most 200 are allowed"),
+        (("--note", "a\udcffb"), "--note holds bytes that are not UTF-8"),
+    ],
+    ids=["long note", "long --by", "note not UTF-8"],
+)
+def test_another_edit_with_such_a_text_is_refused_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: tuple[str, ...], message: str
+) -> None:
+    # Given a document
+    path = tmp_path / "o.json"
+    write_document(path, document(3))
+    # When an operator allows a client with a text the document cannot hold
+    code, out, err = run(capsys, "flags", "allow", "acme", "--overrides", str(path), *options)
+    # Then nothing is cut for them: the edit is refused, naming the option, and not written
+    assert (code, out, err) == (2, "", f"leadctx: {message}\n")
+    assert read_document(path).revision == 3
+
+
+def test_a_kill_that_fails_after_its_note_was_cut_does_not_say_it_was_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given no document at the location (lost, and no --create)
+    path = tmp_path / "o.json"
+    # When an operator kills with a note that would be cut
+    code, _, err = run(capsys, "flags", "kill", "--overrides", str(path), "--note", "n" * 1200)
+    # Then the one line says the kill was NOT written, and nothing claims it was
+    assert code == 2
+    assert "the kill was NOT written" in err
+    assert "was written with" not in err
+    assert not path.exists()
 
 
 def test_a_kill_with_a_long_note_on_a_document_near_the_cap_is_in_force(
