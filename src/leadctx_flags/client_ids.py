@@ -92,6 +92,11 @@ def validate_client_id(value: str, *, field: str = "client id") -> str:
             f"{field} must not start or end with a quote character "
             "(quoting meant for a shell or a manifest reached leadctx as part of the id)"
         )
+    if "," not in canonical and canonical.isprintable():
+        # str.isprintable() is False for every character of categories Cc, Cf and Cs (and
+        # for other separators and unassigned code points, which the rule allows): an id it
+        # accepts holds nothing refused below, so the common id skips the per-character loop.
+        return canonical
     for index, char in enumerate(canonical):
         if char == ",":
             raise ValueError(

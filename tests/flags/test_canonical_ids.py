@@ -312,3 +312,18 @@ def test_an_id_that_is_not_utf8_is_refused_by_the_id_rule(
     assert read_document(path).revision == 3
     with pytest.raises(ValueError, match="not UTF-8"):
         validate_client_id("caf\udce9")
+
+
+def test_every_control_format_or_surrogate_code_point_is_refused_anywhere_in_an_id() -> None:
+    # Every code point of the refused categories, over the whole of Unicode (the rule's quick
+    # path skips the per-character check for ids str.isprintable() accepts, so it must hold
+    # for each of them, not only for the ones a test names)
+    refused = [
+        chr(point)
+        for point in range(0x110000)
+        if unicodedata.category(chr(point)) in {"Cc", "Cf", "Cs"}
+    ]
+    assert len(refused) > 2000  # the surrogates alone are 2,048
+    for char in refused:
+        with pytest.raises(ValueError, match=rf"U\+{ord(char):04X} at position 4"):
+            validate_client_id(f"acme{char}-eu")
