@@ -568,3 +568,33 @@ def test_a_quoted_serve_token_is_refused_as_the_clients_refuse_it(
     monkeypatch.setenv("LEADCTX_FLAG_OVERRIDES_EVENTS_TOKEN", f"{quote}{token}{quote}")
     with pytest.raises(ConfigurationError, match="LEADCTX_FLAG_OVERRIDES_EVENTS_TOKEN"):
         RolloutSettings()
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "LEADCTX_SERVE_HEARTBEAT_SECONDS",
+        "LEADCTX_SERVE_HEAD_DEADLINE_SECONDS",
+        "LEADCTX_SERVE_BODY_DEADLINE_SECONDS",
+    ],
+)
+@pytest.mark.parametrize("raw", ["1e-9", "5e-324", "0.049"])
+def test_a_serve_interval_below_the_floor_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, raw: str
+) -> None:
+    # Given a heartbeat that would write to every idle stream in a busy loop, or a deadline
+    # that would answer every request 408
+    from leadctx.serve.settings import MIN_SERVE_SECONDS, ServeSettings  # noqa: PLC0415
+
+    monkeypatch.setenv(variable, raw)
+    with pytest.raises(ConfigurationError) as caught:
+        ServeSettings()
+    message = str(caught.value)
+    assert f"{variable}: must be a finite number of seconds, at least 0.05 and at most 300" in (
+        message
+    )
+    assert raw not in message
+    # And the floor itself is accepted
+    monkeypatch.setenv(variable, repr(MIN_SERVE_SECONDS))
+    field = variable.removeprefix("LEADCTX_SERVE_").lower()
+    assert getattr(ServeSettings(), field) == MIN_SERVE_SECONDS

@@ -70,6 +70,7 @@ def run_serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
         ("LEADCTX_FLAG_OVERRIDES_POLL_SECONDS", "-1"),
         ("LEADCTX_SERVE_MAX_STREAMS", "-7"),
         ("LEADCTX_SERVE_HEARTBEAT_SECONDS", "nan"),
+        ("LEADCTX_SERVE_HEARTBEAT_SECONDS", "1e-9"),
         ("LEADCTX_SERVE_HEAD_DEADLINE_SECONDS", "-0.25"),
         ("LEADCTX_SERVE_BODY_DEADLINE_SECONDS", "inf"),
         ("LEADCTX_SERVE_TOKEN", "short-Zq9"),

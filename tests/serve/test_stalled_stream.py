@@ -33,11 +33,11 @@ def events_scope() -> dict[str, object]:
 
 
 def test_a_stream_whose_client_stopped_reading_ends_and_gives_its_place_back() -> None:
-    # Given a server with one stream place, heartbeats every 10 ms and a stall bound of 0.5 s
+    # Given a server with one stream place, heartbeats every 50 ms (the floor), a 0.5 s stall bound
     provider = LeadCtxProvider(RolloutSettings(shared_bundle_clients=("acme",)))
     service = OfrepService(
         provider,
-        ServeSettings(max_streams=1, heartbeat_seconds=0.01),
+        ServeSettings(max_streams=1, heartbeat_seconds=0.05),
         refetch_wait_seconds=0.3,
     )
     service.stall_seconds = STALL

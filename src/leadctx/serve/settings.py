@@ -16,11 +16,22 @@ from pydantic_settings import SettingsConfigDict
 from leadctx_flags.errors import ConfigurationError, describe_validation_error
 from leadctx_flags.settings import EnvSettings, check_verbatim, register_environment_variables
 
-__all__ = ["BODY_DEADLINE_SECONDS", "HEAD_DEADLINE_SECONDS", "SERVE_ENV_PREFIX", "ServeSettings"]
+__all__ = [
+    "BODY_DEADLINE_SECONDS",
+    "HEAD_DEADLINE_SECONDS",
+    "MIN_SERVE_SECONDS",
+    "SERVE_ENV_PREFIX",
+    "ServeSettings",
+]
 
 SERVE_ENV_PREFIX: Final = "LEADCTX_SERVE_"
 
 _MAX_SECONDS: Final = 300
+
+MIN_SERVE_SECONDS: Final = 0.05
+"""The floor of every ``LEADCTX_SERVE_*_SECONDS``, the poll interval's (``MIN_POLL_SECONDS``):
+a heartbeat interval of ``1e-9`` would write to every idle stream in a busy loop, and a head or
+body deadline that short answers every request 408."""
 
 HEAD_DEADLINE_SECONDS: Final = 10.0
 """A request line and headers must arrive whole within this long (else 408 and close), unless
@@ -42,14 +53,14 @@ class ServeSettings(EnvSettings):
             process (1 to 100000, 10000 unless set); one more is answered 503.
         heartbeat_seconds: ``LEADCTX_SERVE_HEARTBEAT_SECONDS``: seconds between heartbeat
             comments on an idle stream, so proxies keep it open and a dead client is noticed
-            (above 0, at most 300; 15 unless set).
+            (at least 0.05, at most 300; 15 unless set).
         head_deadline_seconds: ``LEADCTX_SERVE_HEAD_DEADLINE_SECONDS``: seconds a request line
             and its headers may take to arrive whole (of the connection's opening, or of the
-            head's first bytes), else 408 and the connection closed (above 0, at most 300; 10
-            unless set).
+            head's first bytes), else 408 and the connection closed (at least 0.05, at most 300;
+            10 unless set).
         body_deadline_seconds: ``LEADCTX_SERVE_BODY_DEADLINE_SECONDS``: seconds a request
-            body may take to arrive whole, else 408 and the connection closed (above 0, at
-            most 300; 10 unless set).
+            body may take to arrive whole, else 408 and the connection closed (at least 0.05,
+            at most 300; 10 unless set).
 
     Raises:
         ConfigurationError: A value cannot be used; the message names the variable and the
@@ -122,9 +133,10 @@ class ServeSettings(EnvSettings):
     )
     @classmethod
     def _seconds(cls, value: float) -> float:
-        if not math.isfinite(value) or not 0 < value <= _MAX_SECONDS:
+        if not math.isfinite(value) or not MIN_SERVE_SECONDS <= value <= _MAX_SECONDS:
             raise ValueError(
-                f"must be a finite number of seconds, above 0 and at most {_MAX_SECONDS}"
+                f"must be a finite number of seconds, at least {MIN_SERVE_SECONDS:g} and at "
+                f"most {_MAX_SECONDS}"
             )
         return value
 
