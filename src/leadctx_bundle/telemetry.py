@@ -864,7 +864,7 @@ def log_resolution(target: logging.Logger, resolution: ContextResolution) -> Non
                 f"+{s.items_truncated}cut"
                 for name, s in stats.sections.items()
             )
-            stats_json = stats.model_dump(mode="json")
+            stats_json = stats.to_json()
         record = target.makeRecord(
             target.name,
             logging.INFO,

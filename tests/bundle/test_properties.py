@@ -7,6 +7,7 @@ item's content is a prefix of the original; the same input gives the same output
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,9 @@ from leadctx_bundle import (
     TIKTOKEN_ENCODINGS,
     BundleInput,
     BundleProfile,
+    BundleStats,
     LeadContextBundle,
+    SectionStats,
     build_bundle,
     load_encoding,
     token_counter,
@@ -214,3 +217,39 @@ def test_a_long_item_is_cut_to_a_prefix_that_fits(body: str, room: int, encoding
     kept = unindent(bundle.text.removeprefix(heading_block("knowledge_assets") + "### T\n  "))
     assert scrub_text(body).startswith(kept)
     assert len(kept) < len(body)
+
+
+_counts = st.integers(min_value=0, max_value=2**40)
+_section_stats = st.builds(
+    SectionStats,
+    tokens=_counts,
+    budget=_counts,
+    items_total=_counts,
+    items_included=_counts,
+    items_truncated=_counts,
+    items_dropped=_counts,
+    tokens_truncated=_counts,
+    tokens_truncated_exact=st.booleans(),
+)
+
+
+@given(
+    st.builds(
+        BundleStats,
+        tokens_total=_counts,
+        budget_total=_counts,
+        encoding=st.sampled_from(["o200k_base", "cl100k_base", "heuristic"]),
+        build_ms=st.floats(min_value=0, max_value=1e9, allow_nan=False),
+        sections=st.fixed_dictionaries(dict.fromkeys(SECTIONS, _section_stats)),
+    )
+)
+def test_the_stats_json_of_the_log_record_is_pydantics_json_dump(stats: BundleStats) -> None:
+    # The log record's `leadctx_stats` is built by hand for speed: it must stay exactly what
+    # pydantic's JSON dump gives (keys, their order, values and types), and JSON-serialisable
+    data = stats.to_json()
+    dumped = stats.model_dump(mode="json")
+    assert data == dumped
+    assert json.dumps(data) == json.dumps(dumped)
+    assert data["sections"] is not dumped["sections"]
+    data["sections"]["thread"]["tokens"] = -1  # a copy: the frozen model is untouched
+    assert stats.sections["thread"].tokens >= 0
