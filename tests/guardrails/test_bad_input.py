@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -111,6 +113,58 @@ def test_missing_columns_are_named(tmp_path: Path) -> None:
 def test_bad_urls_are_named(url: str, message: str) -> None:
     with pytest.raises(DatabaseInputError, match=re.escape(message)):
         connect(url)
+
+
+def test_a_folder_given_as_the_sqlite_file_is_named_as_a_folder(tmp_path: Path) -> None:
+    with pytest.raises(DatabaseInputError, match="SQLite database file is a folder, not"):
+        connect(f"sqlite:///{tmp_path}")
+
+
+def test_a_sqlite_query_slower_than_the_bound_is_stopped_and_says_so(sqlite_url: str) -> None:
+    # Given a statement that runs for tens of seconds (a hundred million rows counted)
+    slow = (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000000) "
+        "SELECT count(*) FROM n"
+    )
+    with (
+        connect(sqlite_url, create=True) as database,
+        connect(sqlite_url, timeout_s=0.2) as bounded,
+    ):
+        create_schema(database)
+        started = time.monotonic()
+        # When it runs with a 0.2 s bound, Then it is stopped soon after, and the message says so
+        with pytest.raises(DatabaseQueryError, match=r"did not answer a query within 0\.2 s"):
+            bounded.fetch(slow)
+        assert time.monotonic() - started < 5
+        # And the connection is usable, its next statements bounded anew
+        assert bounded.fetch("SELECT 1") == [(1,)]
+
+
+def test_a_sqlite_database_locked_by_a_writer_waits_the_bound_then_says_so(
+    sqlite_url: str,
+) -> None:
+    # Given a database another process is writing to, holding its lock
+    with connect(sqlite_url, create=True) as database:
+        create_schema(database)
+    writer = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        writer.execute("PRAGMA journal_mode=DELETE")
+        writer.execute("BEGIN EXCLUSIVE")
+        with connect(sqlite_url, timeout_s=0.3) as bounded:
+            started = time.monotonic()
+            with pytest.raises(DatabaseQueryError, match=r"did not answer a query within 0\.3 s"):
+                queries.check_schema(bounded)
+            assert 0.25 < time.monotonic() - started < 5
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("timeout", [0.0, -1.0, math.inf, math.nan])
+def test_a_query_timeout_that_is_not_a_positive_number_is_refused(
+    sqlite_url: str, timeout: float
+) -> None:
+    with pytest.raises(DatabaseInputError, match="query timeout must be a positive number"):
+        connect(sqlite_url, create=True, timeout_s=timeout)
 
 
 def test_a_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:

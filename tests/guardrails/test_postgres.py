@@ -6,6 +6,8 @@ import dataclasses
 import json
 import os
 import subprocess
+import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -281,3 +283,61 @@ def test_a_failed_query_names_the_error_class_not_the_value(postgres_db: Databas
     assert "InvalidTextRepresentation" in message
     assert "22P02" in message
     assert "secret-memory-text" not in message
+
+
+def test_a_check_on_a_locked_table_ends_with_exit_2_at_its_query_timeout(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    # Given the records of a rollout, and a session holding a table's lock (a migration)
+    import psycopg  # noqa: PLC0415 - the module is skipped without it
+
+    generate(postgres_url, dataclasses.replace(CONFIG, drafts=300))
+    overrides = tmp_path / "overrides.json"
+    with psycopg.connect(postgres_url) as migration:
+        migration.execute('LOCK TABLE "AIDraft" IN ACCESS EXCLUSIVE MODE')
+        # When the scheduled check runs with --apply and a 1 s bound
+        argv = ["report", "--db", postgres_url, "--no-state", "--apply", "--overrides"]
+        started = time.monotonic()
+        try:
+            done = subprocess.run(  # noqa: S603 - this interpreter, our own CLI
+                [
+                    sys.executable,
+                    "-m",
+                    "leadctx",
+                    "guardrails",
+                    *argv,
+                    str(overrides),
+                    "--query-timeout",
+                    "1s",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail("the check waited on the lock past its query timeout")
+        elapsed = time.monotonic() - started
+    # Then it stops at the bound with exit 2, one line saying why, and no traceback
+    assert done.returncode == 2, done.stderr
+    assert "did not answer a query within 1 s: a lock held by another session" in done.stderr
+    assert "QueryCanceled (57014)" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert elapsed < 30
+
+
+def test_each_statement_is_bounded_on_the_server_and_keepalives_are_sent(
+    postgres_url: str,
+) -> None:
+    # Given a connection with a 2.5 s bound, and one whose URL sets its own keepalives
+    with connect(postgres_url, timeout_s=2.5) as bounded:
+        # Then the server stops a statement at the bound: statement_timeout in milliseconds
+        assert bounded.fetch("SHOW statement_timeout") == [("2500ms",)]
+        assert "keepalives_idle=15" in bounded.connection.info.dsn
+        with pytest.raises(DatabaseQueryError, match=r"within 2\.5 s"):
+            bounded.fetch("SELECT pg_sleep(10)")
+    with connect(f"{postgres_url}?keepalives_idle=7") as own:
+        # And the URL's own keepalive settings are kept; without a bound, the server's default
+        assert "keepalives_idle=7" in own.connection.info.dsn
+        assert own.fetch("SHOW statement_timeout") == [("0",)]

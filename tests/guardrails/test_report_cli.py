@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -151,6 +152,24 @@ def test_a_bad_check_interval_is_refused_naming_the_option(
             ["guardrails", "report", "--db", "sqlite:///x", f"--check-interval={interval}"]
         )
     assert "--check-interval must be a positive duration" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("timeout", ["0s", "-5m", "5", "infs", "nanm"])
+def test_a_bad_query_timeout_is_refused_naming_the_option(
+    timeout: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        app_cli.build_parser().parse_args(
+            ["guardrails", "report", "--db", "sqlite:///x", f"--query-timeout={timeout}"]
+        )
+    assert "--query-timeout must be a positive duration such as 30s, 5m or 1h" in (
+        capsys.readouterr().err
+    )
+
+
+def test_the_query_timeout_defaults_to_five_minutes() -> None:
+    args = app_cli.build_parser().parse_args(["guardrails", "report", "--db", "sqlite:///x"])
+    assert args.query_timeout == guardrails_cli.DEFAULT_QUERY_TIMEOUT == timedelta(minutes=5)
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ Exit codes (the same numbers as ``leadctx flags``: 0 done, 1 not written, 2 unus
   document could not be written, or an affected client id from the records breaks the id
   rule and was left out (named by its position, e.g. ``affected_clients[1]``).
 * 2: the check could not run: an unsupported or unreachable ``--db``, a missing table or
-  column, a statement the database failed, a bad ``--since``/``--until``/``--clients``, a
-  ``--since`` not before ``--until``, an invalid overrides document, ``--apply`` with no
-  document (``--overrides`` or ``LEADCTX_FLAG_OVERRIDES``), a missing extra.
+  column, a statement the database failed or did not answer within ``--query-timeout``, a
+  bad ``--since``/``--until``/``--clients``, a ``--since`` not before ``--until``, an
+  invalid overrides document, ``--apply`` with no document (``--overrides`` or
+  ``LEADCTX_FLAG_OVERRIDES``), a missing extra.
 * 3: nothing to decide on: the selection holds no record (empty tables, a window with no
   records, ``--clients`` matching no client with records) or no canary (no client on the
   shared path in the window). One line on stderr says which; no report, state file or
@@ -45,6 +46,7 @@ from leadctx_flags.guardrails.queries import Collected, Window
 from leadctx_flags.storage import NotARegularFileError, atomic_write, open_regular
 
 __all__ = [
+    "DEFAULT_QUERY_TIMEOUT",
     "EXIT_NOTHING_TO_DECIDE",
     "PLOT_CHECKS",
     "RECOMPUTED_CHECKS",
@@ -55,6 +57,12 @@ __all__ = [
 ]
 
 EXIT_NOTHING_TO_DECIDE = 3
+
+DEFAULT_QUERY_TIMEOUT = timedelta(minutes=5)
+"""How long each of the check's queries may take unless ``--query-timeout`` says otherwise:
+well above a million records' read (7 s on PostgreSQL, docs/performance.md) and well below an
+hourly schedule, so that a table locked by a migration ends the check with exit 2 instead of
+holding it, and its rollback, for as long as the lock."""
 """The status when the selection holds no record or no canary: alert on it."""
 
 PLOT_CHECKS = 8
@@ -125,11 +133,19 @@ def add_commands(subparsers: Any) -> None:
     )
     report.add_argument(
         "--check-interval",
-        type=_duration,
+        type=_duration("--check-interval", "30m, 1h or 1d"),
         default=timedelta(hours=1),
         metavar="DURATION",
         help="the schedule's interval (30m, 1h, 1d; default 1h): without a state file the "
         "previous check is recomputed from the records one interval back",
+    )
+    report.add_argument(
+        "--query-timeout",
+        type=_duration("--query-timeout", "30s, 5m or 1h"),
+        default=DEFAULT_QUERY_TIMEOUT,
+        metavar="DURATION",
+        help="how long each query may take, waits for another session's locks included "
+        "(default 5m); beyond it the check stops with exit 2",
     )
     report.set_defaults(handler=_report_command)
 
@@ -225,7 +241,7 @@ def _collect(
     """The window's signals (and the ``--plot`` sequence), or stop: unusable or nothing."""
     window = Window(since=args.since, until=args.until, clients=args.clients)
     try:
-        with connect(args.db) as database:
+        with connect(args.db, timeout_s=args.query_timeout.total_seconds()) as database:
             queries.check_schema(database)
             collected = queries.read_signals(
                 database, window, earlier=earlier, interval=args.check_interval
@@ -406,17 +422,20 @@ def _time(option: str) -> Callable[[str], datetime]:
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def _duration(text: str) -> timedelta:
-    number, unit = text.strip()[:-1], text.strip()[-1:].lower()
-    try:
-        value = float(number)
-    except ValueError:
-        value = math.nan
-    if unit not in _UNITS or not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(
-            f"--check-interval must be a positive duration such as 30m, 1h or 1d, got {text!r}"
-        )
-    return timedelta(seconds=value * _UNITS[unit])
+def _duration(option: str, examples: str) -> Callable[[str], timedelta]:
+    def parse(text: str) -> timedelta:
+        number, unit = text.strip()[:-1], text.strip()[-1:].lower()
+        try:
+            value = float(number)
+        except ValueError:
+            value = math.nan
+        if unit not in _UNITS or not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(
+                f"{option} must be a positive duration such as {examples}, got {text!r}"
+            )
+        return timedelta(seconds=value * _UNITS[unit])
+
+    return parse
 
 
 def _clients(text: str) -> tuple[str, ...]:

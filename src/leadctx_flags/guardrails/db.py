@@ -5,14 +5,23 @@
 read-only and never creates a database; the generator passes ``create=True``. Every statement
 goes through :meth:`Database.fetch`, which takes ``:name`` parameters in both dialects, so the
 SQL in ``queries`` is written once per dialect and nowhere else.
+
+A scheduled check must end, whatever the database does: with ``timeout_s`` every statement
+has that long (PostgreSQL's ``statement_timeout``, lock waits included; SQLite's busy timeout
+and a progress handler), a PostgreSQL connection sends TCP keepalives so that a server gone
+from the network is noticed, and a statement over the bound is a ``DatabaseQueryError`` that
+says so. Without the bound, a table locked by a migration held the report, and the rollback it
+would have applied, for as long as the lock.
 """
 
 from __future__ import annotations
 
 import importlib.resources
 import logging
+import math
 import re
 import sqlite3
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,6 +47,27 @@ logger = logging.getLogger(__name__)
 
 _PARAM: Final = re.compile(r"(?<![:\w]):([a-z_]+)\b")
 _SQLITE_TIME: Final = "%Y-%m-%d %H:%M:%S.%f"
+
+CONNECT_TIMEOUT_S: Final = 10
+"""Seconds a PostgreSQL connection may take to open."""
+
+_KEEPALIVES: Final = {
+    "keepalives": "1",
+    "keepalives_idle": "15",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+}
+"""libpq's TCP keepalives, unless the URL sets them: a server that vanished from the network
+is noticed after about 30 s of silence instead of the kernel's two hours."""
+
+# The errors of a statement stopped by the bound: PostgreSQL's query_canceled (the
+# statement_timeout) and lock_not_available (a lock_timeout from the URL), SQLite's
+# interrupt (the progress handler) and busy or locked (the busy timeout).
+_OUT_OF_TIME: Final = frozenset(
+    {"57014", "55P03", "SQLITE_INTERRUPT", "SQLITE_BUSY", "SQLITE_LOCKED"}
+)
+_SQLITE_STEPS: Final = 10_000
+"""SQLite virtual-machine steps between two looks at the clock (well under a millisecond)."""
 
 
 class DatabaseInputError(ValueError):
@@ -71,11 +101,13 @@ class Database:
         dialect: ``sqlite`` or ``postgresql``.
         connection: The DB-API connection (``sqlite3.Connection`` or ``psycopg.Connection``).
         where: A description of the database for messages (the file, or host and database).
+        timeout_s: Seconds each statement may take, lock waits included (``None``: no bound).
     """
 
     dialect: Dialect
     connection: Any
     where: str
+    timeout_s: float | None = None
 
     def fetch(self, sql: str, params: Mapping[str, object] | None = None) -> list[tuple[Any, ...]]:
         """Run one statement with ``:name`` parameters and return every row.
@@ -90,15 +122,28 @@ class Database:
                 with self.connection.cursor() as cursor:
                     cursor.execute(_PARAM.sub(r"%(\1)s", sql), prepared)
                     return list(cursor.fetchall()) if cursor.description else []
-            return list(self.connection.execute(sql, prepared).fetchall())
+            if self.timeout_s is None:
+                return list(self.connection.execute(sql, prepared).fetchall())
+            deadline = time.monotonic() + self.timeout_s
+            self.connection.set_progress_handler(lambda: time.monotonic() > deadline, _SQLITE_STEPS)
+            try:
+                return list(self.connection.execute(sql, prepared).fetchall())
+            finally:
+                self.connection.set_progress_handler(None, 0)
         except Exception as err:
             if not _is_driver_error(err):
                 raise
             # The driver's message may quote a stored value (a bad JSON token): not echoed.
             code = getattr(err, "sqlstate", None) or getattr(err, "sqlite_errorname", None)
+            failure = f"{type(err).__name__}" + (f" ({code})" if code else "")
+            if self.timeout_s is not None and code in _OUT_OF_TIME:
+                raise DatabaseQueryError(
+                    f"{self.where}: the database did not answer a query within "
+                    f"{self.timeout_s:g} s: a lock held by another session (a migration?) or "
+                    f"a query slower than the bound; {failure}"
+                ) from None
             raise DatabaseQueryError(
-                f"{self.where}: the database failed a query: {type(err).__name__}"
-                + (f" ({code})" if code else "")
+                f"{self.where}: the database failed a query: {failure}"
             ) from None
 
     def insert_many(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
@@ -167,7 +212,7 @@ class Database:
         return prepared
 
 
-def connect(url: str, *, create: bool = False) -> Database:
+def connect(url: str, *, create: bool = False, timeout_s: float | None = None) -> Database:
     """Open the database at ``url``.
 
     Args:
@@ -175,15 +220,20 @@ def connect(url: str, *, create: bool = False) -> Database:
             ``postgresql://…`` (also ``postgres://…``; needs the ``postgres`` extra).
         create: SQLite only: create the file when missing (the generator). Without it the file
             is opened read-only and a missing file is an error, not a new empty database.
+        timeout_s: Seconds each statement may take, waits for another session's locks
+            included; beyond it the statement is stopped (``DatabaseQueryError``). ``None``:
+            no bound (the drivers' defaults).
 
     Raises:
-        DatabaseInputError: Unknown scheme, missing SQLite file, psycopg not installed, or the
-            server refused the connection.
+        DatabaseInputError: Unknown scheme, missing SQLite file, psycopg not installed, the
+            server refused the connection, or ``timeout_s`` is not a positive number.
     """
+    if timeout_s is not None and not (math.isfinite(timeout_s) and timeout_s > 0):
+        raise DatabaseInputError("the query timeout must be a positive number of seconds")
     if url.startswith("sqlite:///"):
-        return _connect_sqlite(url.removeprefix("sqlite:///"), create=create)
+        return _connect_sqlite(url.removeprefix("sqlite:///"), create=create, timeout_s=timeout_s)
     if url.startswith(("postgresql://", "postgres://")):
-        return _connect_postgresql(url)
+        return _connect_postgresql(url, timeout_s=timeout_s)
     scheme = url.split(":", 1)[0] if ":" in url else "(none)"
     raise DatabaseInputError(
         f"--db: unsupported database URL scheme {scheme!r}; "
@@ -229,14 +279,16 @@ def _strip_comments(ddl: str) -> str:
     return "\n".join(line for line in ddl.splitlines() if not line.lstrip().startswith("--"))
 
 
-def _connect_sqlite(path: str, *, create: bool) -> Database:
+def _connect_sqlite(path: str, *, create: bool, timeout_s: float | None) -> Database:
     if path == ":memory:":
         return Database(Dialect.SQLITE, sqlite3.connect(":memory:"), ":memory:")
     if not path:
         raise DatabaseInputError("--db: sqlite URL names no file; use sqlite:///path/to/file.db")
     file = Path(path)
+    # The busy timeout: how long a statement waits for another connection's write lock.
+    busy = 5.0 if timeout_s is None else timeout_s
     if create:
-        connection = sqlite3.connect(file)
+        connection = sqlite3.connect(file, timeout=busy)
     else:
         try:
             # is_file() raises what it does not read as "missing": a folder the account may
@@ -249,12 +301,13 @@ def _connect_sqlite(path: str, *, create: bool) -> Database:
                 f"{err.strerror or type(err).__name__}"
             ) from None
         if not found:
-            raise DatabaseInputError(f"--db: SQLite database file not found: {file}")
-        connection = sqlite3.connect(uri, uri=True)
-    return Database(Dialect.SQLITE, connection, str(file))
+            what = "is a folder, not" if file.is_dir() else "not found:"
+            raise DatabaseInputError(f"--db: SQLite database file {what} {file}")
+        connection = sqlite3.connect(uri, uri=True, timeout=busy)
+    return Database(Dialect.SQLITE, connection, str(file), timeout_s)
 
 
-def _connect_postgresql(url: str) -> Database:
+def _connect_postgresql(url: str, *, timeout_s: float | None) -> Database:
     try:
         import psycopg  # noqa: PLC0415 - optional extra, loaded only for postgresql:// URLs
     except ImportError:
@@ -263,15 +316,35 @@ def _connect_postgresql(url: str) -> Database:
             "install the extra: pip install 'leadctx[postgres]'"
         ) from None
     try:
-        connection = psycopg.connect(url, connect_timeout=10)
+        given = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.Error:
+        raise DatabaseInputError(
+            "--db: the postgresql:// URL cannot be parsed; see libpq's connection URIs"
+        ) from None
+    keepalives = {name: value for name, value in _KEEPALIVES.items() if name not in given}
+    try:
+        conninfo = psycopg.conninfo.make_conninfo(url, **keepalives) if keepalives else url
+        connection = psycopg.connect(conninfo, connect_timeout=CONNECT_TIMEOUT_S)
     except psycopg.Error as err:
         # psycopg's message names host, port and the cause; it never carries the password.
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DatabaseInputError(f"--db: cannot connect to PostgreSQL: {first_line}") from None
-    # Timestamps are stored and compared in UTC whatever the server's default zone is.
-    connection.execute("SET TIME ZONE 'UTC'")
     info = connection.info
-    return Database(Dialect.POSTGRESQL, connection, f"{info.host}:{info.port}/{info.dbname}")
+    where = f"{info.host}:{info.port}/{info.dbname}"
+    try:
+        # Timestamps are stored and compared in UTC whatever the server's default zone is.
+        connection.execute("SET TIME ZONE 'UTC'")
+        if timeout_s is not None:
+            # In milliseconds, at least one: 0 would mean no bound at all.
+            connection.execute(
+                f"SET statement_timeout = {max(1, math.ceil(timeout_s * 1000))}"  # a number
+            )
+    except psycopg.Error as err:
+        connection.close()
+        raise DatabaseQueryError(
+            f"{where}: the database failed the session set-up: {type(err).__name__}"
+        ) from None
+    return Database(Dialect.POSTGRESQL, connection, where, timeout_s)
 
 
 def _is_driver_error(err: Exception) -> bool:
