@@ -374,6 +374,38 @@ def test_an_empty_window_exits_2_naming_both_options(
     assert "must be before" in line
 
 
+@pytest.mark.parametrize("output", ["--markdown", "--plot"])
+def test_a_report_file_that_cannot_be_written_hides_neither_the_decision_nor_the_rollback(
+    sqlite_url: str,
+    tmp_path: Path,
+    fake_statistics: None,
+    capsys: pytest.CaptureFixture[str],
+    output: str,
+) -> None:
+    # Given a rollback to apply, and a report file in a folder that does not exist
+    generate(
+        sqlite_url,
+        GeneratorConfig(seed=2, drafts=800, clients=4, canary_clients=2, wrong_bookings=1),
+    )
+    overrides = tmp_path / "overrides.json"
+    missing = tmp_path / "no-such-folder" / "report.out"
+    argv = ["guardrails", "report", "--db", sqlite_url, "--apply", "--overrides", str(overrides)]
+    # When the scheduled check runs
+    status = app_cli.main([*argv, "--json", output, str(missing)])
+    captured = capsys.readouterr()
+    # Then the rollback is in force, the report (with what was applied) is printed, and one
+    # line says what was not written and that the rollback is in force; exit 2 to alert
+    assert status == 2
+    flag = json.loads(overrides.read_text())["flags"]["shared_bundle.enabled"]
+    assert list(flag["clients"].values()) == [False]
+    data = json.loads(captured.out)
+    assert data["decision"] == "rollback"
+    assert data["applied"]["changed"] is True
+    (line,) = [line for line in captured.err.splitlines() if line.startswith("leadctx: ")]
+    assert line.endswith("; the rollback was written and is in force")
+    assert "cannot write" in line or "--plot needs" in line
+
+
 def test_apply_defaults_overrides_to_the_environment(
     sqlite_url: str,
     tmp_path: Path,

@@ -191,23 +191,28 @@ def run_report(args: argparse.Namespace, evaluate: Evaluator) -> int:
         )
         if warning is not None:
             print(f"leadctx: {warning}", file=sys.stderr)
+    # The files first (stdout may be a pipe closed early, `| head`), then the report, then
+    # what could not be written: a --markdown or --plot that fails hides neither the decision
+    # nor the rollback already in force.
+    unwritten = None
     try:
         _write_outputs(args, report, collected, sequence)
     except ImportError as err:
-        print(f"leadctx: --plot needs {err.name or 'matplotlib'}; {_EXTRA_HINT}", file=sys.stderr)
-        return 2
+        unwritten = f"--plot needs {err.name or 'matplotlib'}; {_EXTRA_HINT}"
     except OSError as err:
-        print(
-            f"leadctx: cannot write {err.filename or 'the report file'}: {err.strerror}",
-            file=sys.stderr,
-        )
-        return 2
+        unwritten = f"cannot write {err.filename or 'the report file'}: {err.strerror}"
     if args.json:
         print(json.dumps(rendering.to_json(report, collected, applied)))
     else:
         print(rendering.table(report, collected), end="")
         if applied is not None:
             print(f"applied: {json.dumps(applied)}")
+    if unwritten is not None:
+        if applied is not None and status == 0:
+            unwritten += "; the rollback was written and is in force"
+        print(f"leadctx: {unwritten}", file=sys.stderr)
+        # A rollback not in force (1) is the more urgent alert.
+        return status or 2
     return status
 
 
